@@ -1,0 +1,208 @@
+// Package config reads the functions' settings from the environment, in one
+// place, with their defaults. Only functions/*/main.go and scripts/* call it;
+// libraries take typed Config structs.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Names of the environment variables the functions read. s.yaml sets them
+// (a test keeps the two in step) and the local stack passes them to the
+// function processes.
+const (
+	EnvMNSEndpoint        = "MNS_ENDPOINT"
+	EnvRequestsQueue      = "QUEUE_REQUESTS"
+	EnvTrackingQueue      = "QUEUE_TRACKING"
+	EnvDeadLetterQueue    = "QUEUE_DEADLETTER"
+	EnvENSEndpoint        = "ENS_ENDPOINT"
+	EnvENSProtocol        = "ENS_PROTOCOL"
+	EnvENSRegion          = "ENS_REGION"
+	EnvENSWriteRate       = "ENS_WRITE_RATE"
+	EnvENSDescribeRate    = "ENS_DESCRIBE_RATE"
+	EnvWebhookSecret      = "WEBHOOK_SECRET"
+	EnvCallbackSecret     = "CALLBACK_SECRET"
+	EnvSealKeys           = "SEAL_KEYS"
+	EnvCallbackAllowHTTP  = "CALLBACK_ALLOW_HTTP"
+	EnvCallbackAllowCIDRs = "CALLBACK_ALLOW_CIDRS"
+	EnvPoolDeadline       = "POOL_DEADLINE"
+	EnvPublicURL          = "PUBLIC_URL"
+	EnvLogLevel           = "LOG_LEVEL"
+	EnvAccessKeyID        = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+	EnvAccessKeySecret    = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+	EnvSecurityToken      = "ALIBABA_CLOUD_SECURITY_TOKEN"
+)
+
+// Settings is every value the three functions read from their environment.
+type Settings struct {
+	// MNSEndpoint is the MNS queue endpoint, e.g.
+	// https://<account-id>.mns.cn-hangzhou.aliyuncs.com or http://127.0.0.1:9100.
+	MNSEndpoint string
+	// RequestsQueue, TrackingQueue and DeadLetterQueue name the three queues.
+	RequestsQueue, TrackingQueue, DeadLetterQueue string
+	// ENSEndpoint is host[:port] of the ENS API (default ens.aliyuncs.com).
+	ENSEndpoint string
+	// ENSProtocol is HTTPS (default) or HTTP (the local simulator).
+	ENSProtocol string
+	// ENSRegion is the region id passed to the ENS client.
+	ENSRegion string
+	// ENSWriteRate and ENSDescribeRate are client-side limits in calls/s
+	// (defaults 10 and 100, the documented per-account limits).
+	ENSWriteRate, ENSDescribeRate float64
+	// WebhookSecrets are the inbound Standard Webhooks secrets (whsec_…);
+	// several are accepted at once for rotation.
+	WebhookSecrets []string
+	// CallbackSecret signs outbound callbacks (whsec_…).
+	CallbackSecret string
+	// SealKeys is the password sealing key list "kid:base64key,…"; the first
+	// seals, all open.
+	SealKeys string
+	// CallbackAllowHTTP permits http:// callback URLs (local mode only).
+	CallbackAllowHTTP bool
+	// CallbackAllow lists address ranges callbacks may reach although they
+	// are private (e.g. 127.0.0.0/8 in local mode).
+	CallbackAllow []netip.Prefix
+	// PoolDeadline is how long the poller waits for a pool to become active
+	// before it reports nodepool.timeout (default 60 minutes).
+	PoolDeadline time.Duration
+	// PublicURL is the webhook's external base URL used in StatusUrl links.
+	PublicURL string
+	// LogLevel is debug, info (default), warn or error.
+	LogLevel string
+	// AccessKeyID, AccessKeySecret and SecurityToken are the fallback
+	// credentials; on FC the per-invocation STS credentials win.
+	AccessKeyID, AccessKeySecret, SecurityToken string
+}
+
+// Defaults for unset variables.
+const (
+	DefaultRequestsQueue   = "nodepool-requests"
+	DefaultTrackingQueue   = "nodepool-tracking"
+	DefaultDeadLetterQueue = "nodepool-deadletter"
+	DefaultENSEndpoint     = "ens.aliyuncs.com"
+	DefaultPoolDeadline    = 60 * time.Minute
+)
+
+// FromEnv reads Settings through getenv (os.Getenv in mains, a map in
+// tests). It reports every malformed variable at once, by name; values are
+// never echoed because some are secrets.
+func FromEnv(getenv func(string) string) (Settings, error) {
+	var errs []error
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	float := func(k string, def float64) float64 {
+		v := get(k, "")
+		if v == "" {
+			return def
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive number", k))
+			return def
+		}
+		return f
+	}
+	s := Settings{
+		MNSEndpoint:     get(EnvMNSEndpoint, ""),
+		RequestsQueue:   get(EnvRequestsQueue, DefaultRequestsQueue),
+		TrackingQueue:   get(EnvTrackingQueue, DefaultTrackingQueue),
+		DeadLetterQueue: get(EnvDeadLetterQueue, DefaultDeadLetterQueue),
+		ENSEndpoint:     get(EnvENSEndpoint, DefaultENSEndpoint),
+		ENSProtocol:     strings.ToUpper(get(EnvENSProtocol, "HTTPS")),
+		ENSRegion:       get(EnvENSRegion, ""),
+		ENSWriteRate:    float(EnvENSWriteRate, 10),
+		ENSDescribeRate: float(EnvENSDescribeRate, 100),
+		CallbackSecret:  get(EnvCallbackSecret, ""),
+		SealKeys:        get(EnvSealKeys, ""),
+		PublicURL:       strings.TrimRight(get(EnvPublicURL, ""), "/"),
+		LogLevel:        strings.ToLower(get(EnvLogLevel, "info")),
+		AccessKeyID:     get(EnvAccessKeyID, ""),
+		AccessKeySecret: get(EnvAccessKeySecret, ""),
+		SecurityToken:   get(EnvSecurityToken, ""),
+		PoolDeadline:    DefaultPoolDeadline,
+	}
+	for _, sec := range strings.Split(get(EnvWebhookSecret, ""), ",") {
+		if sec = strings.TrimSpace(sec); sec != "" {
+			s.WebhookSecrets = append(s.WebhookSecrets, sec)
+		}
+	}
+	if s.ENSProtocol != "HTTPS" && s.ENSProtocol != "HTTP" {
+		errs = append(errs, fmt.Errorf("%s: want HTTPS or HTTP", EnvENSProtocol))
+	}
+	if v := get(EnvCallbackAllowHTTP, ""); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want true or false", EnvCallbackAllowHTTP))
+		}
+		s.CallbackAllowHTTP = b
+	}
+	for _, c := range strings.Split(get(EnvCallbackAllowCIDRs, ""), ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a CIDR prefix", EnvCallbackAllowCIDRs, c))
+			continue
+		}
+		s.CallbackAllow = append(s.CallbackAllow, p.Masked())
+	}
+	if v := get(EnvPoolDeadline, ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 60m", EnvPoolDeadline))
+		} else {
+			s.PoolDeadline = d
+		}
+	}
+	switch s.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error", EnvLogLevel))
+	}
+	return s, errors.Join(errs...)
+}
+
+// Require reports the named settings that are empty, so each function can
+// state what it needs. Names are the environment variable names.
+func (s Settings) Require(names ...string) error {
+	vals := map[string]string{
+		EnvMNSEndpoint:    s.MNSEndpoint,
+		EnvCallbackSecret: s.CallbackSecret,
+		EnvSealKeys:       s.SealKeys,
+		EnvENSRegion:      s.ENSRegion,
+	}
+	var errs []error
+	for _, n := range names {
+		if n == EnvWebhookSecret {
+			if len(s.WebhookSecrets) == 0 {
+				errs = append(errs, fmt.Errorf("%s is required", n))
+			}
+			continue
+		}
+		if v, ok := vals[n]; !ok {
+			errs = append(errs, fmt.Errorf("config: %s cannot be required", n))
+		} else if v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Names lists every environment variable FromEnv reads; the s.yaml test
+// checks the deployed functions set what they need.
+func Names() []string {
+	return []string{EnvMNSEndpoint, EnvRequestsQueue, EnvTrackingQueue, EnvDeadLetterQueue,
+		EnvENSEndpoint, EnvENSProtocol, EnvENSRegion, EnvENSWriteRate, EnvENSDescribeRate,
+		EnvWebhookSecret, EnvCallbackSecret, EnvSealKeys, EnvCallbackAllowHTTP, EnvCallbackAllowCIDRs,
+		EnvPoolDeadline, EnvPublicURL, EnvLogLevel, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken}
+}

@@ -1,0 +1,82 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFromEnvDefaults(t *testing.T) {
+	t.Parallel()
+	s, err := FromEnv(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RequestsQueue != DefaultRequestsQueue || s.TrackingQueue != DefaultTrackingQueue || s.DeadLetterQueue != DefaultDeadLetterQueue {
+		t.Errorf("queues = %q %q %q", s.RequestsQueue, s.TrackingQueue, s.DeadLetterQueue)
+	}
+	if s.ENSEndpoint != DefaultENSEndpoint || s.ENSProtocol != "HTTPS" || s.ENSWriteRate != 10 || s.ENSDescribeRate != 100 {
+		t.Errorf("ens = %q %q %v %v", s.ENSEndpoint, s.ENSProtocol, s.ENSWriteRate, s.ENSDescribeRate)
+	}
+	if s.PoolDeadline != time.Hour || s.LogLevel != "info" {
+		t.Errorf("deadline %v level %q", s.PoolDeadline, s.LogLevel)
+	}
+	if err := s.Require(EnvMNSEndpoint, EnvWebhookSecret); err == nil {
+		t.Error("Require passed on empty settings")
+	}
+}
+
+func TestFromEnvValues(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		EnvWebhookSecret:      "whsec_a, whsec_b ,",
+		EnvCallbackAllowCIDRs: "127.0.0.1/8, ::1/128",
+		EnvCallbackAllowHTTP:  "true",
+		EnvPoolDeadline:       "90m",
+		EnvENSProtocol:        "http",
+		EnvENSWriteRate:       "5",
+		EnvPublicURL:          "https://x.example/",
+	}
+	s, err := FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.WebhookSecrets, "|"); got != "whsec_a|whsec_b" {
+		t.Errorf("secrets = %q", got)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	if len(s.CallbackAllow) != 2 || s.CallbackAllow[0] != want[0] || s.CallbackAllow[1] != want[1] {
+		t.Errorf("allow = %v", s.CallbackAllow)
+	}
+	if !s.CallbackAllowHTTP || s.PoolDeadline != 90*time.Minute || s.ENSProtocol != "HTTP" || s.ENSWriteRate != 5 || s.PublicURL != "https://x.example" {
+		t.Errorf("settings = %+v", s)
+	}
+}
+
+func TestFromEnvErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		EnvENSWriteRate:       "fast",
+		EnvENSDescribeRate:    "-1",
+		EnvENSProtocol:        "ftp",
+		EnvCallbackAllowHTTP:  "maybe",
+		EnvCallbackAllowCIDRs: "10.0.0.1",
+		EnvPoolDeadline:       "soon",
+		EnvLogLevel:           "loud",
+	}
+	for k, v := range tests {
+		t.Run(k, func(t *testing.T) {
+			t.Parallel()
+			_, err := FromEnv(func(n string) string {
+				if n == k {
+					return v
+				}
+				return ""
+			})
+			if err == nil || !strings.Contains(err.Error(), k) {
+				t.Fatalf("err = %v, want one naming %s", err, k)
+			}
+		})
+	}
+}
