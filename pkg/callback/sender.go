@@ -1,0 +1,323 @@
+package callback
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Outcome classifies one delivery attempt.
+type Outcome string
+
+// Outcomes of an attempt.
+const (
+	// Delivered: the receiver answered 2xx.
+	Delivered Outcome = "delivered"
+	// Retry: a transient failure (network error, timeout, 3xx, 4xx other than 410, 5xx).
+	Retry Outcome = "retry"
+	// Gone: the receiver answered 410 Gone; stop sending to this URL.
+	Gone Outcome = "gone"
+	// Refused: the SSRF policy refused the URL or its address; nothing was
+	// sent. Permanent, like Gone, but our decision rather than the receiver's.
+	Refused Outcome = "refused"
+)
+
+// Permanent reports whether no further attempt should be made.
+func (o Outcome) Permanent() bool { return o != Retry }
+
+// Attempt records one delivery attempt. It is JSON-serialisable and travels
+// in Delivery inside queue messages.
+type Attempt struct {
+	// At is when the attempt started (injected clock).
+	At time.Time
+	// Duration is how long it took (injected clock).
+	Duration time.Duration `json:",omitempty"`
+	// Status is the HTTP status, 0 when no response was received.
+	Status int `json:",omitempty"`
+	// Error is a short, log-safe description of a failure.
+	Error string `json:",omitempty"`
+	// RetryAfter is the receiver's Retry-After, clamped to the Sender's bounds.
+	RetryAfter time.Duration `json:",omitempty"`
+	// Outcome classifies the attempt.
+	Outcome Outcome
+}
+
+// Version is the default product version in the User-Agent.
+const Version = "dev"
+
+// UserAgentPrefix starts the User-Agent of every callback.
+const UserAgentPrefix = "ens-nodepool-webhook/"
+
+// Config configures a Sender. Zero values take the defaults in withDefaults.
+type Config struct {
+	// Secrets are the "whsec_" signing secrets; at least one. Several sign
+	// every request at once (rotation).
+	Secrets []string
+	// Version goes into the User-Agent "ens-nodepool-webhook/<Version>"; default Version.
+	Version string
+	// Timeout bounds one attempt, connect to last response byte; default 15 s.
+	Timeout time.Duration
+	// MaxResponseBytes is how much of a response body is read (and
+	// discarded); default 4 KiB.
+	MaxResponseBytes int64
+	// MinRetryAfter and MaxRetryAfter clamp a receiver's Retry-After;
+	// defaults 1 s and 1 h.
+	MinRetryAfter, MaxRetryAfter time.Duration
+	// Allow lists prefixes exempt from the SSRF deny list (for internal
+	// portals, and for loopback in local mode). Empty by default.
+	Allow []netip.Prefix
+	// AllowHTTP permits http:// URLs; only for local mode. Default: https only.
+	AllowHTTP bool
+	// Retry is the retry policy used by Try and DeliverAll; default
+	// DefaultSchedule with DefaultJitter.
+	Retry Policy
+	// Resolver resolves callback hosts; default net.DefaultResolver.
+	Resolver Resolver
+	// Dial makes connections to addresses the guard has checked (always an
+	// IP literal and port); default a net.Dialer that checks the socket
+	// address again in its Control hook. Tests stub it.
+	Dial DialFunc
+	// TLSConfig is cloned for https; default TLS 1.2+ with system roots.
+	TLSConfig *tls.Config
+	// MaxConnsPerHost bounds connections per receiver host; default 16.
+	MaxConnsPerHost int
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives debug logs of attempts (never secrets or URLs with
+	// credentials); nil discards.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.Version = cmp.Or(c.Version, Version)
+	c.Timeout = cmp.Or(c.Timeout, 15*time.Second)
+	c.MaxResponseBytes = cmp.Or(c.MaxResponseBytes, 4<<10)
+	c.MinRetryAfter = cmp.Or(c.MinRetryAfter, time.Second)
+	c.MaxRetryAfter = cmp.Or(c.MaxRetryAfter, time.Hour)
+	c.MaxConnsPerHost = cmp.Or(c.MaxConnsPerHost, 16)
+	if c.Resolver == nil {
+		c.Resolver = net.DefaultResolver
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Timeout < 0:
+		return fmt.Errorf("%w: Timeout must not be negative", ErrConfig)
+	case c.MaxResponseBytes < 0:
+		return fmt.Errorf("%w: MaxResponseBytes must not be negative", ErrConfig)
+	case c.MinRetryAfter < 0 || c.MaxRetryAfter < c.MinRetryAfter:
+		return fmt.Errorf("%w: need 0 <= MinRetryAfter <= MaxRetryAfter", ErrConfig)
+	case strings.ContainsAny(c.Version, " \r\n\t"):
+		return fmt.Errorf("%w: Version must be one token", ErrConfig)
+	}
+	for i, p := range c.Allow {
+		if !p.IsValid() {
+			return fmt.Errorf("%w: Allow[%d] is not a valid prefix", ErrConfig, i)
+		}
+	}
+	return nil
+}
+
+// Sender delivers callbacks. It is safe for concurrent use.
+type Sender struct {
+	cfg    Config
+	signer *Signer
+	guard  *guard
+	client *http.Client
+	ua     string
+}
+
+// NewSender returns a Sender for cfg.
+func NewSender(cfg Config) (*Sender, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	signer, err := NewSigner(cfg.Secrets...)
+	if err != nil {
+		return nil, err
+	}
+	g := &guard{allow: cfg.Allow, allowHTTP: cfg.AllowHTTP, resolver: cfg.Resolver, dial: cfg.Dial}
+	if g.dial == nil {
+		d := &net.Dialer{Timeout: cfg.Timeout, Control: g.control}
+		g.dial = d.DialContext
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLSConfig != nil {
+		tlsCfg = cfg.TLSConfig.Clone()
+	}
+	tr := &http.Transport{
+		Proxy:                 nil, // never an environment proxy: it would bypass the dial-time guard
+		DialContext:           g.dialContext,
+		TLSClientConfig:       tlsCfg,
+		TLSHandshakeTimeout:   cfg.Timeout,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   cfg.MaxConnsPerHost,
+		MaxConnsPerHost:       cfg.MaxConnsPerHost,
+		IdleConnTimeout:       30 * time.Second,
+		ResponseHeaderTimeout: cfg.Timeout,
+	}
+	client := &http.Client{
+		Transport: tr,
+		// A 3xx is a failed attempt (Standard Webhooks): never follow it,
+		// which also keeps a redirect from reaching a refused address.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &Sender{cfg: cfg, signer: signer, guard: g, client: client, ua: UserAgentPrefix + cfg.Version}, nil
+}
+
+// Close releases idle connections.
+func (s *Sender) Close() error {
+	s.client.CloseIdleConnections()
+	return nil
+}
+
+// Deliver makes one attempt to POST ev to rawURL as message msgID, signed
+// with a fresh timestamp, and classifies the result. It never returns an
+// error: failures are Attempts with Outcome Retry, Gone or Refused.
+func (s *Sender) Deliver(ctx context.Context, rawURL, msgID string, ev Event) Attempt {
+	start := s.cfg.Now()
+	a := s.deliver(ctx, rawURL, msgID, ev, start)
+	a.At = start
+	a.Duration = s.cfg.Now().Sub(start)
+	s.cfg.Logger.DebugContext(ctx, "callback: attempt",
+		slog.String("webhook_id", msgID), slog.String("type", ev.Type),
+		slog.String("outcome", string(a.Outcome)), slog.Int("status", a.Status),
+		slog.String("error", a.Error), slog.Duration("duration", a.Duration))
+	return a
+}
+
+func (s *Sender) deliver(ctx context.Context, rawURL, msgID string, ev Event, now time.Time) Attempt {
+	u, err := s.guard.parseURL(rawURL)
+	if err != nil {
+		return Attempt{Outcome: Refused, Error: err.Error()}
+	}
+	if msgID == "" || strings.ContainsAny(msgID, ". \r\n") {
+		return Attempt{Outcome: Refused, Error: "invalid webhook-id"}
+	}
+	body, err := ev.Body()
+	if err != nil {
+		return Attempt{Outcome: Refused, Error: "encode event: " + err.Error()}
+	}
+	h, err := s.signer.Headers(msgID, now, body)
+	if err != nil {
+		return Attempt{Outcome: Retry, Error: "sign: " + err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return Attempt{Outcome: Refused, Error: "malformed URL"}
+	}
+	req.Header = h
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", s.ua)
+
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return s.transportFailure(ctx, err)
+	}
+	// Read a little of the body so the connection can be reused, discard it.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, s.cfg.MaxResponseBytes))
+	_ = resp.Body.Close()
+
+	a := Attempt{Status: resp.StatusCode}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		a.Outcome = Delivered
+	case resp.StatusCode == http.StatusGone:
+		a.Outcome = Gone
+		a.Error = "410 Gone: receiver asked to stop"
+	default:
+		a.Outcome = Retry
+		a.Error = "HTTP " + strconv.Itoa(resp.StatusCode)
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			a.Error += " redirect not followed"
+		}
+		a.RetryAfter = s.retryAfter(resp.Header.Get("Retry-After"), now)
+	}
+	return a
+}
+
+// transportFailure turns a client error into an Attempt with a short text
+// that never includes the URL.
+func (s *Sender) transportFailure(ctx context.Context, err error) Attempt {
+	var ref *RefusedError
+	if errors.As(err, &ref) {
+		return Attempt{Outcome: Refused, Error: ref.Error()}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return Attempt{Outcome: Retry, Error: "timeout after " + s.cfg.Timeout.String()}
+	}
+	if errors.Is(err, context.Canceled) {
+		return Attempt{Outcome: Retry, Error: "canceled"}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return Attempt{Outcome: Retry, Error: "timeout"}
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return Attempt{Outcome: Retry, Error: "dns: " + dnsErr.Err}
+	}
+	// Strip url.Error's "Post \"<url>\": " prefix.
+	msg := err.Error()
+	var inner interface{ Unwrap() error }
+	if errors.As(err, &inner) && inner.Unwrap() != nil {
+		msg = inner.Unwrap().Error()
+	}
+	return Attempt{Outcome: Retry, Error: truncate(msg, 200)}
+}
+
+// retryAfter parses Retry-After (delay-seconds or HTTP-date, RFC 9110
+// §10.2.3) relative to now and clamps it to [MinRetryAfter, MaxRetryAfter].
+// An absent or unparseable header yields 0 (use the schedule alone).
+func (s *Sender) retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0
+		}
+		d = time.Duration(min(n, int64(s.cfg.MaxRetryAfter/time.Second)+1)) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	} else {
+		return 0
+	}
+	return min(max(d, s.cfg.MinRetryAfter), s.cfg.MaxRetryAfter)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
