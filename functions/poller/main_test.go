@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aliyun/fc-runtime-go-sdk/events"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/tracking"
+)
+
+// TestHandle wires the function as main does, against the simulators, and
+// runs one timer invocation whose context carries the STS credentials.
+func TestHandle(t *testing.T) {
+	const ak, sk = "ak-test", "sk-test"
+	mns, err := mnssim.New(mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mh := httptest.NewServer(mns)
+	defer func() { mns.CancelPolls(); mh.Close(); _ = mns.Close() }()
+	es, err := enssim.New(enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, ProvisionTime: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eh := httptest.NewServer(es)
+	defer func() { eh.Close(); _ = es.Close() }()
+	var got atomic.Int32
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if ev, err := callback.ParseEvent(b); err == nil && ev.Type == callback.TypeActive {
+			got.Add(1)
+		}
+	}))
+	defer rcv.Close()
+
+	secret := callback.SecretPrefix + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	env := map[string]string{
+		"MNS_ENDPOINT": mh.URL, "ENS_ENDPOINT": strings.TrimPrefix(eh.URL, "http://"), "ENS_PROTOCOL": "HTTP",
+		"CALLBACK_SECRET": secret, "CALLBACK_ALLOW_HTTP": "true", "CALLBACK_ALLOW_CIDRS": "127.0.0.0/8",
+	}
+	a, err := newApp(func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The worker's side: a pool and its tracking message.
+	ctx := context.Background()
+	creds := fcadapter.Credentials{AccessKeyID: ak, AccessKeySecret: sk, SecurityToken: "sts-token"}
+	ec, _ := a.ens.WithCredentials(ens.Credentials(creds))
+	resp, err := ec.CreateClusterNodePool(ctx, &ens.CreateClusterNodePoolRequest{ClusterId: "eck-demo0001",
+		NodepoolInfo: &ens.NodepoolInfo{Name: "p"},
+		ScalingGroup: &ens.ScalingGroup{ImageId: "m-1", InstanceTypes: []string{"ens.sn1.small"},
+			VswitchIds: []string{"vsw-demo0001"}, DesiredSize: 1, Password: "Test-Passw0rd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc := a.mns.WithCredentials(queue.Credentials(creds))
+	for _, q := range []string{a.cfg.TrackingQueue, a.cfg.DeadLetterQueue} {
+		if err := qc.EnsureQueue(ctx, q, queue.QueueAttributes{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	m := tracking.Message{RequestId: "r1", ClusterId: "eck-demo0001", Name: "p",
+		NodepoolId: resp.Nodepool.NodepoolInfo.NodepoolId, CallbackUrl: rcv.URL, CreatedAt: now, Deadline: now.Add(time.Hour)}
+	body, _ := m.Marshal()
+	if _, err := qc.Queue(a.cfg.TrackingQueue).Send(ctx, body, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // provisioned
+
+	ictx, cancel := context.WithTimeout(fcadapter.NewContext(ctx, fcadapter.Invocation{RequestID: "req-1", Credentials: creds}), 60*time.Second)
+	defer cancel()
+	name, when := "tick", now.UTC().Format(time.RFC3339)
+	if err := a.handle(ictx, events.TimerEvent{TriggerName: &name, TriggerTime: &when}); err != nil {
+		t.Fatalf("handle: %v", err)
+	}
+	if got.Load() != 1 {
+		t.Errorf("receiver got %d active events, want 1", got.Load())
+	}
+}
+
+func TestNewAppRequires(t *testing.T) {
+	if _, err := newApp(func(string) string { return "" }, io.Discard); err == nil {
+		t.Error("newApp with an empty environment succeeded")
+	}
+}

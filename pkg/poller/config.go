@@ -1,0 +1,157 @@
+package poller
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/tracking"
+)
+
+// ErrConfig reports an invalid Config.
+var ErrConfig = errors.New("poller: invalid configuration")
+
+// ErrQueue reports that the tracking queue could not be read; the tick
+// stopped early (what it had received was still processed and written back).
+var ErrQueue = errors.New("poller: tracking queue unavailable")
+
+// TrackingQueue is the tracking queue as the poller uses it. *queue.Queue
+// implements it.
+type TrackingQueue interface {
+	// Receive returns up to n messages, waiting up to wait for the first.
+	Receive(ctx context.Context, n int, wait time.Duration) ([]queue.Message, error)
+	// SendBatch sends replacement messages, each visible after its Delay.
+	SendBatch(ctx context.Context, msgs []queue.Outgoing) ([]queue.SendResult, error)
+	// DeleteBatch deletes received messages by receipt handle.
+	DeleteBatch(ctx context.Context, receipts []string) error
+	// ChangeVisibility hides a received, unchanged message for in.
+	ChangeVisibility(ctx context.Context, receipt string, in time.Duration) (string, error)
+}
+
+// DeadLetterQueue receives the records of undeliverable callbacks and of
+// unreadable tracking messages. *queue.Queue implements it.
+type DeadLetterQueue interface {
+	Send(ctx context.Context, body string, delay time.Duration) (queue.SendResult, error)
+}
+
+// Pools reads all node pools of a cluster (every page). *ens.Client
+// implements it.
+type Pools interface {
+	DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error)
+}
+
+// Deliverer makes the attempt a callback delivery is due for and records
+// it. *callback.Sender implements it. The poller calls Try from up to
+// Config.CallbackConcurrency goroutines shared by the whole tick, rather
+// than callback.Sender.DeliverAll per batch, so that one slow receiver holds
+// up one worker, not the batch it arrived in.
+type Deliverer interface {
+	Try(ctx context.Context, d *callback.Delivery) (callback.Attempt, bool)
+}
+
+// Config configures a Poller. Zero values take the defaults of withDefaults.
+type Config struct {
+	// Tracking is the tracking queue. Required.
+	Tracking TrackingQueue
+	// DeadLetter is the dead-letter queue. Required.
+	DeadLetter DeadLetterQueue
+	// Pools reads node pools from ENS. Required.
+	Pools Pools
+	// Deliverer delivers callbacks. Required.
+	Deliverer Deliverer
+
+	// BatchSize is how many messages one Receive asks for; default and
+	// maximum queue.MaxBatch (16).
+	BatchSize int
+	// ReceiveWait is each Receive's long-poll wait; default 1 s, so a tick
+	// ends about a second after the queue runs dry. Negative means "the
+	// queue's PollingWaitSeconds" (tests use queues where that is 0).
+	ReceiveWait time.Duration
+	// CallbackConcurrency bounds the callback attempts in flight; default 32.
+	CallbackConcurrency int
+	// MaxPending bounds the messages waiting for their callbacks (and so
+	// the memory a tick holds); default 8 × CallbackConcurrency.
+	MaxPending int
+	// ClusterConcurrency bounds concurrent DescribeClusterNodePools reads
+	// of different clusters; default 4 (the ENS client's limiter still
+	// spaces the calls).
+	ClusterConcurrency int
+	// ClusterTimeout bounds reading one cluster (all pages, with the ENS
+	// client's retries); default 20 s.
+	ClusterTimeout time.Duration
+	// Backoff is the adaptive check interval (tracking.Backoff defaults).
+	Backoff tracking.Backoff
+	// ErrorRetry is the least wait before a message whose cluster could not
+	// be read, or whose dead-letter record could not be written, is tried
+	// again; default 30 s.
+	ErrorRetry time.Duration
+	// VanishGrace is how long after CreatedAt a pool that was never seen in
+	// DescribeClusterNodePools is assumed not yet listed rather than
+	// vanished; default 2 min.
+	VanishGrace time.Duration
+	// DefaultDeadline applies to messages without a Deadline: CreatedAt +
+	// DefaultDeadline; default 60 min.
+	DefaultDeadline time.Duration
+	// Reserve is the part of the invocation left when the tick stops
+	// receiving and starting callbacks: enough for the last attempts (up to
+	// the callback timeout, 15 s) and the write-back; default 20 s.
+	Reserve time.Duration
+	// MaxTick caps how long a tick keeps receiving, so a tick ends before
+	// the next timer event; default 50 s.
+	MaxTick time.Duration
+	// Now is the clock for domain time (deadlines, events, schedules);
+	// default time.Now. The time budget is measured on the wall clock,
+	// like the context deadline it derives from.
+	Now func() time.Time
+	// Logger receives one line per tick and warnings; nil discards.
+	Logger *slog.Logger
+}
+
+// Limits of MNS (shared/reference/mns.md): visibility ≤ 12 h, delay ≤ 7 days.
+const (
+	maxVisibility = 12 * time.Hour
+	maxDelay      = 7 * 24 * time.Hour
+)
+
+func (c Config) withDefaults() Config {
+	c.BatchSize = cmp.Or(c.BatchSize, queue.MaxBatch)
+	c.ReceiveWait = cmp.Or(c.ReceiveWait, time.Second)
+	c.CallbackConcurrency = cmp.Or(c.CallbackConcurrency, 32)
+	c.MaxPending = cmp.Or(c.MaxPending, 8*c.CallbackConcurrency)
+	c.ClusterConcurrency = cmp.Or(c.ClusterConcurrency, 4)
+	c.ClusterTimeout = cmp.Or(c.ClusterTimeout, 20*time.Second)
+	c.ErrorRetry = cmp.Or(c.ErrorRetry, 30*time.Second)
+	c.VanishGrace = cmp.Or(c.VanishGrace, 2*time.Minute)
+	c.DefaultDeadline = cmp.Or(c.DefaultDeadline, 60*time.Minute)
+	c.Reserve = cmp.Or(c.Reserve, 20*time.Second)
+	c.MaxTick = cmp.Or(c.MaxTick, 50*time.Second)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Tracking == nil || c.DeadLetter == nil || c.Pools == nil || c.Deliverer == nil:
+		return fmt.Errorf("%w: Tracking, DeadLetter, Pools and Deliverer are required", ErrConfig)
+	case c.BatchSize < 1 || c.BatchSize > queue.MaxBatch:
+		return fmt.Errorf("%w: BatchSize %d: want 1..%d", ErrConfig, c.BatchSize, queue.MaxBatch)
+	case c.ReceiveWait > queue.MaxWait:
+		return fmt.Errorf("%w: ReceiveWait %v: want ≤ %v", ErrConfig, c.ReceiveWait, queue.MaxWait)
+	case c.CallbackConcurrency < 1 || c.MaxPending < 1 || c.ClusterConcurrency < 1:
+		return fmt.Errorf("%w: CallbackConcurrency, MaxPending and ClusterConcurrency must be positive", ErrConfig)
+	case c.ClusterTimeout < 0 || c.ErrorRetry < 0 || c.VanishGrace < 0 || c.DefaultDeadline < 0 || c.Reserve < 0 || c.MaxTick < 0:
+		return fmt.Errorf("%w: durations must not be negative", ErrConfig)
+	}
+	return nil
+}

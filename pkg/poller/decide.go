@@ -1,0 +1,130 @@
+package poller
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/tracking"
+)
+
+// Error codes of nodepool.failed and nodepool.timeout events.
+const (
+	// CodeFailed: ENS reports the node pool's state as failed.
+	CodeFailed = "NodepoolFailed"
+	// CodeVanished: the node pool is no longer listed by DescribeClusterNodePools.
+	CodeVanished = "NodepoolVanished"
+	// CodeClusterNotFound: ENS says the cluster does not exist (any more).
+	CodeClusterNotFound = "ClusterNotFound"
+	// CodeTimeout: the node pool was not active by its deadline.
+	CodeTimeout = "NodepoolTimeout"
+)
+
+// cluster is what one DescribeClusterNodePools read says about a cluster,
+// reduced to what decisions need.
+type cluster struct {
+	// pools maps NodepoolId to status; nil when err is set.
+	pools map[string]ens.NodePoolStatus
+	// gone: ENS answered that the cluster does not exist.
+	gone bool
+	// err is a transient failure (throttled beyond retries, 5xx, timeout):
+	// the cluster's messages are left to be checked again later.
+	err error
+}
+
+// newCluster reduces a DescribeClusterNodePools answer.
+func newCluster(pools []ens.NodePool, err error) *cluster {
+	if err != nil {
+		if _, api := ens.AsAPIError(err); api && errors.Is(err, ens.ErrNotFound) {
+			return &cluster{gone: true}
+		}
+		return &cluster{err: err}
+	}
+	c := &cluster{pools: make(map[string]ens.NodePoolStatus, len(pools))}
+	for i := range pools {
+		c.pools[pools[i].NodepoolInfo.NodepoolId] = pools[i].Status
+	}
+	return c
+}
+
+// verdict is what decide did to one message.
+type verdict struct {
+	checked bool   // a status was observed and compared
+	event   string // the event type produced, if any
+	stale   bool   // the cluster could not be read: check again later
+}
+
+// isActive reports whether st is the success state: "active" with every
+// desired node serving and none initialising (shared/reference/ens.md §3.1).
+func isActive(st ens.NodePoolStatus) bool {
+	return strings.EqualFold(st.State, "active") && st.ServingNodes == st.DesiredNodes && st.InitialNodes == 0
+}
+
+// decide updates m from its cluster's view c at now: it records the
+// observed state and produces at most one terminal event, through
+// Message.Tell so that each event type is produced once per pool. c is
+// nil for messages that need no status (already Terminal).
+func (p *Poller) decide(m *tracking.Message, c *cluster, now time.Time) verdict {
+	var v verdict
+	if m.Terminal || c == nil {
+		return v
+	}
+	if c.err != nil {
+		v.stale = true
+		return v
+	}
+	deadline := m.Deadline
+	if deadline.IsZero() {
+		deadline = m.CreatedAt.Add(p.cfg.DefaultDeadline)
+	}
+	st, listed := c.pools[m.NodepoolId]
+	v.checked = true
+	var (
+		typ  string
+		info *callback.ErrorInfo
+		stat *ens.NodePoolStatus
+	)
+	switch {
+	case c.gone:
+		typ, info = callback.TypeFailed, &callback.ErrorInfo{Code: CodeClusterNotFound,
+			Message: fmt.Sprintf("cluster %s does not exist", m.ClusterId)}
+	case !listed && m.LastState == "" && now.Sub(m.CreatedAt) < p.cfg.VanishGrace:
+		// Just created and not listed yet: give ENS time to list it.
+	case !listed:
+		typ, info = callback.TypeFailed, &callback.ErrorInfo{Code: CodeVanished,
+			Message: fmt.Sprintf("node pool %s is no longer listed in cluster %s (last state %q)", m.NodepoolId, m.ClusterId, m.LastState)}
+	default:
+		m.LastState = st.State
+		stat = &st
+		switch {
+		case isActive(st):
+			typ = callback.TypeActive
+		case strings.EqualFold(st.State, "failed"):
+			typ, info = callback.TypeFailed, &callback.ErrorInfo{Code: CodeFailed,
+				Message: fmt.Sprintf("ENS reports node pool %s as %s (%d of %d nodes serving)", m.NodepoolId, st.State, st.ServingNodes, st.DesiredNodes)}
+		}
+	}
+	if typ == "" && !now.Before(deadline) {
+		msg := fmt.Sprintf("node pool %s was not active by its deadline %s", m.NodepoolId, deadline.UTC().Format(time.RFC3339))
+		if stat != nil {
+			msg += fmt.Sprintf(" (state %s, %d of %d nodes serving)", stat.State, stat.ServingNodes, stat.DesiredNodes)
+		}
+		typ, info = callback.TypeTimeout, &callback.ErrorInfo{Code: CodeTimeout, Message: msg}
+	}
+	if typ == "" {
+		m.Checks++
+		return v
+	}
+	ev := callback.Event{Type: typ, Timestamp: now, Data: callback.EventData{
+		RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, NodepoolId: m.NodepoolId,
+		Status: stat, Error: info,
+	}}
+	m.Terminal = true
+	if m.Tell(ev, now) {
+		v.event = typ
+	}
+	return v
+}

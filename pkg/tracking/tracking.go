@@ -1,0 +1,170 @@
+// Package tracking defines the tracking message: one message per in-flight
+// node pool on the tracking queue, carrying what ENS does not know — the
+// callback URL, the RequestId, the last state told, and the callbacks not
+// yet delivered with their attempt history. The worker writes the first
+// one; the poller reads it each time it becomes visible and replaces it
+// ("send the new message, then delete the old") until the pool is terminal
+// and every callback is delivered or dead-lettered.
+package tracking
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+)
+
+// Version is the tracking message format this package writes and reads.
+const Version = 1
+
+// ErrInvalid is matched by every Parse error.
+var ErrInvalid = errors.New("tracking: invalid message")
+
+// Message is the body of one tracking-queue message.
+type Message struct {
+	// Version is the format, 1.
+	Version int
+	// RequestId, ClusterId and Name identify the request and the pool.
+	RequestId, ClusterId, Name string
+	// NodepoolId is the ENS id; empty for a request that failed before ENS
+	// assigned one (then the message only carries its failed callback).
+	NodepoolId string `json:",omitempty"`
+	// CallbackUrl is where events go; empty when the caller gave none.
+	CallbackUrl string `json:",omitempty"`
+	// CreatedAt is when the pool was created or adopted.
+	CreatedAt time.Time
+	// Deadline is when the poller gives up and reports nodepool.timeout.
+	Deadline time.Time
+	// LastState is the last ENS Status.State the poller saw.
+	LastState string `json:",omitempty"`
+	// Told lists the event types already queued for delivery, so each
+	// event is produced once however often the message is redelivered.
+	Told []string `json:",omitempty"`
+	// Checks counts status checks so far; the poll interval backs off with it.
+	Checks int `json:",omitempty"`
+	// Terminal is set once a terminal event (active, failed, timeout) has
+	// been produced: the pool is no longer polled, only deliveries remain.
+	Terminal bool `json:",omitempty"`
+	// Deliveries are the callbacks not yet delivered, with their history.
+	Deliveries []callback.Delivery `json:",omitempty"`
+}
+
+// Parse decodes and checks a tracking message body.
+func Parse(body []byte) (*Message, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var m Message
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data", ErrInvalid)
+	}
+	switch {
+	case m.Version != Version:
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrInvalid, m.Version, Version)
+	case m.RequestId == "" || m.ClusterId == "" || m.Name == "":
+		return nil, fmt.Errorf("%w: RequestId, ClusterId and Name are required", ErrInvalid)
+	case m.NodepoolId == "" && !m.Terminal:
+		return nil, fmt.Errorf("%w: a pool without NodepoolId must be Terminal", ErrInvalid)
+	}
+	return &m, nil
+}
+
+// Marshal encodes m.
+func (m *Message) Marshal() (string, error) {
+	m.Version = Version
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// WasTold reports whether event type t was already produced.
+func (m *Message) WasTold(t string) bool {
+	for _, x := range m.Told {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Tell queues ev for delivery to the callback URL (if any) unless an event
+// of its type was already produced, and records it as told. It reports
+// whether ev was new.
+func (m *Message) Tell(ev callback.Event, now time.Time) bool {
+	if m.WasTold(ev.Type) {
+		return false
+	}
+	m.Told = append(m.Told, ev.Type)
+	if m.CallbackUrl != "" {
+		m.Deliveries = append(m.Deliveries, *callback.NewDelivery(m.CallbackUrl, ev, now))
+	}
+	return true
+}
+
+// Done reports whether the message can be deleted: the pool is terminal
+// and no delivery is pending.
+func (m *Message) Done() bool {
+	if !m.Terminal {
+		return false
+	}
+	for i := range m.Deliveries {
+		if !m.Deliveries[i].Terminal() {
+			return false
+		}
+	}
+	return true
+}
+
+// Backoff is the adaptive poll interval: First after creation, doubling
+// with every check, capped at Max.
+type Backoff struct {
+	// First is the wait before the first check (default 10 s).
+	First time.Duration
+	// Max caps the wait (default 2 min).
+	Max time.Duration
+}
+
+func (b Backoff) withDefaults() Backoff {
+	if b.First <= 0 {
+		b.First = 10 * time.Second
+	}
+	if b.Max <= 0 {
+		b.Max = 2 * time.Minute
+	}
+	return b
+}
+
+// NextWake returns how long m should stay invisible after now: until its
+// next status check (unless Terminal), its earliest pending delivery, or
+// its deadline, whichever comes first; never less than a second.
+func (m *Message) NextWake(now time.Time, b Backoff) time.Duration {
+	b = b.withDefaults()
+	var wake time.Time
+	if !m.Terminal {
+		d := b.First
+		for i := 0; i < m.Checks && d < b.Max; i++ {
+			d *= 2
+		}
+		wake = now.Add(min(d, b.Max))
+		if !m.Deadline.IsZero() && m.Deadline.Before(wake) {
+			wake = m.Deadline
+		}
+	}
+	for i := range m.Deliveries {
+		d := &m.Deliveries[i]
+		if d.Terminal() {
+			continue
+		}
+		if wake.IsZero() || d.NextAt.Before(wake) {
+			wake = d.NextAt
+		}
+	}
+	if wake.IsZero() {
+		return time.Second
+	}
+	return max(wake.Sub(now), time.Second)
+}
