@@ -1,0 +1,70 @@
+// Package worker turns envelopes from the requests queue into ENS node
+// pools: exactly one pool per (ClusterId, Name), as fast as the API allows,
+// without ever dropping a request.
+//
+// A Worker handles one trigger invocation at a time ([Worker.HandlePayload]
+// decodes the EventBridge MNS payload, [Worker.HandleBatch] works decoded
+// messages). It talks to ENS, the queues and callback receivers only through
+// the small consumer-side interfaces [Pools], [Sender] and [Notifier];
+// functions/worker wires them to pkg/ens, pkg/queue and pkg/callback.
+//
+// # One batch
+//
+//  1. Every message is decoded (nodepool.Parse), unsealed and validated with
+//     the same nodepool.Validator as the webhook. An undecodable message or an
+//     unknown envelope version goes to the dead-letter queue with the reason;
+//     an invalid one (including a clear Password, which must arrive sealed:
+//     go run ./scripts/enqueue) also gets a nodepool.failed event when it
+//     names a usable callback.
+//  2. Valid requests are grouped by ClusterId, and each cluster is described
+//     once (DescribeClusterNodePools, all pages) per batch, not once per
+//     message.
+//  3. Requests are worked concurrently, up to Config.Concurrency ENS calls at
+//     a time (the ENS client's limiter enforces the rate), serialised per
+//     (ClusterId, Name): a second message for the same pool sees the first's
+//     result.
+//  4. A pool with the request's Name and the same spec (nodepool.SameSpec)
+//     is adopted, not created again; one with a different spec is a permanent
+//     "Conflict". This is also what makes redelivery safe: a message
+//     redelivered after a crash between CreateClusterNodePool and its
+//     acknowledgement finds its pool on the Describe and adopts it.
+//  5. A created or adopted pool gets an immediate nodepool.creating attempt
+//     (Config.NotifyTimeout) and a tracking message (pkg/tracking) carrying
+//     the callback still to deliver. A permanent failure (an ENS API error
+//     that is not retryable, a conflict, an invalid request) gets a
+//     nodepool.failed event through the same path, with the API's Code and
+//     Message, and a dead-letter record.
+//
+// # Partial batches
+//
+// EventBridge pushes a batch and, when the function returns an error,
+// retries the whole batch (reference/fc3.md §3.4): it has no per-message
+// acknowledgement like Lambda's batchItemFailures (reference/anchors.md
+// §3.2). So the worker acknowledges each message itself by writing its
+// outcome somewhere durable before returning nil:
+//
+//   - success: the tracking queue;
+//   - permanent failure: the dead-letter queue (and the tracking queue for
+//     its nodepool.failed callback);
+//   - transient failure (throttling, 5xx, timeouts the ENS client's own
+//     retries could not absorb within the invocation's budget, minus
+//     Config.Reserve): the envelope itself goes back to the requests queue
+//     with Config.RequeueDelay. Only those messages are redone; the others
+//     are neither lost nor repeated. An envelope older than
+//     Config.PoolDeadline (by ReceivedAt) fails instead, so nothing loops
+//     forever.
+//
+// If a message's outcome cannot be written (the tracking or dead-letter send
+// fails), its envelope is re-queued instead; only when that fails too does
+// HandleBatch return an error, and the trigger redelivers the whole batch.
+// Redelivery is safe because creation is idempotent by adoption: at worst a
+// message is tracked twice, which yields a callback twice with the same
+// webhook-id, and receivers deduplicate on it.
+//
+// # Logs
+//
+// Records carry the RequestId, ClusterId, Name and MNS message id (the FC
+// request id comes from the log handler, fcadapter.NewLogHandler). Message
+// bodies, passwords (clear or sealed) and secrets are never logged, and
+// dead-letter records carry bodies with any "Password" value masked.
+package worker

@@ -1,0 +1,755 @@
+package worker
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
+	"github.com/ensnodepool/webhook/pkg/tracking"
+)
+
+// Pools is the part of the ENS API the worker needs; *ens.Client
+// implements it. Both methods are called concurrently. An error is
+// permanent when it is an *ens.APIError that ens.IsRetryable rejects (other
+// than ens.ErrUnauthorized); every other error is treated as transient.
+type Pools interface {
+	// CreateClusterNodePool creates a node pool.
+	CreateClusterNodePool(ctx context.Context, req *ens.CreateClusterNodePoolRequest) (*ens.CreateClusterNodePoolResponse, error)
+	// DescribeClusterNodePools returns every pool of a cluster (all pages).
+	DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error)
+}
+
+// Sender sends one message to a queue, visible after delay. It is called
+// concurrently. functions/worker adapts *queue.Queue to it.
+type Sender interface {
+	Send(ctx context.Context, body string, delay time.Duration) error
+}
+
+// SenderFunc adapts a function to Sender.
+type SenderFunc func(ctx context.Context, body string, delay time.Duration) error
+
+// Send calls f.
+func (f SenderFunc) Send(ctx context.Context, body string, delay time.Duration) error {
+	return f(ctx, body, delay)
+}
+
+// Notifier makes the attempt a callback delivery is due for and records it
+// with its retry policy; *callback.Sender implements it. It is called
+// concurrently, with a context bounded by Config.NotifyTimeout.
+type Notifier interface {
+	Try(ctx context.Context, d *callback.Delivery) (callback.Attempt, bool)
+}
+
+// Config configures a Worker. Zero fields take the defaults of withDefaults.
+type Config struct {
+	// Pools is the ENS API. Required.
+	Pools Pools
+	// Tracking, DeadLetter and Requests are the three queues. Required.
+	Tracking, DeadLetter, Requests Sender
+	// Notifier makes the immediate callback attempt; nil leaves every
+	// delivery to the poller.
+	Notifier Notifier
+	// Validator applies the request rules (the webhook's). Required.
+	Validator *nodepool.Validator
+	// Sealer opens sealed passwords; nil rejects envelopes that carry one.
+	Sealer *nodepool.Sealer
+	// PoolDeadline is how long a pool may take to become active, from its
+	// creation (the tracking message's Deadline), and how long a request
+	// may be re-queued, from its ReceivedAt; default 60 minutes.
+	PoolDeadline time.Duration
+	// Backoff is the poller's check schedule; the first tracking message
+	// becomes visible after Backoff.First (default 10 s) or when its
+	// pending callback is due, whichever is first.
+	Backoff tracking.Backoff
+	// RequeueDelay is how long a re-queued request stays invisible;
+	// default 30 s.
+	RequeueDelay time.Duration
+	// NotifyTimeout bounds the immediate callback attempt; default 3 s.
+	NotifyTimeout time.Duration
+	// Concurrency bounds concurrent ENS calls; default 10 (the write limit
+	// per second: with ~100 ms calls this keeps the limiter busy).
+	Concurrency int
+	// Reserve is the part of the invocation's time budget kept for
+	// callbacks and queue writes: ENS calls stop Reserve before the
+	// context's deadline; default 10 s.
+	Reserve time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives one record per message; nil discards.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	c.PoolDeadline = cmp.Or(c.PoolDeadline, 60*time.Minute)
+	c.Backoff.First = cmp.Or(c.Backoff.First, 10*time.Second)
+	c.Backoff.Max = cmp.Or(c.Backoff.Max, 2*time.Minute)
+	c.RequeueDelay = cmp.Or(c.RequeueDelay, 30*time.Second)
+	c.NotifyTimeout = cmp.Or(c.NotifyTimeout, 3*time.Second)
+	c.Concurrency = cmp.Or(c.Concurrency, 10)
+	c.Reserve = cmp.Or(c.Reserve, 10*time.Second)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.Pools == nil {
+		errs = append(errs, errors.New("worker: Config.Pools is required"))
+	}
+	if c.Tracking == nil || c.DeadLetter == nil || c.Requests == nil {
+		errs = append(errs, errors.New("worker: Config.Tracking, DeadLetter and Requests are required"))
+	}
+	if c.Validator == nil {
+		errs = append(errs, errors.New("worker: Config.Validator is required"))
+	}
+	if c.PoolDeadline < 0 || c.RequeueDelay < 0 || c.NotifyTimeout < 0 || c.Reserve < 0 {
+		errs = append(errs, errors.New("worker: Config durations must not be negative"))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("worker: Config.Concurrency %d: want ≥ 1", c.Concurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// Worker handles batches of request messages. It is safe for concurrent
+// use, but the deployment runs one invocation at a time
+// (reservedConcurrency 1): two concurrent batches could both create a pool
+// for the same (ClusterId, Name).
+type Worker struct {
+	cfg Config
+}
+
+// New returns a Worker for cfg.
+func New(cfg Config) (*Worker, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Worker{cfg: cfg}, nil
+}
+
+// Outcome is what became of one message.
+type Outcome string
+
+// Outcomes of a message.
+const (
+	// Created: a pool was created and is tracked.
+	Created Outcome = "created"
+	// Adopted: the pool already existed with the same spec and is tracked.
+	Adopted Outcome = "adopted"
+	// Duplicate: an earlier message of the batch had the same RequestId
+	// and pool, and its result stands for this one.
+	Duplicate Outcome = "duplicate"
+	// Failed: a valid request failed permanently (API error, conflict,
+	// deadline); nodepool.failed was produced and a dead letter written.
+	Failed Outcome = "failed"
+	// Rejected: the message was undecodable, of an unknown version or
+	// invalid; it was dead-lettered (with nodepool.failed if possible).
+	Rejected Outcome = "rejected"
+	// Requeued: a transient failure; the envelope is back on the requests
+	// queue.
+	Requeued Outcome = "requeued"
+	// Lost: nothing could be written for it; HandleBatch returned an error.
+	Lost Outcome = "lost"
+)
+
+// Item is the result of one message.
+type Item struct {
+	// Index is the message's position in the batch.
+	Index int
+	// MessageID is the MNS message id.
+	MessageID string
+	// RequestId, ClusterId and Name identify the request (when decodable).
+	RequestId, ClusterId, Name string
+	// NodepoolId is the created or adopted pool.
+	NodepoolId string `json:",omitempty"`
+	// Outcome is what happened.
+	Outcome Outcome
+	// Code and Reason explain Failed, Rejected and Requeued.
+	Code   string `json:",omitempty"`
+	Reason string `json:",omitempty"`
+	// Notified reports that the immediate callback attempt was delivered.
+	Notified bool `json:",omitempty"`
+}
+
+// Result summarises one batch.
+type Result struct {
+	// Items has one entry per message, in batch order.
+	Items []Item
+	// Describes counts DescribeClusterNodePools passes (one per cluster of
+	// the batch at most; each pass reads all pages).
+	Describes int
+	// Clusters is the number of distinct clusters among valid requests.
+	Clusters int
+}
+
+// Count returns how many items had outcome o.
+func (r Result) Count(o Outcome) int {
+	n := 0
+	for _, it := range r.Items {
+		if it.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+// Error codes of failures the worker decides itself (ENS failures carry
+// the API's code).
+const (
+	CodeConflict           = "Conflict"
+	CodeInvalidRequest     = "InvalidRequest"
+	CodeUnsupportedVersion = "UnsupportedVersion"
+	CodeUndecodable        = "Undecodable"
+	CodeDeadlineExceeded   = "DeadlineExceeded"
+)
+
+// item is the working state of one message.
+type item struct {
+	msg fcadapter.QueueMessage
+	env *nodepool.Envelope
+	req *nodepool.Request // unsealed; never logged
+	out Item
+	// callbackURL is the request's callback, if it is usable.
+	callbackURL string
+	pool        *ens.NodePool // created or adopted
+	fail        *callback.ErrorInfo
+	transient   error
+}
+
+// HandlePayload decodes an EventBridge MNS trigger payload
+// (fcadapter.Decode: one CloudEvent, an array of them, an array of JSON
+// strings; bodies plain or base64) and handles the batch. A payload of none
+// of these shapes is dead-lettered whole.
+func (w *Worker) HandlePayload(ctx context.Context, payload []byte) (Result, error) {
+	msgs, err := fcadapter.Decode(payload)
+	if err == nil {
+		return w.HandleBatch(ctx, msgs)
+	}
+	it := &item{out: Item{Outcome: Rejected, Code: CodeUndecodable, Reason: err.Error()}}
+	dl := newDeadLetter(CodeUndecodable, err.Error(), it, string(payload), w.cfg.Now())
+	w.log(ctx, it)
+	if err := w.sendJSON(ctx, w.cfg.DeadLetter, dl, 0); err != nil {
+		return Result{Items: []Item{it.out}}, fmt.Errorf("worker: dead-letter a malformed payload: %w", err)
+	}
+	return Result{Items: []Item{it.out}}, nil
+}
+
+// HandleBatch works one batch (see the package documentation). It returns
+// an error only when some message's outcome could not be written anywhere;
+// the trigger should then redeliver the whole batch, which is safe.
+func (w *Worker) HandleBatch(ctx context.Context, msgs []fcadapter.QueueMessage) (Result, error) {
+	now := w.cfg.Now()
+	items := make([]*item, len(msgs))
+	for i, m := range msgs {
+		it := &item{msg: m, out: Item{Index: i, MessageID: m.MessageID}}
+		items[i] = it
+		w.admit(it)
+		if it.transient != nil {
+			w.transient(it, now)
+		}
+	}
+
+	// ENS calls end Reserve before the invocation's deadline.
+	work := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		work, cancel = context.WithDeadline(ctx, dl.Add(-w.cfg.Reserve))
+		defer cancel()
+	}
+
+	// Group the valid requests by cluster and by pool, in batch order.
+	type key struct{ cluster, name string }
+	var (
+		clusters []string
+		groups   = map[key][]*item{}
+		order    []key
+	)
+	for _, it := range items {
+		if it.req == nil || it.out.Outcome != "" {
+			continue
+		}
+		k := key{it.req.ClusterId, it.req.NodepoolInfo.Name}
+		if !slices.Contains(clusters, k.cluster) {
+			clusters = append(clusters, k.cluster)
+		}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], it)
+	}
+
+	// One Describe per cluster, concurrently.
+	sem := make(chan struct{}, w.cfg.Concurrency)
+	type described struct {
+		pools []ens.NodePool
+		err   error
+	}
+	desc := make(map[string]*described, len(clusters))
+	var wg sync.WaitGroup
+	for _, c := range clusters {
+		d := &described{}
+		desc[c] = d
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			d.pools, d.err = w.cfg.Pools.DescribeClusterNodePools(work, c)
+		})
+	}
+	wg.Wait()
+
+	// Work each pool's messages in order; pools concurrently. The outcome
+	// of every message is then written out (callbacks, queues).
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	finish := func(it *item) {
+		if err := w.finish(ctx, it, now); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	for _, k := range order {
+		g := groups[k]
+		d := desc[k.cluster]
+		wg.Go(func() {
+			w.workPool(work, sem, g, d.pools, d.err, now)
+			for _, it := range g {
+				finish(it)
+			}
+		})
+	}
+	for _, it := range items {
+		if it.req == nil { // decided by admit: rejected, re-queued or failed
+			wg.Go(func() { finish(it) })
+		}
+	}
+	wg.Wait()
+
+	res := Result{Items: make([]Item, len(items)), Describes: len(clusters), Clusters: len(clusters)}
+	for i, it := range items {
+		res.Items[i] = it.out
+	}
+	if len(errs) > 0 {
+		return res, fmt.Errorf("worker: %d of %d messages could not be written anywhere; redeliver the batch: %w",
+			len(errs), len(items), errors.Join(errs...))
+	}
+	return res, nil
+}
+
+// admit decodes, unseals and validates one message. On success it sets
+// it.env and it.req; otherwise it marks the item Rejected (or, for a
+// sealing key this build lacks, transient: a rotation in progress).
+func (w *Worker) admit(it *item) {
+	if it.msg.Err != nil {
+		it.reject(CodeUndecodable, it.msg.Err.Error())
+		return
+	}
+	if !json.Valid([]byte(it.msg.Body)) {
+		it.reject(CodeUndecodable, "the message body is not JSON")
+		return
+	}
+	env, err := nodepool.Parse([]byte(it.msg.Body))
+	if err != nil {
+		var uv *nodepool.UnsupportedVersionError
+		switch {
+		case errors.As(err, &uv):
+			it.reject(CodeUnsupportedVersion, err.Error())
+		case errors.Is(err, nodepool.ErrInvalid):
+			w.salvage(it)
+			reason := err.Error()
+			if hasClearPassword(err) {
+				reason += " (a queue message carries the password sealed: build it with go run ./scripts/enqueue)"
+			}
+			it.reject(CodeInvalidRequest, reason)
+		default:
+			it.reject(CodeUndecodable, err.Error())
+		}
+		return
+	}
+	it.env = env
+	it.out.RequestId, it.out.ClusterId, it.out.Name = env.RequestId, env.Request.ClusterId, env.Request.NodepoolInfo.Name
+	it.callbackURL = w.usableCallback(env.Request.Callback)
+	req, err := env.Open(w.cfg.Sealer)
+	switch {
+	case errors.Is(err, nodepool.ErrUnknownKey):
+		// Most likely the webhook already seals with a key this worker
+		// does not have yet: retry until the deadline.
+		it.transient = err
+		return
+	case err != nil:
+		it.reject(CodeInvalidRequest, "SealedPassword: "+err.Error())
+		return
+	}
+	if err := w.cfg.Validator.Validate(req); err != nil {
+		it.reject(CodeInvalidRequest, err.Error())
+		return
+	}
+	it.req = req
+}
+
+// reject marks it as a rejected message.
+func (it *item) reject(code, reason string) {
+	it.out.Outcome, it.out.Code, it.out.Reason = Rejected, code, reason
+	it.fail = &callback.ErrorInfo{Code: code, Message: reason}
+}
+
+// hasClearPassword reports whether a Parse error is about a clear password.
+func hasClearPassword(err error) bool {
+	var ve *nodepool.ValidationError
+	if errors.As(err, &ve) {
+		for _, f := range ve.Fields {
+			if f.Field == "Request.ScalingGroup.Password" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// salvage reads what it can from an envelope that failed the strict
+// decoding, so the failure can still be reported to its callback.
+func (w *Worker) salvage(it *item) {
+	var loose struct {
+		RequestId string
+		Request   struct {
+			ClusterId    string
+			NodepoolInfo struct{ Name string }
+			Callback     *nodepool.Callback
+		}
+	}
+	if json.Unmarshal([]byte(it.msg.Body), &loose) != nil {
+		return
+	}
+	it.out.RequestId, it.out.ClusterId, it.out.Name = loose.RequestId, loose.Request.ClusterId, loose.Request.NodepoolInfo.Name
+	if w.cfg.Validator.ValidatePoolKey(it.out.ClusterId, it.out.Name) != nil || !validRequestID(it.out.RequestId) {
+		return // not enough to identify the request to its caller
+	}
+	it.callbackURL = w.usableCallback(loose.Request.Callback)
+}
+
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// usableCallback returns cb's URL if it passes the webhook's callback rule.
+func (w *Worker) usableCallback(cb *nodepool.Callback) string {
+	if cb == nil || cb.Url == "" {
+		return ""
+	}
+	err := w.cfg.Validator.Validate(&nodepool.Request{Callback: cb})
+	var ve *nodepool.ValidationError
+	if !errors.As(err, &ve) {
+		return cb.Url
+	}
+	for _, f := range ve.Fields {
+		if strings.HasPrefix(f.Field, "Callback") {
+			return ""
+		}
+	}
+	return cb.Url
+}
+
+// workPool decides the messages of one (ClusterId, Name) in order.
+func (w *Worker) workPool(ctx context.Context, sem chan struct{}, g []*item, existing []ens.NodePool, descErr error, now time.Time) {
+	name := g[0].req.NodepoolInfo.Name
+	var same []ens.NodePool
+	for _, p := range existing {
+		if p.NodepoolInfo.Name == name {
+			same = append(same, p)
+		}
+	}
+	var (
+		unsure error           // a create whose result is unknown: later ones must not create
+		done   map[string]bool // RequestIds already tracked in this batch
+	)
+	for _, it := range g {
+		switch {
+		case descErr != nil:
+			w.classify(it, descErr, now)
+		case unsure != nil:
+			it.transient = unsure
+		case done[it.env.RequestId]:
+			it.out.Outcome = Duplicate
+		default:
+			w.decide(ctx, sem, it, &same, now)
+			if it.transient != nil {
+				unsure = it.transient
+			}
+		}
+		if it.transient != nil {
+			w.transient(it, now)
+		}
+		if it.out.Outcome == Created || it.out.Outcome == Adopted {
+			if done == nil {
+				done = map[string]bool{}
+			}
+			done[it.env.RequestId] = true
+		}
+	}
+}
+
+// decide adopts, refuses or creates the pool of one valid request.
+func (w *Worker) decide(ctx context.Context, sem chan struct{}, it *item, same *[]ens.NodePool, now time.Time) {
+	var diffs []string
+	for i := range *same {
+		p := &(*same)[i]
+		d := nodepool.SpecDiff(it.req, p)
+		if len(d) == 0 {
+			it.pool, it.out.Outcome, it.out.NodepoolId = p, Adopted, p.NodepoolInfo.NodepoolId
+			return
+		}
+		diffs = append(diffs, p.NodepoolInfo.NodepoolId+" differs in "+strings.Join(d, ", "))
+	}
+	if len(diffs) > 0 {
+		it.failWith(Failed, CodeConflict, fmt.Sprintf("node pool %q already exists in cluster %s with a different spec (%s)",
+			it.req.NodepoolInfo.Name, it.req.ClusterId, strings.Join(diffs, "; ")))
+		return
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		it.transient = ctx.Err()
+		return
+	}
+	resp, err := w.cfg.Pools.CreateClusterNodePool(ctx, it.req.ENS())
+	<-sem
+	if err != nil {
+		w.classify(it, err, now)
+		return
+	}
+	// Record the pool as requested (the create response may not echo the
+	// spec), so a later message for the same name compares against it.
+	spec := it.req.ENS()
+	p := ens.NodePool{
+		ClusterId:    it.req.ClusterId,
+		NodepoolInfo: ens.NodepoolInfo{Name: it.req.NodepoolInfo.Name, NodepoolId: resp.Nodepool.NodepoolInfo.NodepoolId},
+		ScalingGroup: *spec.ScalingGroup,
+		Status:       resp.Nodepool.Status,
+	}
+	p.ScalingGroup.Password = ""
+	*same = append(*same, p)
+	it.pool, it.out.Outcome, it.out.NodepoolId = &(*same)[len(*same)-1], Created, p.NodepoolInfo.NodepoolId
+	if it.out.NodepoolId == "" {
+		// ENS answered without an id: treat the result as unknown; the
+		// re-queued message adopts the pool from the Describe.
+		it.pool, it.out.Outcome, it.out.NodepoolId = nil, "", ""
+		it.transient = errors.New("worker: CreateClusterNodePool answered without a NodepoolId")
+	}
+}
+
+// classify turns an ENS error into a permanent failure or a transient one.
+func (w *Worker) classify(it *item, err error, now time.Time) {
+	if ae, ok := ens.AsAPIError(err); ok && !ens.IsRetryable(err) && !errors.Is(err, ens.ErrUnauthorized) {
+		it.failWith(Failed, ae.Code, ae.Message)
+		return
+	}
+	it.transient = err
+}
+
+// transient re-queues it, or fails it once its request is past the deadline.
+func (w *Worker) transient(it *item, now time.Time) {
+	age := now.Sub(it.env.ReceivedAt)
+	if age <= w.cfg.PoolDeadline {
+		it.out.Outcome, it.out.Reason = Requeued, it.transient.Error()
+		it.out.Code = errorCode(it.transient)
+		return
+	}
+	it.failWith(Failed, cmp.Or(errorCode(it.transient), CodeDeadlineExceeded),
+		fmt.Sprintf("gave up after %s (pool deadline %s): %v", age.Round(time.Second), w.cfg.PoolDeadline, it.transient))
+}
+
+func errorCode(err error) string {
+	if ae, ok := ens.AsAPIError(err); ok {
+		return ae.Code
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return CodeDeadlineExceeded
+	}
+	return ""
+}
+
+func (it *item) failWith(o Outcome, code, msg string) {
+	it.out.Outcome, it.out.Code, it.out.Reason = o, code, msg
+	it.fail = &callback.ErrorInfo{Code: code, Message: msg}
+}
+
+// finish writes the outcome of it: callbacks, tracking, dead letter or
+// requeue. If that fails, the envelope is re-queued; the error is returned
+// only when that fails too.
+func (w *Worker) finish(ctx context.Context, it *item, now time.Time) error {
+	var err error
+	switch it.out.Outcome {
+	case Created, Adopted:
+		err = w.track(ctx, it, now)
+	case Failed, Rejected:
+		err = w.reportFailure(ctx, it, now)
+	case Requeued:
+		err = w.requeue(ctx, it)
+		if err != nil {
+			it.out.Outcome = Lost
+		}
+		w.log(ctx, it)
+		return err
+	case Duplicate:
+	}
+	if err != nil && it.msg.Err == nil {
+		w.cfg.Logger.WarnContext(ctx, "worker: outcome not written; re-queueing the message",
+			slog.String("requestId", it.out.RequestId), slog.String("messageId", it.out.MessageID), slog.String("error", err.Error()))
+		if rerr := w.requeue(ctx, it); rerr != nil {
+			it.out.Outcome = Lost
+			err = errors.Join(err, rerr)
+		} else {
+			it.out.Outcome, it.out.Reason = Requeued, err.Error()
+			err = nil
+		}
+	} else if err != nil {
+		it.out.Outcome = Lost
+	}
+	w.log(ctx, it)
+	return err
+}
+
+// track produces nodepool.creating and writes the tracking message.
+func (w *Worker) track(ctx context.Context, it *item, now time.Time) error {
+	m := &tracking.Message{
+		RequestId: it.env.RequestId, ClusterId: it.req.ClusterId, Name: it.req.NodepoolInfo.Name,
+		NodepoolId: it.out.NodepoolId, CallbackUrl: it.callbackURL,
+		CreatedAt: now, Deadline: now.Add(w.cfg.PoolDeadline),
+	}
+	ev := callback.Event{Type: callback.TypeCreating, Timestamp: now, Data: callback.EventData{
+		RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, NodepoolId: m.NodepoolId,
+	}}
+	if st := it.pool.Status; st.State != "" {
+		m.LastState = st.State
+		ev.Data.Status = &st
+	}
+	w.tell(ctx, it, m, ev, now)
+	return w.sendTracking(ctx, m, now)
+}
+
+// reportFailure produces nodepool.failed (when the request can be told)
+// and writes the dead letter.
+func (w *Worker) reportFailure(ctx context.Context, it *item, now time.Time) error {
+	var errs []error
+	if it.callbackURL != "" && it.out.RequestId != "" && it.out.ClusterId != "" && it.out.Name != "" {
+		m := &tracking.Message{
+			RequestId: it.out.RequestId, ClusterId: it.out.ClusterId, Name: it.out.Name,
+			CallbackUrl: it.callbackURL, CreatedAt: now, Deadline: now.Add(w.cfg.PoolDeadline), Terminal: true,
+		}
+		ev := callback.Event{Type: callback.TypeFailed, Timestamp: now, Data: callback.EventData{
+			RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, Error: it.fail,
+		}}
+		w.tell(ctx, it, m, ev, now)
+		if !m.Done() {
+			errs = append(errs, w.sendTracking(ctx, m, now))
+		}
+	}
+	dl := newDeadLetter(it.out.Code, it.out.Reason, it, it.msg.Body, now)
+	if it.msg.Err != nil {
+		dl.Body = Redact(string(it.msg.Raw))
+	}
+	errs = append(errs, w.sendJSON(ctx, w.cfg.DeadLetter, dl, 0))
+	return errors.Join(errs...)
+}
+
+// tell queues ev on m and makes the immediate attempt. A delivered event
+// leaves m; an undeliverable one (gone, refused) goes to the dead-letter
+// queue and leaves m too, unless that send fails.
+func (w *Worker) tell(ctx context.Context, it *item, m *tracking.Message, ev callback.Event, now time.Time) {
+	m.Tell(ev, now)
+	if w.cfg.Notifier == nil || len(m.Deliveries) == 0 {
+		return
+	}
+	d := &m.Deliveries[len(m.Deliveries)-1]
+	nctx, cancel := context.WithTimeout(ctx, w.cfg.NotifyTimeout)
+	w.cfg.Notifier.Try(nctx, d)
+	cancel()
+	switch {
+	case d.State == callback.StateDelivered:
+		it.out.Notified = true
+	case d.Undeliverable():
+		if err := w.sendJSON(ctx, w.cfg.DeadLetter, d.DeadLetter(now), 0); err != nil {
+			return // the poller finds it terminal in the tracking message
+		}
+	default:
+		return
+	}
+	m.Deliveries = m.Deliveries[:len(m.Deliveries)-1]
+}
+
+func (w *Worker) sendTracking(ctx context.Context, m *tracking.Message, now time.Time) error {
+	body, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := w.cfg.Tracking.Send(ctx, body, m.NextWake(now, w.cfg.Backoff)); err != nil {
+		return fmt.Errorf("tracking send: %w", err)
+	}
+	return nil
+}
+
+func (w *Worker) requeue(ctx context.Context, it *item) error {
+	if err := w.cfg.Requests.Send(ctx, it.msg.Body, w.cfg.RequeueDelay); err != nil {
+		return fmt.Errorf("requeue: %w", err)
+	}
+	return nil
+}
+
+func (w *Worker) sendJSON(ctx context.Context, s Sender, v any, delay time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := s.Send(ctx, string(b), delay); err != nil {
+		return fmt.Errorf("dead-letter send: %w", err)
+	}
+	return nil
+}
+
+// log writes one record per message; never a body or a password.
+func (w *Worker) log(ctx context.Context, it *item) {
+	level := slog.LevelInfo
+	switch it.out.Outcome {
+	case Failed, Rejected, Requeued:
+		level = slog.LevelWarn
+	case Lost:
+		level = slog.LevelError
+	}
+	w.cfg.Logger.LogAttrs(ctx, level, "worker: message handled",
+		slog.String("outcome", string(it.out.Outcome)),
+		slog.String("requestId", it.out.RequestId),
+		slog.String("messageId", it.out.MessageID),
+		slog.String("clusterId", it.out.ClusterId),
+		slog.String("name", it.out.Name),
+		slog.String("nodepoolId", it.out.NodepoolId),
+		slog.String("code", it.out.Code),
+		slog.String("reason", it.out.Reason),
+		slog.Bool("notified", it.out.Notified))
+}

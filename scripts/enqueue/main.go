@@ -1,0 +1,120 @@
+// Command enqueue puts one node-pool request on the requests queue as a
+// valid, versioned envelope (pkg/nodepool, schema
+// pkg/nodepool/envelope.schema.json), so automation never hand-crafts one:
+// it decodes the request JSON strictly, validates it with the webhook's
+// rules, seals a Password with SEAL_KEYS and sends the envelope.
+//
+//	SEAL_KEYS=k1:<base64 32 bytes> ALIBABA_CLOUD_ACCESS_KEY_ID=… ALIBABA_CLOUD_ACCESS_KEY_SECRET=… \
+//	  go run ./scripts/enqueue -file request.json -endpoint http://127.0.0.1:9100 -queue nodepool-requests
+//
+// It prints {"RequestId","MessageId","ClusterId","Name"} on success. With
+// -dry-run it prints the envelope instead of sending it (the password is
+// sealed in it). -idempotency-key makes the RequestId stable across retries.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
+	"github.com/ensnodepool/webhook/pkg/queue"
+)
+
+func main() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "enqueue:", err)
+		os.Exit(1)
+	}
+}
+
+// run is main without the process: flags in args, environment through
+// getenv.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
+	file := fs.String("file", "", "request JSON file (the webhook's body); - reads stdin")
+	endpoint := fs.String("endpoint", getenv(config.EnvMNSEndpoint), "MNS endpoint (default $MNS_ENDPOINT)")
+	queueName := fs.String("queue", cmpOr(getenv(config.EnvRequestsQueue), config.DefaultRequestsQueue), "requests queue (default $QUEUE_REQUESTS)")
+	idemKey := fs.String("idempotency-key", "", "makes the RequestId stable: the same key gives the same RequestId")
+	source := fs.String("source", nodepool.SourceQueue, "Envelope.Source: who produces the request")
+	allowHTTP := fs.Bool("allow-http-callback", false, "accept an http:// Callback.Url (local stack only)")
+	dryRun := fs.Bool("dry-run", false, "print the envelope instead of sending it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return errors.New("-file is required")
+	}
+	var body []byte
+	var err error
+	if *file == "-" {
+		body, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
+	} else {
+		body, err = os.ReadFile(*file)
+	}
+	if err != nil {
+		return err
+	}
+	req, err := nodepool.Decode(body)
+	if err != nil {
+		return err
+	}
+	if err := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: *allowHTTP}).Validate(req); err != nil {
+		return err
+	}
+	var sealer *nodepool.Sealer
+	if keys := getenv(config.EnvSealKeys); keys != "" {
+		ks, err := nodepool.ParseKeys(keys)
+		if err != nil {
+			return err
+		}
+		if sealer, err = nodepool.NewSealer(ks); err != nil {
+			return err
+		}
+	} else if req.ScalingGroup.Password != "" {
+		return fmt.Errorf("the request has a Password: set %s so it is sealed", config.EnvSealKeys)
+	}
+	env, err := nodepool.NewEnvelope(req, nodepool.RequestID(*idemKey, ""), *source, time.Now(), sealer)
+	if err != nil {
+		return err
+	}
+	msg, err := env.Marshal()
+	if err != nil {
+		return err
+	}
+	if *dryRun {
+		_, err = fmt.Fprintf(stdout, "%s\n", msg)
+		return err
+	}
+	if *endpoint == "" {
+		return fmt.Errorf("-endpoint or %s is required", config.EnvMNSEndpoint)
+	}
+	qc, err := queue.New(queue.Config{Endpoint: *endpoint, Credentials: queue.Credentials{
+		AccessKeyID: getenv(config.EnvAccessKeyID), AccessKeySecret: getenv(config.EnvAccessKeySecret),
+		SecurityToken: getenv(config.EnvSecurityToken)}})
+	if err != nil {
+		return err
+	}
+	res, err := qc.Queue(*queueName).Send(ctx, string(msg), 0)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]string{"RequestId": env.RequestId, "MessageId": res.MessageID,
+		"ClusterId": req.ClusterId, "Name": req.NodepoolInfo.Name})
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
+	"github.com/ensnodepool/webhook/pkg/queue"
+)
+
+const (
+	ak, sk   = "test-ak", "test-secret"
+	sealKeys = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+	request  = `{"ClusterId":"eck-demo0001","NodepoolInfo":{"Name":"cli"},"ScalingGroup":{"DesiredSize":1,"InstanceTypes":["ens.sn1.small"],"ImageId":"m-abc","VswitchIds":["vsw-demo0001"],"Password":"Sup3r-Secret"}}`
+)
+
+func TestEnqueueSealsAndSends(t *testing.T) {
+	t.Parallel()
+	ms, err := mnssim.New(mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(ms)
+	t.Cleanup(func() { ms.CancelPolls(); hs.Close(); ms.Close() })
+	qc, err := queue.New(queue.Config{Endpoint: hs.URL, Credentials: queue.Credentials{AccessKeyID: ak, AccessKeySecret: sk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := qc.EnsureQueue(ctx, "reqs", queue.QueueAttributes{}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{config.EnvSealKeys: sealKeys, config.EnvAccessKeyID: ak, config.EnvAccessKeySecret: sk}
+	var out bytes.Buffer
+	err = run(ctx, []string{"-file", "-", "-endpoint", hs.URL, "-queue", "reqs", "-idempotency-key", "k-1"},
+		func(k string) string { return env[k] }, strings.NewReader(request), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var printed map[string]string
+	if err := json.Unmarshal(out.Bytes(), &printed); err != nil || printed["RequestId"] != nodepool.RequestID("k-1", "") {
+		t.Fatalf("output %q (%v)", out.String(), err)
+	}
+	msgs, err := qc.Queue("reqs").Receive(ctx, 1, 0)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("receive: %v, %d messages", err, len(msgs))
+	}
+	if strings.Contains(msgs[0].Body, "Sup3r-Secret") {
+		t.Fatal("the envelope carries the password in clear")
+	}
+	e, err := nodepool.Parse([]byte(msgs[0].Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := nodepool.ParseKeys(sealKeys)
+	s, _ := nodepool.NewSealer(keys)
+	r, err := e.Open(s)
+	if err != nil || r.ScalingGroup.Password != "Sup3r-Secret" {
+		t.Fatalf("open: %v", err)
+	}
+}
+
+func TestEnqueueRefuses(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		env   map[string]string
+		input string
+		want  string
+	}{
+		"invalid":              {map[string]string{config.EnvSealKeys: sealKeys}, strings.Replace(request, `"DesiredSize":1`, `"DesiredSize":0`, 1), "ScalingGroup.DesiredSize"},
+		"password no keys":     {map[string]string{}, request, "SEAL_KEYS"},
+		"unknown field":        {map[string]string{config.EnvSealKeys: sealKeys}, strings.Replace(request, `"ClusterId"`, `"Extra":1,"ClusterId"`, 1), "Extra"},
+		"no endpoint for send": {map[string]string{config.EnvSealKeys: sealKeys}, request, "endpoint"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			err := run(context.Background(), []string{"-file", "-"}, func(k string) string { return tc.env[k] },
+				strings.NewReader(tc.input), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
