@@ -1,0 +1,467 @@
+// Package intake is the webhook's HTTP front door: a plain http.Handler
+// that authenticates a Standard Webhooks v1 signed request, decodes and
+// validates the node-pool request (pkg/nodepool), puts a versioned envelope
+// with the password sealed on the requests queue, and answers 202 only
+// after the queue acknowledged. It also serves the live status of a pool
+// and a health check. It knows nothing of Function Compute; an adapter
+// maps FC HTTP trigger events to it.
+//
+// Routes:
+//
+//	POST /v1/nodepools                               signed; 202 | 400 401 413 415 503
+//	GET  /v1/clusters/{ClusterId}/nodepools/{Name}   signed (empty body); 200 | 400 401 404 503
+//	GET  /healthz                                    200
+//
+// Every error is application/problem+json (RFC 9457) with a "code"
+// member; a 400 lists each failing field ("errors":[{"field","message"}]).
+package intake
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
+)
+
+// Sender puts one message on the requests queue. It returns only after the
+// queue acknowledged the message (MNS SendMessage 201), with its id. It must
+// be safe for concurrent use. Any error means "not accepted".
+type Sender interface {
+	Send(ctx context.Context, body string) (messageID string, err error)
+}
+
+// PoolReader lists a cluster's node pools (all pages). It returns an error
+// matching ErrNotFound (errors.Is) when the cluster does not exist. It must
+// be safe for concurrent use.
+type PoolReader interface {
+	DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error)
+}
+
+// Config configures a Handler. Zero values take the defaults in
+// withDefaults.
+type Config struct {
+	// Secrets are the Standard Webhooks secrets ("whsec_<base64>"); a
+	// signature by any of them is accepted (rotation). At least one.
+	Secrets []string
+	// Tolerance is the accepted clock skew of webhook-timestamp; default 5m.
+	Tolerance time.Duration
+	// MaxBody is the body size limit in bytes; default 64 KiB (MNS's
+	// message size limit).
+	MaxBody int64
+	// Sealer seals passwords for the queue. Required.
+	Sealer *nodepool.Sealer
+	// Validator applies the request rules; default
+	// nodepool.NewValidator(nodepool.ValidationConfig{}).
+	Validator *nodepool.Validator
+	// Queue is the requests queue. Required.
+	Queue Sender
+	// Pools reads live node pools for the status endpoint. Required.
+	Pools PoolReader
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives JSON-friendly structured logs; nil discards.
+	Logger *slog.Logger
+	// StatusURLBase prefixes StatusUrl and Location, e.g.
+	// "https://hooks.example.com"; default "" gives a root-relative URL.
+	StatusURLBase string
+	// Source is the envelope Source; default nodepool.SourceWebhook.
+	Source string
+	// RetryAfter is sent with 503 answers; default 5s (whole seconds).
+	RetryAfter time.Duration
+	// SendTimeout bounds Queue.Send (which runs even if the caller hangs
+	// up, so an acknowledged message is never reported as failed because
+	// of the caller); default 10s.
+	SendTimeout time.Duration
+	// StatusTimeout bounds Pools.DescribeClusterNodePools; default 10s.
+	StatusTimeout time.Duration
+	// PublicStatus serves the status endpoint without a signature. Off by
+	// default: a status reveals the pool's image, network and instance
+	// types.
+	PublicStatus bool
+}
+
+func (c Config) withDefaults() Config {
+	c.Tolerance = cmp.Or(c.Tolerance, 5*time.Minute)
+	c.MaxBody = cmp.Or(c.MaxBody, 64<<10)
+	if c.Validator == nil {
+		c.Validator = nodepool.NewValidator(nodepool.ValidationConfig{})
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.StatusURLBase = strings.TrimRight(c.StatusURLBase, "/")
+	c.Source = cmp.Or(c.Source, nodepool.SourceWebhook)
+	c.RetryAfter = cmp.Or(c.RetryAfter, 5*time.Second)
+	c.SendTimeout = cmp.Or(c.SendTimeout, 10*time.Second)
+	c.StatusTimeout = cmp.Or(c.StatusTimeout, 10*time.Second)
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case len(c.Secrets) == 0:
+		return errors.New("intake: Config.Secrets: at least one whsec_ secret is required")
+	case c.Tolerance < 0:
+		return errors.New("intake: Config.Tolerance must not be negative")
+	case c.MaxBody < 0:
+		return errors.New("intake: Config.MaxBody must not be negative")
+	case c.Sealer == nil:
+		return errors.New("intake: Config.Sealer is required")
+	case c.Queue == nil:
+		return errors.New("intake: Config.Queue is required")
+	case c.Pools == nil:
+		return errors.New("intake: Config.Pools is required")
+	case c.RetryAfter < time.Second:
+		return errors.New("intake: Config.RetryAfter must be at least 1s")
+	}
+	if c.StatusURLBase != "" {
+		u, err := url.Parse(c.StatusURLBase)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return errors.New("intake: Config.StatusURLBase must be an absolute URL")
+		}
+	}
+	return nil
+}
+
+// Handler is the webhook http.Handler. Safe for concurrent use.
+type Handler struct {
+	cfg    Config
+	verify *verifier
+	mux    *http.ServeMux
+	bufs   sync.Pool // *bytes.Buffer for bodies
+}
+
+// New builds a Handler.
+func New(cfg Config) (*Handler, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	v, err := newVerifier(cfg.Secrets, cfg.Tolerance, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("intake: Config.%w", err) // never echoes the secret
+	}
+	h := &Handler{cfg: cfg, verify: v, mux: http.NewServeMux()}
+	h.bufs.New = func() any { return new(bytes.Buffer) }
+	h.mux.HandleFunc("POST /v1/nodepools", h.create)
+	h.mux.HandleFunc("GET /v1/clusters/{ClusterId}/nodepools/{Name}", h.status)
+	h.mux.HandleFunc("GET /healthz", h.health)
+	h.mux.HandleFunc("/v1/nodepools", h.methodNotAllowed("POST"))
+	h.mux.HandleFunc("/v1/clusters/{ClusterId}/nodepools/{Name}", h.methodNotAllowed("GET, HEAD"))
+	h.mux.HandleFunc("/healthz", h.methodNotAllowed("GET, HEAD"))
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, &Error{Code: CodeNotFound, Message: "no such route"}, "")
+	})
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler and writes one access log line.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.cfg.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	h.mux.ServeHTTP(sw, r)
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("route", r.Pattern),
+		slog.Int("status", sw.status),
+		slog.Duration("duration", h.cfg.Now().Sub(start)),
+	}
+	if id := invocationID(r); id != "" {
+		attrs = append(attrs, slog.String("fcRequestId", id))
+	}
+	if sw.requestID != "" {
+		attrs = append(attrs, slog.String("RequestId", sw.requestID))
+	}
+	level := slog.LevelInfo
+	if sw.status >= 500 {
+		level = slog.LevelWarn
+	}
+	h.cfg.Logger.LogAttrs(r.Context(), level, "intake: request", attrs...)
+}
+
+// accepted is the 202 body.
+type accepted struct {
+	RequestId string `json:"RequestId"`
+	ClusterId string `json:"ClusterId"`
+	Name      string `json:"Name"`
+	State     string `json:"State"`
+	StatusUrl string `json:"StatusUrl"`
+}
+
+// create handles POST /v1/nodepools.
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	buf := h.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 2*int(h.cfg.MaxBody) {
+			h.bufs.Put(buf)
+		}
+	}()
+	if r.ContentLength > h.cfg.MaxBody {
+		h.fail(w, r, h.tooLarge(), "")
+		return
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, h.cfg.MaxBody+1)); err != nil {
+		h.fail(w, r, &Error{Code: CodeInvalid, Message: "the request body could not be read", Err: err}, "")
+		return
+	}
+	if int64(buf.Len()) > h.cfg.MaxBody {
+		h.fail(w, r, h.tooLarge(), "")
+		return
+	}
+	body := buf.Bytes()
+
+	webhookID, err := h.verify.verify(r.Header, body)
+	if err != nil {
+		h.fail(w, r, unauthorized(err), "")
+		return
+	}
+	if err := checkJSON(r.Header.Get("Content-Type")); err != nil {
+		h.fail(w, r, err, "")
+		return
+	}
+	idemKey := r.Header.Get("Idempotency-Key")
+	if len(idemKey) > 255 || !printableOrSpace(idemKey) {
+		h.fail(w, r, &Error{Code: CodeInvalid, Message: "the request is invalid",
+			Fields: []nodepool.FieldError{{Field: "Idempotency-Key", Message: "must be at most 255 printable ASCII characters"}}}, "")
+		return
+	}
+	requestID := nodepool.RequestID(idemKey, webhookID)
+	setRequestID(w, requestID)
+
+	req, err := nodepool.Decode(body)
+	if err == nil {
+		err = h.cfg.Validator.Validate(req)
+	}
+	if err != nil {
+		h.fail(w, r, err, requestID)
+		return
+	}
+
+	env, err := nodepool.NewEnvelope(req, requestID, h.cfg.Source, h.cfg.Now(), h.cfg.Sealer)
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("intake: envelope: %w", err), requestID)
+		return
+	}
+	msg, err := env.Marshal()
+	if err != nil {
+		h.fail(w, r, fmt.Errorf("intake: envelope: %w", err), requestID)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.SendTimeout)
+	messageID, err := h.cfg.Queue.Send(ctx, string(msg))
+	cancel()
+	if err != nil {
+		h.fail(w, r, &Error{Code: CodeUnavailable, Message: "the request queue is unavailable; nothing was accepted, retry later", Err: err}, requestID)
+		return
+	}
+	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "intake: accepted",
+		slog.String("RequestId", requestID),
+		slog.String("ClusterId", req.ClusterId),
+		slog.String("Name", req.NodepoolInfo.Name),
+		slog.String("messageId", messageID),
+		slog.String("webhookId", webhookID))
+
+	statusURL := h.statusURL(req.ClusterId, req.NodepoolInfo.Name)
+	w.Header().Set("Location", statusURL)
+	writeJSON(w, http.StatusAccepted, accepted{
+		RequestId: requestID,
+		ClusterId: req.ClusterId,
+		Name:      req.NodepoolInfo.Name,
+		State:     "accepted",
+		StatusUrl: statusURL,
+	})
+}
+
+// status handles GET /v1/clusters/{ClusterId}/nodepools/{Name}.
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+	if !h.cfg.PublicStatus {
+		if _, err := h.verify.verify(r.Header, nil); err != nil {
+			h.fail(w, r, unauthorized(err), "")
+			return
+		}
+	}
+	clusterID, name := r.PathValue("ClusterId"), r.PathValue("Name")
+	if err := h.cfg.Validator.ValidatePoolKey(clusterID, name); err != nil {
+		h.fail(w, r, err, "")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.StatusTimeout)
+	pools, err := h.cfg.Pools.DescribeClusterNodePools(ctx, clusterID)
+	cancel()
+	switch {
+	case errors.Is(err, ErrNotFound):
+		h.fail(w, r, &Error{Code: CodeNotFound, Message: "cluster not found", Err: err}, "")
+		return
+	case err != nil:
+		h.fail(w, r, &Error{Code: CodeUnavailable, Message: "the node pool status is unavailable, retry later", Err: err}, "")
+		return
+	}
+	for _, p := range pools {
+		if p.NodepoolInfo.Name == name {
+			writeJSON(w, http.StatusOK, nodepool.MaskPool(p))
+			return
+		}
+	}
+	h.fail(w, r, &Error{Code: CodeNotFound, Message: "node pool not found"}, "")
+}
+
+// health handles GET /healthz.
+func (h *Handler) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *Handler) methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		h.fail(w, r, &Error{Code: CodeMethodNotAllowed, Message: "use " + allow}, "")
+	}
+}
+
+func (h *Handler) tooLarge() error {
+	return &Error{Code: CodeTooLarge, Message: fmt.Sprintf("the body exceeds %d bytes", h.cfg.MaxBody)}
+}
+
+// unauthorized hides which check failed from the caller; the reason is
+// logged.
+func unauthorized(reason error) error {
+	return &Error{Code: CodeUnauthorized, Message: "missing or invalid webhook signature", Err: reason}
+}
+
+// fail writes err as a problem and logs causes worth a look (never bodies,
+// secrets, signatures or passwords: only codes and internal reasons).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, requestID string) {
+	code := ErrorCode(err)
+	switch code {
+	case CodeInternal, CodeUnavailable:
+		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "intake: failed",
+			slog.String("code", string(code)), slog.String("RequestId", requestID), slog.String("error", err.Error()))
+	case CodeUnauthorized:
+		reason := "unknown"
+		if cause := errors.Unwrap(err); cause != nil {
+			reason = cause.Error()
+		}
+		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "intake: rejected signature", slog.String("reason", reason))
+	}
+	h.writeProblem(w, err, requestID)
+}
+
+func (h *Handler) statusURL(clusterID, name string) string {
+	return h.cfg.StatusURLBase + "/v1/clusters/" + url.PathEscape(clusterID) + "/nodepools/" + url.PathEscape(name)
+}
+
+// checkJSON accepts application/json and application/*+json, charset
+// utf-8 if any.
+func checkJSON(ct string) error {
+	bad := &Error{Code: CodeUnsupportedMedia, Message: "the body must be application/json"}
+	if ct == "" {
+		return bad
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return bad
+	}
+	if mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return bad
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return bad
+	}
+	return nil
+}
+
+func printableOrSpace(s string) bool {
+	for i := range len(s) {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"internal"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// statusWriter records the status and RequestId for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status    int
+	requestID string
+}
+
+// WriteHeader records the first status.
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Write records an implicit 200.
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func setRequestID(w http.ResponseWriter, id string) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.requestID = id
+	}
+}
+
+type invocationKey struct{}
+
+// WithInvocationID returns ctx carrying the platform's per-invocation
+// request id (Function Compute's x-fc-request-id). The FC adapter sets it;
+// the handler logs it as "fcRequestId".
+func WithInvocationID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, invocationKey{}, id)
+}
+
+// InvocationID returns the id set by WithInvocationID, if any.
+func InvocationID(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(invocationKey{}).(string)
+	return id, ok && id != ""
+}
+
+// invocationID reads the context first, then the X-Fc-Request-Id header.
+func invocationID(r *http.Request) string {
+	if id, ok := InvocationID(r.Context()); ok {
+		return id
+	}
+	id := r.Header.Get("X-Fc-Request-Id")
+	if len(id) > 128 || !printable(id) {
+		return ""
+	}
+	return id
+}

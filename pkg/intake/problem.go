@@ -1,0 +1,126 @@
+package intake
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/ensnodepool/webhook/pkg/nodepool"
+)
+
+// Code classifies an error at the HTTP edge.
+type Code string
+
+// The codes this handler answers with. Each maps to exactly one HTTP
+// status in codeStatus.
+const (
+	CodeInvalid          Code = "invalid_request"        // 400
+	CodeUnauthorized     Code = "unauthorized"           // 401
+	CodeNotFound         Code = "not_found"              // 404
+	CodeMethodNotAllowed Code = "method_not_allowed"     // 405
+	CodeTooLarge         Code = "body_too_large"         // 413
+	CodeUnsupportedMedia Code = "unsupported_media_type" // 415
+	CodeUnavailable      Code = "unavailable"            // 503
+	CodeInternal         Code = "internal"               // 500
+)
+
+// codeStatus is the one table from codes to HTTP statuses.
+var codeStatus = map[Code]int{
+	CodeInvalid:          http.StatusBadRequest,
+	CodeUnauthorized:     http.StatusUnauthorized,
+	CodeNotFound:         http.StatusNotFound,
+	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	CodeTooLarge:         http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
+	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeInternal:         http.StatusInternalServerError,
+}
+
+// ErrNotFound is what a PoolReader returns (errors.Is) when the cluster
+// does not exist; the status endpoint then answers 404.
+var ErrNotFound = errors.New("intake: not found")
+
+// ErrUnavailable is what a Sender or PoolReader may return (errors.Is) for
+// a temporary failure; any other error of theirs is treated the same way
+// for the queue (503) and as unavailable for status reads.
+var ErrUnavailable = errors.New("intake: dependency unavailable")
+
+// Error is an error with a Code and a caller-safe message. Err, the cause,
+// is logged but never sent.
+type Error struct {
+	Code    Code
+	Message string                // safe to show the caller
+	Fields  []nodepool.FieldError // for CodeInvalid
+	Err     error                 // cause, for logs
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return string(e.Code) + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorCode returns the Code of err: its *Error's, CodeInvalid for
+// nodepool validation errors, CodeNotFound for ErrNotFound, else
+// CodeInternal.
+func ErrorCode(err error) Code {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e.Code
+	case errors.Is(err, nodepool.ErrInvalid):
+		return CodeInvalid
+	case errors.Is(err, ErrNotFound):
+		return CodeNotFound
+	}
+	return CodeInternal
+}
+
+// problem is an RFC 9457 problem details body.
+type problem struct {
+	Type      string                `json:"type"`
+	Title     string                `json:"title"`
+	Status    int                   `json:"status"`
+	Detail    string                `json:"detail,omitempty"`
+	Code      Code                  `json:"code"`
+	RequestId string                `json:"requestId,omitempty"`
+	Errors    []nodepool.FieldError `json:"errors,omitempty"`
+}
+
+// writeProblem answers err as application/problem+json. Internal errors get
+// a generic detail; only *Error messages and field lists reach the caller.
+func (h *Handler) writeProblem(w http.ResponseWriter, err error, requestID string) int {
+	code := ErrorCode(err)
+	status := codeStatus[code]
+	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Code: code, RequestId: requestID}
+	var e *Error
+	var ve *nodepool.ValidationError
+	switch {
+	case errors.As(err, &e):
+		p.Detail, p.Errors = e.Message, e.Fields
+	case errors.As(err, &ve):
+		p.Detail, p.Errors = "the request is invalid", ve.Fields
+	}
+	if p.Detail == "" {
+		p.Detail = http.StatusText(status)
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/problem+json")
+	hdr.Set("Cache-Control", "no-store")
+	switch code {
+	case CodeUnavailable:
+		hdr.Set("Retry-After", strconv.Itoa(int(h.cfg.RetryAfter.Seconds())))
+	case CodeUnauthorized:
+		hdr.Set("WWW-Authenticate", `Signature realm="webhook", scheme="standard-webhooks-v1"`)
+	}
+	w.WriteHeader(status)
+	body, _ := json.Marshal(p)
+	_, _ = w.Write(append(body, '\n'))
+	return status
+}
