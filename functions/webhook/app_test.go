@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aliyun/fc-runtime-go-sdk/events"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
+	"github.com/ensnodepool/webhook/pkg/queue"
+)
+
+const (
+	testAK        = "test-ak"
+	testSK        = "test-secret"
+	testSealKeys  = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+	testWHSecret  = "whsec_AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM="
+	testPassword  = "Marker#Pa55word"
+	requestsQueue = "requests"
+)
+
+// stack is the webhook app wired to in-process MNS and ENS services.
+type stack struct {
+	app      *app
+	requests *queue.Queue
+	logs     *strings.Builder
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	mns, err := mnssim.New(mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnsHTTP := httptest.NewServer(mns)
+	t.Cleanup(func() { mns.CancelPolls(); mnsHTTP.Close(); mns.Close() })
+	sim, err := enssim.New(enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, ProvisionTime: time.Second, Clusters: enssim.DefaultClusters()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ensHTTP := httptest.NewServer(sim)
+	t.Cleanup(func() { ensHTTP.Close(); sim.Close() })
+	u, _ := url.Parse(ensHTTP.URL)
+
+	env := map[string]string{
+		config.EnvMNSEndpoint:   mnsHTTP.URL,
+		config.EnvRequestsQueue: requestsQueue,
+		config.EnvENSEndpoint:   u.Host,
+		config.EnvENSProtocol:   "HTTP",
+		config.EnvWebhookSecret: testWHSecret,
+		config.EnvSealKeys:      testSealKeys,
+		config.EnvPublicURL:     "https://hooks.example.com",
+	}
+	s, err := config.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	a, err := newApp(s, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc, err := queue.New(queue.Config{Endpoint: mnsHTTP.URL, Credentials: queue.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := qc.EnsureQueue(context.Background(), requestsQueue, queue.QueueAttributes{}); err != nil {
+		t.Fatal(err)
+	}
+	return &stack{app: a, requests: qc.Queue(requestsQueue), logs: logs}
+}
+
+// sampleBody is events/create-nodepool.json with a password instead of a
+// key pair, so the test can check it is sealed on the queue.
+func sampleBody(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../events/create-nodepool.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	sg := m["ScalingGroup"].(map[string]any)
+	delete(sg, "KeyPairName")
+	sg["Password"] = testPassword
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// httpEvent builds the FC3 HTTP trigger event of a signed POST.
+func httpEvent(t *testing.T, body []byte, sign bool) events.HTTPTriggerEvent {
+	t.Helper()
+	headers := map[string]string{"Content-Type": "application/json"}
+	if sign {
+		s, err := callback.NewSigner(testWHSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.Headers("msg_test0001", time.Now(), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range h {
+			headers[k] = h.Get(k)
+		}
+	}
+	raw, _ := json.Marshal(map[string]any{
+		"version": "v1", "rawPath": "/v1/nodepools", "body": string(body), "isBase64Encoded": false,
+		"headers": headers, "queryParameters": map[string]string{},
+		"requestContext": map[string]any{"accountId": "1234567890", "requestId": "1-fc-req-0001",
+			"http": map[string]any{"method": "POST", "path": "/v1/nodepools", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9"}},
+	})
+	var ev events.HTTPTriggerEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func TestSignedPostThroughTheFCAdapterLandsSealedOnTheQueue(t *testing.T) {
+	st := newStack(t)
+	ctx := fcadapter.NewContext(context.Background(), fcadapter.Invocation{RequestID: "1-fc-req-0001",
+		Credentials: fcadapter.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK}})
+	fn := fcadapter.HTTPHandler(st.app.handler, nil)
+
+	resp, err := fn(ctx, httpEvent(t, sampleBody(t), true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d, body %s", resp.StatusCode, resp.Body)
+	}
+	var ack struct{ RequestId, ClusterId, Name, State, StatusUrl string }
+	if err := json.Unmarshal([]byte(resp.Body), &ack); err != nil {
+		t.Fatal(err)
+	}
+	if ack.State != "accepted" || ack.ClusterId != "eck-demo0001" || ack.Name != "demo-pool" ||
+		ack.StatusUrl != "https://hooks.example.com/v1/clusters/eck-demo0001/nodepools/demo-pool" {
+		t.Errorf("ack = %+v", ack)
+	}
+
+	msgs, err := st.requests.Receive(context.Background(), 16, time.Second)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("receive: %d messages, %v", len(msgs), err)
+	}
+	if strings.Contains(msgs[0].Body, testPassword) {
+		t.Fatal("the password is in clear on the queue")
+	}
+	env, err := nodepool.Parse([]byte(msgs[0].Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.RequestId != ack.RequestId || env.SealedPassword == "" || env.Request.ScalingGroup.Password != "" {
+		t.Errorf("envelope = %+v", env)
+	}
+	keys, _ := nodepool.ParseKeys(testSealKeys)
+	sealer, _ := nodepool.NewSealer(keys)
+	req, err := env.Open(sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.ScalingGroup.Password != testPassword {
+		t.Error("the sealed password does not open to the original")
+	}
+	if strings.Contains(st.logs.String(), testPassword) || strings.Contains(st.logs.String(), testWHSecret) {
+		t.Error("a secret reached the logs")
+	}
+	if !strings.Contains(st.logs.String(), "1-fc-req-0001") {
+		t.Errorf("logs lack the FC request id: %s", st.logs.String())
+	}
+}
+
+func TestUnsignedPostIsRejectedAndNothingQueued(t *testing.T) {
+	st := newStack(t)
+	ctx := fcadapter.NewContext(context.Background(), fcadapter.Invocation{RequestID: "1-fc-req-0002"})
+	resp, err := fcadapter.HTTPHandler(st.app.handler, nil)(ctx, httpEvent(t, sampleBody(t), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401", resp.StatusCode)
+	}
+	msgs, err := st.requests.Receive(context.Background(), 16, 0)
+	if err != nil || len(msgs) != 0 {
+		t.Fatalf("queue holds %d messages (%v), want none", len(msgs), err)
+	}
+}
+
+func TestStatusOfAnUnknownClusterIs404(t *testing.T) {
+	st := newStack(t)
+	s, _ := callback.NewSigner(testWHSecret)
+	r := httptest.NewRequest(http.MethodGet, "/v1/clusters/eck-nothere01/nodepools/p1", nil)
+	h, _ := s.Headers("msg_status01", time.Now(), nil)
+	for k := range h {
+		r.Header.Set(k, h.Get(k))
+	}
+	r = r.WithContext(fcadapter.NewContext(r.Context(), fcadapter.Invocation{
+		Credentials: fcadapter.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK}}))
+	w := httptest.NewRecorder()
+	st.app.handler.ServeHTTP(w, r)
+	body, _ := io.ReadAll(w.Body)
+	if w.Code != http.StatusNotFound {
+		t.Fatalf("status %d, body %s", w.Code, body)
+	}
+}
+
+func TestNewAppNamesMissingSettings(t *testing.T) {
+	s, err := config.FromEnv(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newApp(s, io.Discard)
+	for _, want := range []string{config.EnvMNSEndpoint, config.EnvWebhookSecret, config.EnvSealKeys} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to name %s", err, want)
+		}
+	}
+}
