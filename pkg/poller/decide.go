@@ -93,10 +93,15 @@ func (p *Poller) decide(m *tracking.Message, c *cluster, now time.Time) verdict 
 			Message: fmt.Sprintf("cluster %s does not exist", m.ClusterId)}
 	case !listed && m.LastState == "" && now.Sub(m.CreatedAt) < p.cfg.VanishGrace:
 		// Just created and not listed yet: give ENS time to list it.
+	case !listed && m.Missing+1 < tracking.MissingLimit:
+		// Pages can shift while pools are created or deleted between two
+		// page reads; one miss is not proof. Look again at the next wake.
+		m.Missing++
 	case !listed:
 		typ, info = callback.TypeFailed, &callback.ErrorInfo{Code: CodeVanished,
 			Message: fmt.Sprintf("node pool %s is no longer listed in cluster %s (last state %q)", m.NodepoolId, m.ClusterId, m.LastState)}
 	default:
+		m.Missing = 0
 		m.LastState = st.State
 		stat = &st
 		switch {

@@ -50,9 +50,16 @@ func TestTickEvents(t *testing.T) {
 	e.clock.Advance(30 * time.Second)
 	p := e.poller(t, e.sender(t, e.senderConfig()), nil)
 	s := e.tick(t, p)
-	wantEvents := map[string]int{callback.TypeActive: 1, callback.TypeFailed: 2, callback.TypeTimeout: 1}
-	if fmt.Sprint(s.Events) != fmt.Sprint(wantEvents) || s.Received != 6 || s.Checked != 6 || s.Delivered != 4 || s.Deleted != 4 {
-		t.Errorf("stats = %+v; want events %v, 6 received and checked, 4 delivered and deleted", s, wantEvents)
+	// The vanished pool is missed once: not yet reported (a page shift
+	// between two page reads must not look like a vanished pool).
+	wantEvents := map[string]int{callback.TypeActive: 1, callback.TypeFailed: 1, callback.TypeTimeout: 1}
+	if fmt.Sprint(s.Events) != fmt.Sprint(wantEvents) || s.Received != 6 || s.Checked != 6 || s.Delivered != 3 || s.Deleted != 3 {
+		t.Errorf("stats = %+v; want events %v, 6 received and checked, 3 delivered and deleted", s, wantEvents)
+	}
+	for _, c := range rcv.Calls() {
+		if c.event.Data.Name == "vanished" {
+			t.Errorf("vanished pool reported after a single miss: %+v", c.event)
+		}
 	}
 	// Later ticks produce nothing new for the same pools.
 	for range 3 {

@@ -20,6 +20,10 @@ import (
 // Version is the tracking message format this package writes and reads.
 const Version = 1
 
+// MissingLimit is how many consecutive checks must miss a pool before it
+// is reported as vanished.
+const MissingLimit = 2
+
 // ErrInvalid is matched by every Parse error.
 var ErrInvalid = errors.New("tracking: invalid message")
 
@@ -45,6 +49,10 @@ type Message struct {
 	Told []string `json:",omitempty"`
 	// Checks counts status checks so far; the poll interval backs off with it.
 	Checks int `json:",omitempty"`
+	// Missing counts consecutive checks that did not find the pool listed;
+	// the pool is declared vanished only after MissingLimit of them, so a
+	// pagination shift between pages during one read is not a false alarm.
+	Missing int `json:",omitempty"`
 	// Terminal is set once a terminal event (active, failed, timeout) has
 	// been produced: the pool is no longer polled, only deliveries remain.
 	Terminal bool `json:",omitempty"`
