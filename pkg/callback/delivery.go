@@ -88,11 +88,18 @@ func (d *Delivery) Record(a Attempt, p Policy) {
 // DeadLetterVersion is the version of the DeadLetter record shape.
 const DeadLetterVersion = 1
 
+// KindCallback marks a DeadLetter of an undeliverable callback. Every
+// record on the dead-letter queue carries a Kind ("request" from the
+// worker, "tracking" from the poller, "callback" here).
+const KindCallback = "callback"
+
 // DeadLetter is the dead-letter queue record of an undeliverable callback:
 // the whole Delivery (event and full attempt history) and why it ended.
 type DeadLetter struct {
 	// Version is DeadLetterVersion.
 	Version int
+	// Kind is KindCallback.
+	Kind string
 	// Reason is the terminal state: gone, refused or exhausted.
 	Reason State
 	// At is when the delivery was given up.
@@ -105,7 +112,7 @@ type DeadLetter struct {
 func (d *Delivery) DeadLetter(now time.Time) DeadLetter {
 	c := *d
 	c.Attempts = append([]Attempt(nil), d.Attempts...)
-	return DeadLetter{Version: DeadLetterVersion, Reason: d.State, At: now, Delivery: c}
+	return DeadLetter{Version: DeadLetterVersion, Kind: KindCallback, Reason: d.State, At: now, Delivery: c}
 }
 
 // Try makes the attempt d is due for, if any, and records it with the

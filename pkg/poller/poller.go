@@ -92,6 +92,8 @@ type Stats struct {
 type InvalidMessage struct {
 	// Version is InvalidMessageVersion.
 	Version int
+	// Kind is KindTracking.
+	Kind string
 	// Reason is ReasonInvalid.
 	Reason string
 	// At is when the message was rejected.
@@ -106,6 +108,9 @@ type InvalidMessage struct {
 
 // InvalidMessageVersion is the version of the InvalidMessage record shape.
 const InvalidMessageVersion = 1
+
+// KindTracking is the Kind of an InvalidMessage on the dead-letter queue.
+const KindTracking = "tracking"
 
 // ReasonInvalid is the Reason of an InvalidMessage.
 const ReasonInvalid = "invalid"
@@ -360,7 +365,7 @@ func (t *tick) worker(ctx context.Context) {
 // becomes visible again.
 func (t *tick) reject(ctx context.Context, msg queue.Message, perr error) {
 	cfg := t.p.cfg
-	rec := InvalidMessage{Version: InvalidMessageVersion, Reason: ReasonInvalid, At: cfg.Now(),
+	rec := InvalidMessage{Version: InvalidMessageVersion, Kind: KindTracking, Reason: ReasonInvalid, At: cfg.Now(),
 		MessageID: msg.ID, Error: perr.Error(), Body: msg.Body}
 	b, _ := json.Marshal(rec) // plain strings and a time: cannot fail
 	t.log.WarnContext(ctx, "poller: invalid tracking message dead-lettered",

@@ -15,8 +15,8 @@ import (
 const DeadLetterVersion = 1
 
 // KindRequest marks a DeadLetter written by the worker for a request that
-// produced no node pool (callback.DeadLetter records, for undeliverable
-// callbacks, have no Kind).
+// produced no node pool (callback.DeadLetter records are "callback",
+// the poller's invalid tracking messages "tracking").
 const KindRequest = "request"
 
 // MaxDeadLetterBody bounds DeadLetter.Body so that the record, JSON-escaped,
