@@ -14,6 +14,7 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
@@ -74,8 +75,12 @@ func newApp(getenv func(string) string, logOut io.Writer) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	renderers, err := chatRenderers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	sender, err := callback.NewSender(callback.Config{Secrets: []string{cfg.CallbackSecret},
-		AllowHTTP: cfg.CallbackAllowHTTP, Allow: cfg.CallbackAllow, Logger: logger})
+		AllowHTTP: cfg.CallbackAllowHTTP, Allow: cfg.CallbackAllow, Renderers: renderers, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -116,4 +121,18 @@ func (a *app) handle(ctx context.Context, ev events.TimerEvent) error {
 	}
 	_, err = p.Tick(ctx)
 	return err
+}
+
+// chatRenderers returns the chat platforms' result formats (pkg/chatops);
+// Feishu replies need FEISHU_APP_ID and FEISHU_APP_SECRET.
+func chatRenderers(s config.Settings) (map[string]callback.Renderer, error) {
+	rc := chatops.RenderConfig{ExtraHosts: s.ChatOpsAllowHosts}
+	if s.FeishuAppID != "" && s.FeishuAppSecret != "" {
+		fc, err := chatops.NewFeishuClient(chatops.FeishuClientConfig{BaseURL: s.FeishuAPIBase, AppID: s.FeishuAppID, AppSecret: s.FeishuAppSecret})
+		if err != nil {
+			return nil, err
+		}
+		rc.Feishu = fc
+	}
+	return chatops.Renderers(rc), nil
 }

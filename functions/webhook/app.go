@@ -7,7 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strings"
+	"time"
 
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
@@ -58,10 +63,11 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 		Credentials: ens.Credentials(cr), WriteRate: s.ENSWriteRate, DescribeRate: s.ENSDescribeRate, Logger: a.log}); err != nil {
 		return nil, err
 	}
-	a.handler, err = intake.New(intake.Config{
+	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP})
+	api, err := intake.New(intake.Config{
 		Secrets:       s.WebhookSecrets,
 		Sealer:        sealer,
-		Validator:     nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP}),
+		Validator:     validator,
 		Queue:         sender{a},
 		Pools:         pools{a},
 		Logger:        a.log,
@@ -70,7 +76,75 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	chat, err := newChatOps(s, validator, sender{a}, pools{a}, a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.handler = route(api, chat)
 	return a, nil
+}
+
+// route sends /v1/chatops/* to the ChatOps handler and the rest to the
+// JSON API, unchanged.
+func route(api, chat http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if chatops.Route(r.URL.Path) {
+			chat.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// newChatOps builds the ChatOps handler; a platform without its secret
+// settings is off (its route answers 404).
+func newChatOps(s config.Settings, v *nodepool.Validator, q chatops.Sender, p chatops.PoolReader, log *slog.Logger) (*chatops.Handler, error) {
+	presets, err := loadPresets(s.ChatOpsPresets)
+	if err != nil {
+		return nil, err
+	}
+	cfg := chatops.Config{Presets: presets, Validator: v, Queue: q, Pools: p, ExtraHosts: s.ChatOpsAllowHosts, Logger: log}
+	if len(s.SlackSigningSecrets) > 0 {
+		if cfg.Slack, err = chatops.NewSlackVerifier(chatops.VerifierConfig{Secrets: s.SlackSigningSecrets}); err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvSlackSigningSecret, err)
+		}
+	}
+	if len(s.DingTalkAppSecrets) > 0 {
+		if cfg.DingTalk, err = chatops.NewDingTalkVerifier(chatops.VerifierConfig{Secrets: s.DingTalkAppSecrets}); err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvDingTalkAppSecret, err)
+		}
+	}
+	if len(s.FeishuVerificationTokens) > 0 {
+		if cfg.Feishu, err = chatops.NewFeishuVerifier(chatops.FeishuConfig{VerificationTokens: s.FeishuVerificationTokens, EncryptKeys: s.FeishuEncryptKeys}); err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvFeishuToken, err)
+		}
+		if cfg.FeishuClient, err = chatops.NewFeishuClient(chatops.FeishuClientConfig{BaseURL: s.FeishuAPIBase, AppID: s.FeishuAppID, AppSecret: s.FeishuAppSecret}); err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvFeishuAPIBase, err)
+		}
+		hc, err := callback.NewClient(callback.Config{Allow: s.CallbackAllow, AllowHTTP: s.CallbackAllowHTTP, Timeout: 2 * time.Second})
+		if err != nil {
+			return nil, err
+		}
+		cfg.FeishuReplier = chatops.FeishuReplier{Client: cfg.FeishuClient, HTTP: hc}
+	}
+	return chatops.New(cfg)
+}
+
+// loadPresets reads CHATOPS_PRESETS: inline JSON or a file path.
+func loadPresets(v string) (chatops.Presets, error) {
+	data := []byte(v)
+	if v != "" && !strings.HasPrefix(strings.TrimSpace(v), "{") {
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", config.EnvChatOpsPresets, err)
+		}
+		data = b
+	}
+	ps, err := chatops.ParsePresets(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvChatOpsPresets, err)
+	}
+	return ps, nil
 }
 
 func (a *app) fallback() fcadapter.Credentials {

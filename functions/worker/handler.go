@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
@@ -44,8 +45,12 @@ func newHandler(s config.Settings, logw io.Writer) (*handler, error) {
 	}
 	log := fcadapter.NewLogger(logw, fcadapter.LogConfig{Level: level, FunctionName: "ens-nodepool-worker"})
 	h := &handler{s: s, log: log}
+	renderers, err := chatRenderers(s)
+	if err != nil {
+		return nil, err
+	}
 	if h.sender, err = callback.NewSender(callback.Config{Secrets: []string{s.CallbackSecret},
-		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Logger: log}); err != nil {
+		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: renderers, Logger: log}); err != nil {
 		return nil, err
 	}
 	var sealer *nodepool.Sealer
@@ -131,4 +136,18 @@ func send(q *queue.Queue) worker.Sender {
 		_, err := q.Send(ctx, body, delay)
 		return err
 	})
+}
+
+// chatRenderers returns the chat platforms' result formats (pkg/chatops);
+// Feishu replies need FEISHU_APP_ID and FEISHU_APP_SECRET.
+func chatRenderers(s config.Settings) (map[string]callback.Renderer, error) {
+	rc := chatops.RenderConfig{ExtraHosts: s.ChatOpsAllowHosts}
+	if s.FeishuAppID != "" && s.FeishuAppSecret != "" {
+		fc, err := chatops.NewFeishuClient(chatops.FeishuClientConfig{BaseURL: s.FeishuAPIBase, AppID: s.FeishuAppID, AppSecret: s.FeishuAppSecret})
+		if err != nil {
+			return nil, err
+		}
+		rc.Feishu = fc
+	}
+	return chatops.Renderers(rc), nil
 }

@@ -33,6 +33,14 @@ type Delivery struct {
 	URL string
 	// Event is the payload; its body is byte-identical on every attempt.
 	Event Event
+	// Format selects a Renderer (Config.Renderers) for a chat platform's
+	// message format; empty (the default, and every message written before
+	// formats existed) is the signed Standard Webhooks JSON.
+	Format string `json:",omitempty"`
+	// ExpiresAt, when set, is when URL stops accepting posts (a Slack
+	// response_url, a DingTalk sessionWebhook): an attempt due at or after
+	// it ends the delivery as gone without sending anything.
+	ExpiresAt time.Time `json:",omitzero"`
 	// Attempts is the history, oldest first.
 	Attempts []Attempt `json:",omitempty"`
 	// NextAt is when the next attempt is due (zero once terminal).
@@ -122,7 +130,7 @@ func (s *Sender) Try(ctx context.Context, d *Delivery) (Attempt, bool) {
 	if !d.Due(s.cfg.Now()) {
 		return Attempt{}, false
 	}
-	a := s.Deliver(ctx, d.URL, d.MessageID, d.Event)
+	a := s.attempt(ctx, target{url: d.URL, format: d.Format, expiresAt: d.ExpiresAt}, d.MessageID, d.Event)
 	d.Record(a, s.cfg.Retry)
 	return a, true
 }

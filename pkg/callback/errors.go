@@ -15,6 +15,9 @@ var (
 	ErrHeaders = errors.New("callback: missing or invalid webhook headers")
 	// ErrTimestamp reports a webhook-timestamp outside the verifier's tolerance.
 	ErrTimestamp = errors.New("callback: webhook timestamp outside tolerance")
+	// ErrGone is returned (wrapped) by a Renderer's Check when the receiver
+	// says the destination no longer exists or expired: the attempt is Gone.
+	ErrGone = errors.New("callback: destination gone")
 	// ErrSignature reports that no signature in webhook-signature matches.
 	ErrSignature = errors.New("callback: no matching signature")
 )

@@ -93,6 +93,11 @@ type Config struct {
 	TLSConfig *tls.Config
 	// MaxConnsPerHost bounds connections per receiver host; default 16.
 	MaxConnsPerHost int
+	// Renderers format deliveries whose Delivery.Format names them (chat
+	// platforms) instead of the signed Standard Webhooks JSON; a Delivery
+	// without Format always gets the default. A Format with no Renderer is
+	// refused. Nil by default.
+	Renderers map[string]Renderer
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives debug logs of attempts (never secrets or URLs with
@@ -157,6 +162,18 @@ func NewSender(cfg Config) (*Sender, error) {
 	if err != nil {
 		return nil, err
 	}
+	for name, r := range cfg.Renderers {
+		if name == "" || r == nil {
+			return nil, fmt.Errorf("%w: Renderers: empty format name or nil Renderer", ErrConfig)
+		}
+	}
+	client, g := newClient(cfg)
+	return &Sender{cfg: cfg, signer: signer, guard: g, client: client, ua: UserAgentPrefix + cfg.Version}, nil
+}
+
+// newClient builds the guarded client: every dial resolves and checks the
+// address (SSRF policy), no proxy, no redirects.
+func newClient(cfg Config) (*http.Client, *guard) {
 	g := &guard{allow: cfg.Allow, allowHTTP: cfg.AllowHTTP, resolver: cfg.Resolver, dial: cfg.Dial}
 	if g.dial == nil {
 		d := &net.Dialer{Timeout: cfg.Timeout, Control: g.control}
@@ -184,8 +201,27 @@ func NewSender(cfg Config) (*Sender, error) {
 		// which also keeps a redirect from reaching a refused address.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Sender{cfg: cfg, signer: signer, guard: g, client: client, ua: UserAgentPrefix + cfg.Version}, nil
+	return client, g
 }
+
+// NewClient returns an http.Client under the same SSRF policy as a Sender
+// built from cfg (Allow, AllowHTTP, Resolver, Dial, TLSConfig, Timeout): it
+// checks every dialed address, uses no proxy and follows no redirect.
+// Secrets and Renderers are ignored. Chat integrations use it for calls
+// that are not callbacks, such as fetching an access token or posting an
+// acknowledgement.
+func NewClient(cfg Config) (*http.Client, error) {
+	cfg.Renderers = nil
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c, _ := newClient(cfg)
+	return c, nil
+}
+
+// Client returns the Sender's guarded http.Client (see NewClient).
+func (s *Sender) Client() *http.Client { return s.client }
 
 // Close releases idle connections.
 func (s *Sender) Close() error {
@@ -197,55 +233,99 @@ func (s *Sender) Close() error {
 // with a fresh timestamp, and classifies the result. It never returns an
 // error: failures are Attempts with Outcome Retry, Gone or Refused.
 func (s *Sender) Deliver(ctx context.Context, rawURL, msgID string, ev Event) Attempt {
+	return s.attempt(ctx, target{url: rawURL}, msgID, ev)
+}
+
+// attempt makes one timed, logged attempt to t.
+func (s *Sender) attempt(ctx context.Context, t target, msgID string, ev Event) Attempt {
 	start := s.cfg.Now()
-	a := s.deliver(ctx, rawURL, msgID, ev, start)
+	a := s.deliverAs(ctx, t, msgID, ev, start)
 	a.At = start
 	a.Duration = s.cfg.Now().Sub(start)
 	s.cfg.Logger.DebugContext(ctx, "callback: attempt",
-		slog.String("webhook_id", msgID), slog.String("type", ev.Type),
+		slog.String("webhook_id", msgID), slog.String("type", ev.Type), slog.String("format", t.format),
 		slog.String("outcome", string(a.Outcome)), slog.Int("status", a.Status),
 		slog.String("error", a.Error), slog.Duration("duration", a.Duration))
 	return a
 }
 
-func (s *Sender) deliver(ctx context.Context, rawURL, msgID string, ev Event, now time.Time) Attempt {
-	u, err := s.guard.parseURL(rawURL)
+// target is where and how one delivery goes.
+type target struct {
+	url       string
+	format    string
+	expiresAt time.Time
+}
+
+func (s *Sender) deliverAs(ctx context.Context, t target, msgID string, ev Event, now time.Time) Attempt {
+	u, err := s.guard.parseURL(t.url)
 	if err != nil {
 		return Attempt{Outcome: Refused, Error: err.Error()}
 	}
 	if msgID == "" || strings.ContainsAny(msgID, ". \r\n") {
 		return Attempt{Outcome: Refused, Error: "invalid webhook-id"}
 	}
-	body, err := ev.Body()
-	if err != nil {
-		return Attempt{Outcome: Refused, Error: "encode event: " + err.Error()}
-	}
-	h, err := s.signer.Headers(msgID, now, body)
-	if err != nil {
-		return Attempt{Outcome: Retry, Error: "sign: " + err.Error()}
+	if !t.expiresAt.IsZero() && !now.Before(t.expiresAt) {
+		return Attempt{Outcome: Gone, Error: "destination expired at " + t.expiresAt.UTC().Format(time.RFC3339)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
+	var (
+		body []byte
+		h    http.Header
+		r    Renderer
+	)
+	if t.format == "" {
+		if body, err = ev.Body(); err != nil {
+			return Attempt{Outcome: Refused, Error: "encode event: " + err.Error()}
+		}
+		if h, err = s.signer.Headers(msgID, now, body); err != nil {
+			return Attempt{Outcome: Retry, Error: "sign: " + err.Error()}
+		}
+	} else {
+		if r = s.cfg.Renderers[t.format]; r == nil {
+			return Attempt{Outcome: Refused, Error: "no renderer for format " + strconv.Quote(truncate(t.format, 32))}
+		}
+		if body, h, err = r.Render(ctx, s.client, u, ev); err != nil {
+			if errors.Is(err, ErrRefused) {
+				return Attempt{Outcome: Refused, Error: truncate(err.Error(), 200)}
+			}
+			return Attempt{Outcome: Retry, Error: truncate("render: "+err.Error(), 200)}
+		}
+		if h == nil {
+			h = http.Header{}
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return Attempt{Outcome: Refused, Error: "malformed URL"}
 	}
 	req.Header = h
-	req.Header.Set("Content-Type", "application/json")
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("User-Agent", s.ua)
 
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return s.transportFailure(ctx, err)
 	}
-	// Read a little of the body so the connection can be reused, discard it.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, s.cfg.MaxResponseBytes))
+	// Read a little of the body (a renderer may judge it; otherwise it only
+	// lets the connection be reused), then discard it.
+	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, s.cfg.MaxResponseBytes))
 	_ = resp.Body.Close()
 
 	a := Attempt{Status: resp.StatusCode}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		a.Outcome = Delivered
+		if r != nil {
+			if err := r.Check(resp.StatusCode, respBody); err != nil {
+				a.Outcome, a.Error = Retry, truncate(err.Error(), 200)
+				if errors.Is(err, ErrGone) {
+					a.Outcome = Gone
+				}
+			}
+		}
 	case resp.StatusCode == http.StatusGone:
 		a.Outcome = Gone
 		a.Error = "410 Gone: receiver asked to stop"
@@ -254,6 +334,12 @@ func (s *Sender) deliver(ctx context.Context, rawURL, msgID string, ev Event, no
 		a.Error = "HTTP " + strconv.Itoa(resp.StatusCode)
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			a.Error += " redirect not followed"
+		}
+		if r != nil {
+			if err := r.Check(resp.StatusCode, respBody); errors.Is(err, ErrGone) {
+				a.Outcome, a.Error = Gone, truncate(err.Error(), 200)
+				return a
+			}
 		}
 		a.RetryAfter = s.retryAfter(resp.Header.Get("Retry-After"), now)
 	}

@@ -33,6 +33,15 @@ const (
 	EnvPoolDeadline       = "POOL_DEADLINE"
 	EnvPublicURL          = "PUBLIC_URL"
 	EnvLogLevel           = "LOG_LEVEL"
+	EnvSlackSigningSecret = "SLACK_SIGNING_SECRET"
+	EnvDingTalkAppSecret  = "DINGTALK_APP_SECRET"
+	EnvFeishuToken        = "FEISHU_VERIFICATION_TOKEN"
+	EnvFeishuEncryptKey   = "FEISHU_ENCRYPT_KEY"
+	EnvFeishuAppID        = "FEISHU_APP_ID"
+	EnvFeishuAppSecret    = "FEISHU_APP_SECRET"
+	EnvFeishuAPIBase      = "FEISHU_API_BASE"
+	EnvChatOpsPresets     = "CHATOPS_PRESETS"
+	EnvChatOpsAllowHosts  = "CHATOPS_ALLOW_HOSTS"
 	EnvAccessKeyID        = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 	EnvAccessKeySecret    = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 	EnvSecurityToken      = "ALIBABA_CLOUD_SECURITY_TOKEN"
@@ -74,6 +83,25 @@ type Settings struct {
 	PublicURL string
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string
+	// SlackSigningSecrets verify Slack slash commands (comma-separated for
+	// rotation); empty disables /v1/chatops/slack (404).
+	SlackSigningSecrets []string
+	// DingTalkAppSecrets verify DingTalk outgoing-robot calls; empty
+	// disables /v1/chatops/dingtalk.
+	DingTalkAppSecrets []string
+	// FeishuVerificationTokens and FeishuEncryptKeys verify Feishu/Lark
+	// events; no token disables /v1/chatops/feishu. FeishuAppID and
+	// FeishuAppSecret let the functions reply (tenant access token);
+	// FeishuAPIBase is the open API base (default https://open.feishu.cn,
+	// https://open.larksuite.com for Lark).
+	FeishuVerificationTokens, FeishuEncryptKeys []string
+	FeishuAppID, FeishuAppSecret, FeishuAPIBase string
+	// ChatOpsPresets is the presets JSON itself (starts with "{") or the
+	// path of a JSON file holding it.
+	ChatOpsPresets string
+	// ChatOpsAllowHosts are extra host names chat results may be posted to
+	// besides the platforms' own (local fakes only).
+	ChatOpsAllowHosts []string
 	// AccessKeyID, AccessKeySecret and SecurityToken are the fallback
 	// credentials; on FC the per-invocation STS credentials win.
 	AccessKeyID, AccessKeySecret, SecurityToken string
@@ -86,6 +114,7 @@ const (
 	DefaultDeadLetterQueue = "nodepool-deadletter"
 	DefaultENSEndpoint     = "ens.aliyuncs.com"
 	DefaultPoolDeadline    = 60 * time.Minute
+	DefaultFeishuAPIBase   = "https://open.feishu.cn"
 )
 
 // FromEnv reads Settings through getenv (os.Getenv in mains, a map in
@@ -129,6 +158,27 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		AccessKeySecret: get(EnvAccessKeySecret, ""),
 		SecurityToken:   get(EnvSecurityToken, ""),
 		PoolDeadline:    DefaultPoolDeadline,
+		FeishuAppID:     get(EnvFeishuAppID, ""),
+		FeishuAppSecret: get(EnvFeishuAppSecret, ""),
+		FeishuAPIBase:   strings.TrimRight(get(EnvFeishuAPIBase, DefaultFeishuAPIBase), "/"),
+		ChatOpsPresets:  get(EnvChatOpsPresets, ""),
+	}
+	list := func(k string) []string {
+		var out []string
+		for _, v := range strings.Split(get(k, ""), ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	s.SlackSigningSecrets = list(EnvSlackSigningSecret)
+	s.DingTalkAppSecrets = list(EnvDingTalkAppSecret)
+	s.FeishuVerificationTokens = list(EnvFeishuToken)
+	s.FeishuEncryptKeys = list(EnvFeishuEncryptKey)
+	s.ChatOpsAllowHosts = list(EnvChatOpsAllowHosts)
+	if len(s.FeishuVerificationTokens) > 0 && (s.FeishuAppID == "" || s.FeishuAppSecret == "") {
+		errs = append(errs, fmt.Errorf("%s: Feishu needs %s and %s to reply", EnvFeishuToken, EnvFeishuAppID, EnvFeishuAppSecret))
 	}
 	for _, sec := range strings.Split(get(EnvWebhookSecret, ""), ",") {
 		if sec = strings.TrimSpace(sec); sec != "" {
@@ -204,5 +254,7 @@ func Names() []string {
 	return []string{EnvMNSEndpoint, EnvRequestsQueue, EnvTrackingQueue, EnvDeadLetterQueue,
 		EnvENSEndpoint, EnvENSProtocol, EnvENSRegion, EnvENSWriteRate, EnvENSDescribeRate,
 		EnvWebhookSecret, EnvCallbackSecret, EnvSealKeys, EnvCallbackAllowHTTP, EnvCallbackAllowCIDRs,
-		EnvPoolDeadline, EnvPublicURL, EnvLogLevel, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken}
+		EnvPoolDeadline, EnvPublicURL, EnvLogLevel, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken,
+		EnvSlackSigningSecret, EnvDingTalkAppSecret, EnvFeishuToken, EnvFeishuEncryptKey, EnvFeishuAppID,
+		EnvFeishuAppSecret, EnvFeishuAPIBase, EnvChatOpsPresets, EnvChatOpsAllowHosts}
 }

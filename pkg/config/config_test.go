@@ -80,3 +80,34 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 		})
 	}
 }
+
+func TestFromEnvChatOps(t *testing.T) {
+	env := map[string]string{
+		EnvSlackSigningSecret: "s1, s2",
+		EnvDingTalkAppSecret:  "SECa",
+		EnvFeishuToken:        "tok",
+		EnvFeishuEncryptKey:   "k1,k2",
+		EnvFeishuAppID:        "cli_1",
+		EnvFeishuAppSecret:    "sec",
+		EnvFeishuAPIBase:      "https://open.larksuite.com/",
+		EnvChatOpsPresets:     `{"small":{}}`,
+		EnvChatOpsAllowHosts:  "127.0.0.1",
+	}
+	s, err := FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.SlackSigningSecrets) != 2 || s.SlackSigningSecrets[1] != "s2" || len(s.DingTalkAppSecrets) != 1 ||
+		len(s.FeishuEncryptKeys) != 2 || s.FeishuAPIBase != "https://open.larksuite.com" || s.ChatOpsPresets != `{"small":{}}` ||
+		len(s.ChatOpsAllowHosts) != 1 || s.FeishuAppID != "cli_1" {
+		t.Fatalf("settings = %+v", s)
+	}
+	delete(env, EnvFeishuAppSecret)
+	if _, err := FromEnv(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), EnvFeishuAppSecret) {
+		t.Fatalf("Feishu without app secret: %v", err)
+	}
+	s, _ = FromEnv(func(string) string { return "" })
+	if s.FeishuAPIBase != DefaultFeishuAPIBase || s.SlackSigningSecrets != nil {
+		t.Fatalf("defaults = %+v", s)
+	}
+}

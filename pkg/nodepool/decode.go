@@ -25,10 +25,23 @@ const maxDepth = 16
 // Errors are *ValidationError with one FieldError naming the JSON path where
 // decoding stopped (e.g. "ScalingGroup.DataDisks[1].Size"; "" for the body
 // itself). Decode does not apply the validation rules; see Validator.
+// Callback.Format and Callback.ExpiresAt are rejected as unknown: they are
+// set only by the chatops intake (and carried by envelopes).
 func Decode(body []byte) (*Request, error) {
 	var r Request
 	if err := decodeStrict(body, &r); err != nil {
 		return nil, err
+	}
+	// Callback.Format and Callback.ExpiresAt route results to a chat
+	// conversation; only the chatops intake sets them, so the JSON API
+	// keeps treating them as unknown.
+	if cb := r.Callback; cb != nil {
+		if cb.Format != "" {
+			return nil, fieldErr("Callback.Format", "is not a known field")
+		}
+		if !cb.ExpiresAt.IsZero() {
+			return nil, fieldErr("Callback.ExpiresAt", "is not a known field")
+		}
 	}
 	return &r, nil
 }

@@ -1,6 +1,8 @@
 package nodepool
 
 import (
+	"time"
+
 	"github.com/ensnodepool/webhook/pkg/ens"
 )
 
@@ -79,11 +81,21 @@ type KubernetesConfig struct {
 }
 
 // Callback is where the service reports the pool's progress and result,
-// signed with Standard Webhooks.
+// signed with Standard Webhooks (or, for ChatOps requests, in a chat
+// platform's message format).
 type Callback struct {
 	// Url is an absolute https URL (http only if the Validator allows it),
 	// without user info or fragment.
 	Url string `json:"Url" validate:"required,callback_url"`
+	// Format is the chat platform whose message format the results use
+	// ("slack", "dingtalk" or "feishu"); empty is the signed Standard
+	// Webhooks JSON. Only the chatops intake sets it: Decode (the JSON
+	// API) rejects it, envelopes carry it.
+	Format string `json:"Format,omitempty" validate:"omitempty,oneof=slack dingtalk feishu"`
+	// ExpiresAt is when Url stops accepting posts (a Slack response_url
+	// after 30 minutes, a DingTalk sessionWebhook at its
+	// sessionWebhookExpiredTime); zero is never. Set like Format.
+	ExpiresAt time.Time `json:"ExpiresAt,omitzero"`
 }
 
 // Clone returns a deep copy of r.

@@ -123,6 +123,9 @@ func TestDecodeStrict(t *testing.T) {
 		{"truncated", `{"ClusterId": "eck-a"`, "", "truncated"},
 		{"bad utf8", "{\"ClusterId\":\"\xff\"}", "", "UTF-8"},
 		{"deep", `{"ScalingGroup":{"DataDisks":[[[[]]]]}}`, "ScalingGroup.DataDisks[0]", "must be a JSON object"},
+		{"chat format is chatops-only", `{"Callback":{"Url":"https://hooks.slack.com/x","Format":"slack"}}`, "Callback.Format", "not a known field"},
+		{"chat expiry is chatops-only", `{"Callback":{"Url":"https://hooks.slack.com/x","ExpiresAt":"2026-05-04T10:00:00Z"}}`, "Callback.ExpiresAt", "not a known field"},
+		{"chat format unknown", `{"Callback":{"Url":"https://hooks.slack.com/x","Format":"irc"}}`, "Callback.Format", "not a known field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,6 +181,8 @@ func TestValidateRules(t *testing.T) {
 		{"callback fragment", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "https://example.com/#x"} }, []string{"Callback.Url"}},
 		{"callback relative", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "/cb"} }, []string{"Callback.Url"}},
 		{"callback empty", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{} }, []string{"Callback.Url"}},
+		{"callback chat format", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "https://hooks.slack.com/commands/1", Format: "slack"} }, nil},
+		{"callback bad chat format", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "https://hooks.slack.com/commands/1", Format: "irc"} }, []string{"Callback.Format"}},
 		{"userdata 16KiB", ValidationConfig{}, func(r *Request) {
 			r.KubernetesConfig.UserData = strings.Repeat("QUFB", MaxUserData/3) + "QQ=="
 		}, nil},

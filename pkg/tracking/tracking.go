@@ -38,6 +38,11 @@ type Message struct {
 	NodepoolId string `json:",omitempty"`
 	// CallbackUrl is where events go; empty when the caller gave none.
 	CallbackUrl string `json:",omitempty"`
+	// CallbackFormat is the chat format of the callback (see
+	// callback.Delivery.Format); empty is the Standard Webhooks JSON.
+	CallbackFormat string `json:",omitempty"`
+	// CallbackExpiresAt is when CallbackUrl stops accepting posts; zero is never.
+	CallbackExpiresAt time.Time `json:",omitzero"`
 	// CreatedAt is when the pool was created or adopted.
 	CreatedAt time.Time
 	// Deadline is when the poller gives up and reports nodepool.timeout.
@@ -108,7 +113,9 @@ func (m *Message) Tell(ev callback.Event, now time.Time) bool {
 	}
 	m.Told = append(m.Told, ev.Type)
 	if m.CallbackUrl != "" {
-		m.Deliveries = append(m.Deliveries, *callback.NewDelivery(m.CallbackUrl, ev, now))
+		d := callback.NewDelivery(m.CallbackUrl, ev, now)
+		d.Format, d.ExpiresAt = m.CallbackFormat, m.CallbackExpiresAt
+		m.Deliveries = append(m.Deliveries, *d)
 	}
 	return true
 }

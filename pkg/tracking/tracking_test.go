@@ -205,3 +205,26 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestTellCarriesChatFormat(t *testing.T) {
+	m := sample()
+	m.CallbackUrl, m.CallbackFormat, m.CallbackExpiresAt = "https://hooks.slack.com/commands/T1/1/x", "slack", t0.Add(30*time.Minute)
+	m.Tell(callback.Event{Type: callback.TypeCreating, Timestamp: t0}, t0)
+	if d := m.Deliveries[0]; d.Format != "slack" || !d.ExpiresAt.Equal(t0.Add(30*time.Minute)) {
+		t.Fatalf("delivery Format=%q ExpiresAt=%v", d.Format, d.ExpiresAt)
+	}
+	body, _ := m.Marshal()
+	got, err := Parse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CallbackFormat != "slack" || got.Deliveries[0].Format != "slack" {
+		t.Fatalf("round trip lost the format: %s", body)
+	}
+	// A message written before formats existed still parses, format-less.
+	old := `{"Version":1,"RequestId":"r","ClusterId":"eck-1","Name":"p","NodepoolId":"np-1","CallbackUrl":"https://x.example/cb","CreatedAt":"2026-05-04T10:00:00Z","Deadline":"2026-05-04T11:00:00Z"}`
+	om, err := Parse([]byte(old))
+	if err != nil || om.CallbackFormat != "" {
+		t.Fatalf("old message: %+v, %v", om, err)
+	}
+}

@@ -226,11 +226,12 @@ type item struct {
 	env *nodepool.Envelope
 	req *nodepool.Request // unsealed; never logged
 	out Item
-	// callbackURL is the request's callback, if it is usable.
-	callbackURL string
-	pool        *ens.NodePool // created or adopted
-	fail        *callback.ErrorInfo
-	transient   error
+	// callback is the request's callback if it is usable (else zero): its
+	// URL and, for ChatOps requests, the chat format and expiry.
+	callback  nodepool.Callback
+	pool      *ens.NodePool // created or adopted
+	fail      *callback.ErrorInfo
+	transient error
 }
 
 // HandlePayload decodes an EventBridge MNS trigger payload
@@ -387,7 +388,7 @@ func (w *Worker) admit(it *item) {
 	}
 	it.env = env
 	it.out.RequestId, it.out.ClusterId, it.out.Name = env.RequestId, env.Request.ClusterId, env.Request.NodepoolInfo.Name
-	it.callbackURL = w.usableCallback(env.Request.Callback)
+	it.callback = w.usableCallback(env.Request.Callback)
 	req, err := env.Open(w.cfg.Sealer)
 	switch {
 	case errors.Is(err, nodepool.ErrUnknownKey):
@@ -443,7 +444,7 @@ func (w *Worker) salvage(it *item) {
 	if w.cfg.Validator.ValidatePoolKey(it.out.ClusterId, it.out.Name) != nil || !validRequestID(it.out.RequestId) {
 		return // not enough to identify the request to its caller
 	}
-	it.callbackURL = w.usableCallback(loose.Request.Callback)
+	it.callback = w.usableCallback(loose.Request.Callback)
 }
 
 func validRequestID(s string) bool {
@@ -458,22 +459,23 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// usableCallback returns cb's URL if it passes the webhook's callback rule.
-func (w *Worker) usableCallback(cb *nodepool.Callback) string {
+// usableCallback returns *cb if it passes the webhook's callback rules
+// (URL, and the chat format of a ChatOps request), else the zero Callback.
+func (w *Worker) usableCallback(cb *nodepool.Callback) nodepool.Callback {
 	if cb == nil || cb.Url == "" {
-		return ""
+		return nodepool.Callback{}
 	}
 	err := w.cfg.Validator.Validate(&nodepool.Request{Callback: cb})
 	var ve *nodepool.ValidationError
 	if !errors.As(err, &ve) {
-		return cb.Url
+		return *cb
 	}
 	for _, f := range ve.Fields {
 		if strings.HasPrefix(f.Field, "Callback") {
-			return ""
+			return nodepool.Callback{}
 		}
 	}
-	return cb.Url
+	return *cb
 }
 
 // workPool decides the messages of one (ClusterId, Name) in order.
@@ -640,7 +642,8 @@ func (w *Worker) finish(ctx context.Context, it *item, now time.Time) error {
 func (w *Worker) track(ctx context.Context, it *item, now time.Time) error {
 	m := &tracking.Message{
 		RequestId: it.env.RequestId, ClusterId: it.req.ClusterId, Name: it.req.NodepoolInfo.Name,
-		NodepoolId: it.out.NodepoolId, CallbackUrl: it.callbackURL,
+		NodepoolId: it.out.NodepoolId, CallbackUrl: it.callback.Url,
+		CallbackFormat: it.callback.Format, CallbackExpiresAt: it.callback.ExpiresAt,
 		CreatedAt: now, Deadline: now.Add(w.cfg.PoolDeadline),
 	}
 	ev := callback.Event{Type: callback.TypeCreating, Timestamp: now, Data: callback.EventData{
@@ -658,10 +661,11 @@ func (w *Worker) track(ctx context.Context, it *item, now time.Time) error {
 // and writes the dead letter.
 func (w *Worker) reportFailure(ctx context.Context, it *item, now time.Time) error {
 	var errs []error
-	if it.callbackURL != "" && it.out.RequestId != "" && it.out.ClusterId != "" && it.out.Name != "" {
+	if it.callback.Url != "" && it.out.RequestId != "" && it.out.ClusterId != "" && it.out.Name != "" {
 		m := &tracking.Message{
 			RequestId: it.out.RequestId, ClusterId: it.out.ClusterId, Name: it.out.Name,
-			CallbackUrl: it.callbackURL, CreatedAt: now, Deadline: now.Add(w.cfg.PoolDeadline), Terminal: true,
+			CallbackUrl: it.callback.Url, CallbackFormat: it.callback.Format, CallbackExpiresAt: it.callback.ExpiresAt,
+			CreatedAt: now, Deadline: now.Add(w.cfg.PoolDeadline), Terminal: true,
 		}
 		ev := callback.Event{Type: callback.TypeFailed, Timestamp: now, Data: callback.EventData{
 			RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, Error: it.fail,

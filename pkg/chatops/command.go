@@ -1,0 +1,165 @@
+package chatops
+
+import (
+	"errors"
+	"sort"
+	"strings"
+	"unicode"
+)
+
+// Verbs of the command grammar.
+const (
+	VerbCreate = "create"
+	VerbStatus = "status"
+	VerbHelp   = "help"
+)
+
+// Option keys of `nodepool create`, and the request field each sets.
+var optionFields = map[string]string{
+	"preset":  "",
+	"size":    "ScalingGroup.DesiredSize",
+	"type":    "ScalingGroup.InstanceTypes",
+	"image":   "ScalingGroup.ImageId",
+	"vsw":     "ScalingGroup.VswitchIds",
+	"disk":    "ScalingGroup.SystemDiskSize",
+	"keypair": "ScalingGroup.KeyPairName",
+}
+
+// optionAliases map forgiving spellings to option keys.
+var optionAliases = map[string]string{
+	"instancetype": "type", "instancetypes": "type", "types": "type",
+	"imageid": "image", "vswitch": "vsw", "vswitchid": "vsw", "vswitchids": "vsw", "vsws": "vsw",
+	"desiredsize": "size", "count": "size", "nodes": "size",
+	"disksize": "disk", "systemdisksize": "disk", "keypairname": "keypair",
+}
+
+// Command is one parsed chat command.
+type Command struct {
+	// Verb is VerbCreate, VerbStatus or VerbHelp.
+	Verb string
+	// Cluster and Name are the positional ClusterId and node pool name
+	// (create and status).
+	Cluster, Name string
+	// Options are the key=value options of create, keys lower-case and
+	// canonical (see the grammar); values as typed.
+	Options map[string]string
+}
+
+// CommandError is a command the grammar cannot read; Message is the chat
+// text to answer with (the help follows it).
+type CommandError struct{ Message string }
+
+// Error implements error.
+func (e *CommandError) Error() string { return "chatops: " + e.Message }
+
+// ErrCommand is matched by every *CommandError.
+var ErrCommand = errors.New("chatops: unreadable command")
+
+// Is makes errors.Is(err, ErrCommand) true.
+func (e *CommandError) Is(target error) bool { return target == ErrCommand }
+
+// MaxCommand bounds the command text in bytes.
+const MaxCommand = 2048
+
+// ParseCommand reads a chat message as a command. The grammar is
+//
+//	[/]nodepool create <cluster> <name> [preset=<p>] [size=<n>] [type=<t>[,<t>…]]
+//	                   [image=<m-…>] [vsw=<vsw-…>[,<vsw-…>…]] [disk=<GiB>] [keypair=<k>]
+//	[/]nodepool status <cluster> <name>
+//	[/]nodepool help
+//
+// and it forgives: keywords in any case, any run of spaces (also tabs,
+// newlines, no-break and full-width spaces), leading @mentions (DingTalk,
+// Feishu "@_user_1"), a missing "nodepool" word (a Slack /nodepool
+// command's text), options in any order, "--key=value", keys in any case
+// and common aliases (instancetype, vswitch, count, …). An empty message
+// is help. It never panics; errors are *CommandError with chat text.
+func ParseCommand(text string) (Command, error) {
+	if len(text) > MaxCommand {
+		return Command{}, &CommandError{Message: "the command is too long"}
+	}
+	words := strings.FieldsFunc(text, func(r rune) bool { return unicode.IsSpace(r) || r == '\u200b' })
+	for len(words) > 0 && strings.HasPrefix(words[0], "@") {
+		words = words[1:]
+	}
+	if len(words) > 0 {
+		w := strings.ToLower(words[0])
+		if w == "nodepool" || w == "/nodepool" || w == "nodepools" || w == "/nodepools" {
+			words = words[1:]
+		}
+	}
+	if len(words) == 0 {
+		return Command{Verb: VerbHelp}, nil
+	}
+	verb := strings.ToLower(words[0])
+	switch verb {
+	case "create", "new", "add":
+		verb = VerbCreate
+	case "status", "get", "show", "describe":
+		verb = VerbStatus
+	case "help", "?", "-h", "--help":
+		return Command{Verb: VerbHelp}, nil
+	default:
+		return Command{}, &CommandError{Message: "unknown command " + quote(words[0]) + ": use create, status or help"}
+	}
+	cmd := Command{Verb: verb}
+	var pos []string
+	for _, w := range words[1:] {
+		k, v, isOpt := strings.Cut(w, "=")
+		if !isOpt {
+			pos = append(pos, w)
+			continue
+		}
+		if verb != VerbCreate {
+			return Command{}, &CommandError{Message: "status takes no options (" + quote(w) + ")"}
+		}
+		k = strings.ToLower(strings.TrimLeft(k, "-"))
+		if a, ok := optionAliases[k]; ok {
+			k = a
+		}
+		if _, ok := optionFields[k]; !ok {
+			return Command{}, &CommandError{Message: "unknown option " + quote(k) + "; known: " + strings.Join(optionNames(), ", ")}
+		}
+		if v == "" {
+			return Command{}, &CommandError{Message: "option " + k + " needs a value (" + k + "=…)"}
+		}
+		if cmd.Options == nil {
+			cmd.Options = map[string]string{}
+		}
+		if _, dup := cmd.Options[k]; dup {
+			return Command{}, &CommandError{Message: "option " + k + " is given twice"}
+		}
+		cmd.Options[k] = v
+	}
+	switch {
+	case len(pos) < 2:
+		return Command{}, &CommandError{Message: verb + " needs a cluster id and a node pool name: nodepool " + verb + " <cluster> <name>"}
+	case len(pos) > 2:
+		return Command{}, &CommandError{Message: "unexpected " + quote(pos[2]) + ": options are key=value"}
+	}
+	cmd.Cluster, cmd.Name = pos[0], pos[1]
+	return cmd, nil
+}
+
+func optionNames() []string {
+	out := make([]string, 0, len(optionFields))
+	for k := range optionFields {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// quote shows a user's word in an answer, shortened and printable.
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	s = strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) || r == '`' {
+			return -1
+		}
+		return r
+	}, s)
+	return "`" + s + "`"
+}

@@ -1,0 +1,437 @@
+package chatops
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
+)
+
+// Sender puts one envelope on the requests queue and returns after the
+// queue acknowledged it (intake.Sender has the same shape).
+type Sender interface {
+	Send(ctx context.Context, body string) (messageID string, err error)
+}
+
+// PoolReader lists a cluster's node pools (intake.PoolReader's shape).
+type PoolReader interface {
+	DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error)
+}
+
+// Replier posts an immediate Feishu reply (the acknowledgement, help and
+// errors: Feishu ignores the HTTP answer's body). FeishuReplier adapts a
+// FeishuClient.
+type Replier interface {
+	Reply(ctx context.Context, messageID, text string) error
+}
+
+// FeishuReplier replies through a FeishuClient with a guarded client.
+type FeishuReplier struct {
+	Client *FeishuClient
+	HTTP   *http.Client
+}
+
+// Reply implements Replier.
+func (f FeishuReplier) Reply(ctx context.Context, messageID, text string) error {
+	return f.Client.Reply(ctx, f.HTTP, messageID, text)
+}
+
+// Config configures a Handler. A platform whose verifier is nil answers
+// 404 on its route.
+type Config struct {
+	// Slack, DingTalk and Feishu authenticate each platform's requests.
+	Slack    Verifier
+	DingTalk Verifier
+	Feishu   *FeishuVerifier
+	// FeishuClient builds reply URLs for results; FeishuReplier posts the
+	// immediate answers. Both required with Feishu.
+	FeishuClient  *FeishuClient
+	FeishuReplier Replier
+	// Presets are the named request templates.
+	Presets Presets
+	// Validator is the JSON API's validator; default
+	// nodepool.NewValidator(nodepool.ValidationConfig{}).
+	Validator *nodepool.Validator
+	// Queue is the requests queue. Required.
+	Queue Sender
+	// Pools serves `nodepool status`. Required.
+	Pools PoolReader
+	// SlackHosts, DingTalkHosts and ExtraHosts restrict where results may
+	// go, as in RenderConfig: a response_url or sessionWebhook elsewhere
+	// is not used (the command still runs; the user is told).
+	SlackHosts, DingTalkHosts, ExtraHosts []string
+	// Budget bounds the work before answering (queue send, status read,
+	// Feishu reply); default 2 s, inside Slack's and Feishu's 3 s.
+	Budget time.Duration
+	// MaxBody is the body limit in bytes; default 64 KiB.
+	MaxBody int64
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives structured logs (never secrets or message texts);
+	// nil discards.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Validator == nil {
+		c.Validator = nodepool.NewValidator(nodepool.ValidationConfig{})
+	}
+	if len(c.SlackHosts) == 0 {
+		c.SlackHosts = DefaultSlackHosts
+	}
+	if len(c.DingTalkHosts) == 0 {
+		c.DingTalkHosts = DefaultDingTalkHosts
+	}
+	c.SlackHosts = append(slices.Clone(c.SlackHosts), c.ExtraHosts...)
+	c.DingTalkHosts = append(slices.Clone(c.DingTalkHosts), c.ExtraHosts...)
+	c.Budget = cmp.Or(c.Budget, 2*time.Second)
+	c.MaxBody = cmp.Or(c.MaxBody, 64<<10)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Queue == nil || c.Pools == nil:
+		return fmt.Errorf("%w: Queue and Pools are required", ErrConfig)
+	case c.Feishu != nil && (c.FeishuClient == nil || c.FeishuReplier == nil):
+		return fmt.Errorf("%w: Feishu needs FeishuClient and FeishuReplier (FEISHU_APP_ID, FEISHU_APP_SECRET)", ErrConfig)
+	case c.Budget < 0 || c.MaxBody < 0:
+		return fmt.Errorf("%w: Budget and MaxBody must not be negative", ErrConfig)
+	}
+	return nil
+}
+
+// Handler serves the ChatOps routes:
+//
+//	POST /v1/chatops/slack     slash command (form); answers the message JSON
+//	POST /v1/chatops/dingtalk  outgoing robot (JSON); answers a markdown message
+//	POST /v1/chatops/feishu    event subscription (JSON, maybe encrypted); answers the challenge or {}
+//
+// Safe for concurrent use.
+type Handler struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New builds a Handler.
+func New(cfg Config) (*Handler, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /v1/chatops/slack", h.platform(cfg.Slack != nil, h.slack))
+	h.mux.HandleFunc("POST /v1/chatops/dingtalk", h.platform(cfg.DingTalk != nil, h.dingtalk))
+	h.mux.HandleFunc("POST /v1/chatops/feishu", h.platform(cfg.Feishu != nil, h.feishu))
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "not found", http.StatusNotFound)
+	})
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// platform reads the body (bounded) for a configured platform, or 404s.
+func (h *Handler) platform(enabled bool, serve func(http.ResponseWriter, *http.Request, []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !enabled {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
+		if err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		if int64(len(body)) > h.cfg.MaxBody {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		serve(w, r, body)
+	}
+}
+
+func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, platform string, err error) {
+	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "chatops: rejected signature",
+		slog.String("platform", platform), slog.String("reason", err.Error()))
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
+}
+
+// incoming is a verified command from any platform.
+type incoming struct {
+	platform string
+	text     string
+	user     string
+	dedupe   string    // the platform's id of this message (stable across its retries)
+	replyURL string    // where results go ("" = nowhere)
+	expires  time.Time // when replyURL expires (zero = never)
+}
+
+// answer is what the user sees right away.
+type answer struct {
+	text   string
+	public bool // in the channel rather than only to the user (Slack)
+}
+
+// run executes a command within the budget.
+func (h *Handler) run(ctx context.Context, in incoming) answer {
+	cmd, err := ParseCommand(in.text)
+	if err != nil {
+		return answer{text: ErrorText(err) + "\n" + HelpText(h.cfg.Presets)}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Budget)
+	defer cancel()
+	switch cmd.Verb {
+	case VerbStatus:
+		return h.status(ctx, cmd)
+	case VerbCreate:
+		return h.create(ctx, in, cmd)
+	}
+	return answer{text: HelpText(h.cfg.Presets)}
+}
+
+func (h *Handler) status(ctx context.Context, cmd Command) answer {
+	if err := h.cfg.Validator.ValidatePoolKey(cmd.Cluster, cmd.Name); err != nil {
+		return answer{text: ErrorText(err)}
+	}
+	pools, err := h.cfg.Pools.DescribeClusterNodePools(ctx, cmd.Cluster)
+	switch {
+	case errors.Is(err, ens.ErrNotFound):
+		return answer{text: "Cluster `" + cmd.Cluster + "` was not found."}
+	case err != nil:
+		h.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "chatops: status unavailable", slog.String("error", err.Error()))
+		return answer{text: "The node pool status is unavailable right now; try again in a minute."}
+	}
+	for i := range pools {
+		if pools[i].NodepoolInfo.Name == cmd.Name {
+			return answer{text: StatusText(cmd.Cluster, cmd.Name, &pools[i])}
+		}
+	}
+	return answer{text: StatusText(cmd.Cluster, cmd.Name, nil)}
+}
+
+func (h *Handler) create(ctx context.Context, in incoming, cmd Command) answer {
+	req, err := h.cfg.Presets.BuildRequest(cmd)
+	if err != nil {
+		return answer{text: ErrorText(err)}
+	}
+	if in.replyURL != "" {
+		req.Callback = &nodepool.Callback{Url: in.replyURL, Format: in.platform, ExpiresAt: in.expires.UTC().Truncate(time.Second)}
+	}
+	if err := h.cfg.Validator.Validate(req); err != nil {
+		return answer{text: ErrorText(err)}
+	}
+	key := ""
+	if in.dedupe != "" {
+		key = in.platform + ":" + in.dedupe
+	}
+	requestID := nodepool.RequestID(key, "")
+	env, err := nodepool.NewEnvelope(req, requestID, nodepool.SourceChatOps, h.cfg.Now(), nil)
+	if err == nil {
+		var msg []byte
+		if msg, err = env.Marshal(); err == nil {
+			_, err = h.cfg.Queue.Send(ctx, string(msg))
+		}
+	}
+	if err != nil {
+		h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "chatops: enqueue failed",
+			slog.String("RequestId", requestID), slog.String("error", err.Error()))
+		return answer{text: "The request queue is unavailable; nothing may have been accepted. Try again in a minute (RequestId `" + requestID + "`; a repeat of the same create is safe)."}
+	}
+	h.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "chatops: accepted", slog.String("platform", in.platform),
+		slog.String("RequestId", requestID), slog.String("ClusterId", req.ClusterId), slog.String("Name", req.NodepoolInfo.Name),
+		slog.String("user", in.user))
+	return answer{text: AckText(requestID, req.ClusterId, req.NodepoolInfo.Name, req.Callback != nil), public: true}
+}
+
+// allowedURL returns raw if it is an https URL (or any scheme on an extra
+// host) whose host is in hosts, else "".
+func (h *Handler) allowedURL(raw string, hosts []string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || !hostAllowed(u, hosts) {
+		return ""
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && hostAllowed(u, h.cfg.ExtraHosts)) {
+		return ""
+	}
+	return raw
+}
+
+// slack handles a slash command
+// (https://api.slack.com/interactivity/slash-commands).
+func (h *Handler) slack(w http.ResponseWriter, r *http.Request, body []byte) {
+	if err := h.cfg.Slack.Verify(r, body); err != nil {
+		h.unauthorized(w, r, Slack, err)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	if form.Get("ssl_check") == "1" {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	in := incoming{
+		platform: Slack,
+		text:     form.Get("command") + " " + form.Get("text"),
+		user:     form.Get("user_id"),
+		dedupe:   form.Get("trigger_id"),
+		replyURL: h.allowedURL(form.Get("response_url"), h.cfg.SlackHosts),
+	}
+	if in.replyURL != "" {
+		in.expires = h.cfg.Now().Add(SlackResponseURLTTL)
+	}
+	a := h.run(r.Context(), in)
+	rt := "ephemeral"
+	if a.public {
+		rt = "in_channel"
+	}
+	writeJSON(w, SlackMessage{ResponseType: rt, Text: a.text})
+}
+
+// dingTalkMessage is the outgoing robot's request body
+// (https://open.dingtalk.com/document/orgapp/receive-message).
+type dingTalkMessage struct {
+	MsgType string `json:"msgtype"`
+	Text    struct {
+		Content string `json:"content"`
+	} `json:"text"`
+	MsgID                     string `json:"msgId"`
+	SenderStaffID             string `json:"senderStaffId"`
+	SessionWebhook            string `json:"sessionWebhook"`
+	SessionWebhookExpiredTime int64  `json:"sessionWebhookExpiredTime"`
+}
+
+// dingtalk handles an outgoing-robot message; the answer is a markdown
+// message in the response body.
+func (h *Handler) dingtalk(w http.ResponseWriter, r *http.Request, body []byte) {
+	if err := h.cfg.DingTalk.Verify(r, body); err != nil {
+		h.unauthorized(w, r, DingTalk, err)
+		return
+	}
+	var m dingTalkMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		http.Error(w, "bad JSON", http.StatusBadRequest)
+		return
+	}
+	if m.MsgType != "" && m.MsgType != "text" {
+		writeJSON(w, NewDingTalkMessage("nodepool", "Send me a text command.\n\n"+HelpText(h.cfg.Presets)))
+		return
+	}
+	in := incoming{platform: DingTalk, text: m.Text.Content, user: m.SenderStaffID, dedupe: m.MsgID}
+	if exp := time.UnixMilli(m.SessionWebhookExpiredTime); m.SessionWebhookExpiredTime > 0 && exp.After(h.cfg.Now()) {
+		if in.replyURL = h.allowedURL(m.SessionWebhook, h.cfg.DingTalkHosts); in.replyURL != "" {
+			in.expires = exp
+		}
+	}
+	a := h.run(r.Context(), in)
+	writeJSON(w, NewDingTalkMessage("nodepool", a.text))
+}
+
+// feishuEvent is the part of a v2 im.message.receive_v1 event (and of a
+// url_verification request) that is read
+// (https://open.feishu.cn/document/server-docs/im-v1/message/events/receive).
+type feishuEvent struct {
+	Type      string `json:"type"`
+	Challenge string `json:"challenge"`
+	Header    struct {
+		EventID   string `json:"event_id"`
+		EventType string `json:"event_type"`
+	} `json:"header"`
+	Event struct {
+		Sender struct {
+			SenderID struct {
+				OpenID string `json:"open_id"`
+			} `json:"sender_id"`
+		} `json:"sender"`
+		Message struct {
+			MessageID   string `json:"message_id"`
+			MessageType string `json:"message_type"`
+			Content     string `json:"content"`
+		} `json:"message"`
+	} `json:"event"`
+}
+
+// feishu handles the url_verification challenge and message events. The
+// answer to an event is an empty 200; what the user sees is a reply.
+func (h *Handler) feishu(w http.ResponseWriter, r *http.Request, body []byte) {
+	plain, err := h.cfg.Feishu.Open(r, body)
+	if err != nil {
+		h.unauthorized(w, r, Feishu, err)
+		return
+	}
+	var ev feishuEvent
+	if err := json.Unmarshal(plain, &ev); err != nil {
+		http.Error(w, "bad JSON", http.StatusBadRequest)
+		return
+	}
+	if ev.Type == "url_verification" {
+		writeJSON(w, map[string]string{"challenge": ev.Challenge})
+		return
+	}
+	msg := ev.Event.Message
+	if ev.Header.EventType != "im.message.receive_v1" || msg.MessageID == "" {
+		writeJSON(w, struct{}{}) // other events: acknowledged, ignored
+		return
+	}
+	var text string
+	if msg.MessageType == "text" {
+		var c struct {
+			Text string `json:"text"`
+		}
+		_ = json.Unmarshal([]byte(msg.Content), &c)
+		text = c.Text
+	}
+	in := incoming{platform: Feishu, text: text, user: ev.Event.Sender.SenderID.OpenID,
+		dedupe: cmp.Or(ev.Header.EventID, msg.MessageID), replyURL: h.cfg.FeishuClient.ReplyURL(msg.MessageID)}
+	start := h.cfg.Now()
+	a := h.run(r.Context(), in)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), max(h.cfg.Budget-h.cfg.Now().Sub(start), 500*time.Millisecond))
+	defer cancel()
+	if err := h.cfg.FeishuReplier.Reply(ctx, msg.MessageID, a.text); err != nil {
+		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "chatops: feishu reply failed", slog.String("error", err.Error()))
+	}
+	writeJSON(w, struct{}{})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, "internal", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// Paths of the routes, for wiring.
+var Paths = []string{"/v1/chatops/slack", "/v1/chatops/dingtalk", "/v1/chatops/feishu"}
+
+// Route reports whether path is served by a Handler.
+func Route(path string) bool { return strings.HasPrefix(path, "/v1/chatops/") }

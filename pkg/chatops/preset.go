@@ -1,0 +1,144 @@
+package chatops
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ensnodepool/webhook/pkg/nodepool"
+)
+
+// Preset is a named template for chat-created node pools, so chat users
+// need not type image and vSwitch ids. Its fields are the JSON API's
+// (PascalCase, as in the ENS API).
+type Preset struct {
+	// Description is shown by `nodepool help`.
+	Description string `json:"Description,omitempty"`
+	// ScalingGroup is the template; options typed in chat override
+	// DesiredSize (size), InstanceTypes (type), ImageId (image),
+	// VswitchIds (vsw), SystemDiskSize (disk) and KeyPairName (keypair).
+	// Password is not allowed: a preset lives in configuration and a chat
+	// is no place for a password; use KeyPairName.
+	ScalingGroup nodepool.ScalingGroup `json:"ScalingGroup"`
+	// KubernetesConfig is copied into every request.
+	KubernetesConfig *nodepool.KubernetesConfig `json:"KubernetesConfig,omitempty"`
+}
+
+// Presets maps preset names (lower-case) to presets. A preset named
+// "default" is used when a command names none.
+type Presets map[string]Preset
+
+// DefaultPreset is the preset used when a command names none.
+const DefaultPreset = "default"
+
+// ParsePresets reads presets from JSON: an object of name → Preset.
+// Unknown fields are errors; names are matched case-insensitively; a
+// Password in a preset is an error.
+func ParsePresets(data []byte) (Presets, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return Presets{}, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var raw map[string]Preset
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("%w: presets: %v", ErrConfig, err)
+	}
+	out := make(Presets, len(raw))
+	for name, p := range raw {
+		key := strings.ToLower(strings.TrimSpace(name))
+		if key == "" || strings.ContainsAny(key, " =\t") {
+			return nil, fmt.Errorf("%w: presets: bad preset name %q", ErrConfig, name)
+		}
+		if _, dup := out[key]; dup {
+			return nil, fmt.Errorf("%w: presets: %q is defined twice", ErrConfig, key)
+		}
+		if p.ScalingGroup.Password != "" {
+			return nil, fmt.Errorf("%w: presets: %s: Password is not allowed in a preset, use KeyPairName", ErrConfig, key)
+		}
+		out[key] = p
+	}
+	return out, nil
+}
+
+// Names returns the preset names, sorted.
+func (ps Presets) Names() []string {
+	out := make([]string, 0, len(ps))
+	for k := range ps {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// BuildRequest merges a create command into its preset. The result is not
+// validated: pass it to the same nodepool.Validator as the JSON API. The
+// errors returned here are *CommandError (unknown preset, a size or disk
+// that is not a number).
+func (ps Presets) BuildRequest(cmd Command) (*nodepool.Request, error) {
+	name := strings.ToLower(cmd.Options["preset"])
+	if name == "" {
+		name = DefaultPreset
+	}
+	p, ok := ps[name]
+	if !ok {
+		msg := "unknown preset " + quote(name)
+		if cmd.Options["preset"] == "" {
+			msg = "no preset given and no " + quote(DefaultPreset) + " preset configured"
+		}
+		if names := ps.Names(); len(names) > 0 {
+			msg += "; presets: " + strings.Join(names, ", ")
+		} else {
+			msg += "; no presets are configured (CHATOPS_PRESETS)"
+		}
+		return nil, &CommandError{Message: msg}
+	}
+	r := &nodepool.Request{
+		ClusterId:        cmd.Cluster,
+		NodepoolInfo:     nodepool.NodepoolInfo{Name: cmd.Name},
+		ScalingGroup:     p.ScalingGroup,
+		KubernetesConfig: p.KubernetesConfig,
+	}
+	r = r.Clone() // the preset's slices stay untouched
+	sg := &r.ScalingGroup
+	for k, v := range cmd.Options {
+		switch k {
+		case "size":
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil {
+				return nil, &CommandError{Message: "size must be a whole number of nodes, not " + quote(v)}
+			}
+			sg.DesiredSize = int32(n)
+		case "disk":
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.ToLower(v), "g"), 10, 32)
+			if err != nil {
+				return nil, &CommandError{Message: "disk must be the system disk size in GiB, not " + quote(v)}
+			}
+			sg.SystemDiskSize = int32(n)
+		case "type":
+			sg.InstanceTypes = splitList(v)
+		case "vsw":
+			sg.VswitchIds = splitList(v)
+		case "image":
+			sg.ImageId = v
+		case "keypair":
+			sg.KeyPairName, sg.Password = v, ""
+		}
+	}
+	return r, nil
+}
+
+// splitList splits "a,b" (also ";" or "，") into trimmed, non-empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' || r == '，' }) {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
