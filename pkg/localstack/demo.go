@@ -1,0 +1,316 @@
+package localstack
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+)
+
+// ErrDemo reports that the demo request did not reach nodepool.active.
+var ErrDemo = errors.New("localstack: demo failed")
+
+// Callback is one callback a Receiver accepted (signature verified).
+type Callback struct {
+	// ID is the webhook-id (stable across retries of one event).
+	ID string
+	// Event is the decoded body.
+	Event callback.Event
+	// Duplicate reports that an earlier delivery had the same ID.
+	Duplicate bool
+	// At is when it arrived.
+	At time.Time
+}
+
+// Receiver is a callback endpoint on a loopback port that verifies
+// Standard Webhooks signatures with pkg/callback and records what it got.
+type Receiver struct {
+	verifier *callback.Verifier
+	ln       net.Listener
+	srv      *http.Server
+	done     chan struct{}
+
+	mu       sync.Mutex
+	seen     map[string]bool
+	all      []Callback
+	next     int
+	rejected int
+	notify   chan struct{} // closed and replaced on every arrival
+}
+
+// NewReceiver listens on addr ("" = 127.0.0.1 on a free port) and accepts
+// callbacks signed with secret (whsec_…).
+func NewReceiver(secret, addr string) (*Receiver, error) {
+	v, err := callback.NewVerifier(callback.VerifierConfig{Secrets: []string{secret}})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cmp.Or(addr, "127.0.0.1:0"))
+	if err != nil {
+		return nil, err
+	}
+	r := &Receiver{verifier: v, ln: ln, done: make(chan struct{}), seen: map[string]bool{}, notify: make(chan struct{})}
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		defer close(r.done)
+		_ = r.srv.Serve(ln)
+	}()
+	return r, nil
+}
+
+// URL is the callback URL to put in requests.
+func (r *Receiver) URL() string { return "http://" + r.ln.Addr().String() + "/callback" }
+
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err := r.verifier.Verify(body, req.Header); err != nil {
+		r.mu.Lock()
+		r.rejected++
+		r.mu.Unlock()
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var ev callback.Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	id := req.Header.Get(callback.HeaderID)
+	r.mu.Lock()
+	r.all = append(r.all, Callback{ID: id, Event: ev, Duplicate: r.seen[id], At: time.Now()})
+	r.seen[id] = true
+	close(r.notify)
+	r.notify = make(chan struct{})
+	r.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Next returns the next callback not yet returned by Next, waiting for it
+// until ctx ends.
+func (r *Receiver) Next(ctx context.Context) (Callback, error) {
+	for {
+		r.mu.Lock()
+		if r.next < len(r.all) {
+			c := r.all[r.next]
+			r.next++
+			r.mu.Unlock()
+			return c, nil
+		}
+		ch := r.notify
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Callback{}, ctx.Err()
+		}
+	}
+}
+
+// Received returns every accepted callback so far, duplicates included.
+func (r *Receiver) Received() []Callback {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Callback(nil), r.all...)
+}
+
+// Rejected counts requests refused for a missing or bad signature.
+func (r *Receiver) Rejected() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rejected
+}
+
+// Close stops the receiver and waits for its goroutine.
+func (r *Receiver) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.srv.Shutdown(ctx)
+	<-r.done
+	return err
+}
+
+// Accepted is the webhook's 202 body.
+type Accepted struct {
+	RequestId, ClusterId, Name, State, StatusUrl string
+}
+
+// Submit POSTs body to baseURL/v1/nodepools signed with Standard Webhooks
+// v1 (secret in whsec_ form; msgID "" makes a fresh webhook-id) and returns
+// the status and response body.
+func Submit(ctx context.Context, hc *http.Client, baseURL, secret, msgID string, body []byte) (int, []byte, error) {
+	signer, err := callback.NewSigner(secret)
+	if err != nil {
+		return 0, nil, err
+	}
+	if msgID == "" {
+		msgID = "msg_" + randomHex(12)
+	}
+	h, err := signer.Headers(msgID, time.Now(), body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+"/v1/nodepools", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header = h
+	req.Header.Set("Content-Type", "application/json")
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, out, err
+}
+
+// Request rewrites a create request (e.g. events/create-nodepool.json):
+// NodepoolInfo.Name = name and Callback.Url = callbackURL; other members
+// are kept as they are.
+func Request(template []byte, name, callbackURL string) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(template))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("localstack: request template: %w", err)
+	}
+	info, _ := m["NodepoolInfo"].(map[string]any)
+	if info == nil {
+		info = map[string]any{}
+	}
+	info["Name"] = name
+	m["NodepoolInfo"] = info
+	m["Callback"] = map[string]any{"Url": callbackURL}
+	return json.MarshalIndent(m, "", "  ")
+}
+
+// DemoName returns a fresh pool name, so reruns on one data directory
+// create new pools.
+func DemoName() string {
+	return "demo-" + strconv.FormatInt(time.Now().UnixMilli(), 36)
+}
+
+// DemoConfig configures Demo.
+type DemoConfig struct {
+	// URL is the webhook's base URL (Stack.URL). Required.
+	URL string
+	// WebhookSecret signs the request; CallbackSecret verifies callbacks.
+	WebhookSecret, CallbackSecret string
+	// Template is the create request (events/create-nodepool.json). Required.
+	Template []byte
+	// Name is the pool name; default DemoName().
+	Name string
+	// Out receives one line per step and per callback; nil discards.
+	Out io.Writer
+}
+
+// DemoResult is what Demo saw.
+type DemoResult struct {
+	// Accepted is the 202 body.
+	Accepted Accepted
+	// Callbacks are the verified callbacks in arrival order.
+	Callbacks []Callback
+	// Took is from the POST to the final callback.
+	Took time.Duration
+}
+
+// Demo runs one request end to end: it starts a Receiver, submits the
+// template with a fresh name and the receiver's URL, prints each verified
+// callback, and returns when the pool is reported active (nil), failed or
+// timed out (ErrDemo), or ctx ends.
+func Demo(ctx context.Context, cfg DemoConfig) (DemoResult, error) {
+	out := cfg.Out
+	if out == nil {
+		out = io.Discard
+	}
+	var res DemoResult
+	rcv, err := NewReceiver(cfg.CallbackSecret, "")
+	if err != nil {
+		return res, err
+	}
+	defer rcv.Close()
+	name := cmp.Or(cfg.Name, DemoName())
+	body, err := Request(cfg.Template, name, rcv.URL())
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	fmt.Fprintf(out, "demo: callback receiver %s\n", rcv.URL())
+	status, resp, err := Submit(ctx, nil, cfg.URL, cfg.WebhookSecret, "", body)
+	if err != nil {
+		return res, fmt.Errorf("%w: POST /v1/nodepools: %v", ErrDemo, err)
+	}
+	if status != http.StatusAccepted {
+		return res, fmt.Errorf("%w: POST /v1/nodepools: %d %s", ErrDemo, status, bytes.TrimSpace(resp))
+	}
+	_ = json.Unmarshal(resp, &res.Accepted)
+	fmt.Fprintf(out, "demo: POST /v1/nodepools Name=%s → %d %s\n", name, status, bytes.TrimSpace(resp))
+	for {
+		c, err := rcv.Next(ctx)
+		if err != nil {
+			res.Took = time.Since(start)
+			return res, fmt.Errorf("%w: no final callback after %v: %v", ErrDemo, res.Took.Round(time.Millisecond), err)
+		}
+		res.Callbacks = append(res.Callbacks, c)
+		fmt.Fprintf(out, "demo: +%.1fs callback %s\n", time.Since(start).Seconds(), describe(c))
+		if c.Event.Data.Name != name {
+			continue
+		}
+		switch c.Event.Type {
+		case callback.TypeActive:
+			res.Took = time.Since(start)
+			return res, nil
+		case callback.TypeFailed, callback.TypeTimeout:
+			res.Took = time.Since(start)
+			return res, fmt.Errorf("%w: %s", ErrDemo, c.Event.Type)
+		}
+	}
+}
+
+// describe renders a callback on one line.
+func describe(c Callback) string {
+	d := c.Event.Data
+	s := fmt.Sprintf("%s webhook-id=%s RequestId=%s ClusterId=%s Name=%s NodepoolId=%s", c.Event.Type, c.ID, d.RequestId, d.ClusterId, d.Name, d.NodepoolId)
+	if d.Status != nil {
+		if b, err := json.Marshal(d.Status); err == nil {
+			s += " Status=" + string(b)
+		}
+	}
+	if d.Error != nil {
+		s += fmt.Sprintf(" Error=%s: %s", d.Error.Code, d.Error.Message)
+	}
+	if c.Duplicate {
+		s += " (duplicate delivery)"
+	}
+	return s
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

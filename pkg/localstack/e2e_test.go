@@ -1,0 +1,436 @@
+package localstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/enssim"
+)
+
+// binDir holds the function binaries built once for the whole package run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "localstack-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		start := time.Now()
+		if _, err := Build(context.Background(), BuildOptions{ModuleDir: moduleDir(), OutDir: dir}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "localstack: built the functions in %v\n", time.Since(start).Round(time.Millisecond))
+		binDir = dir
+		return m.Run()
+	}()
+	if code == 0 {
+		// fasthttp (under the MNS SDK in pkg/queue) keeps process-wide
+		// cleaner goroutines that end by themselves once its idle
+		// connections expire; they belong to the library, not to a stack.
+		if err := goleak.Find(
+			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
+			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// moduleDir is the repository root (tests run in pkg/localstack).
+func moduleDir() string {
+	d, _ := filepath.Abs(filepath.Join("..", ".."))
+	return d
+}
+
+// syncBuffer collects the functions' output for failure reports.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// secrets are one test's credentials.
+type secrets struct{ webhook, callback string }
+
+func newSecrets(t *testing.T) secrets {
+	t.Helper()
+	w, err := callback.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := callback.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secrets{w, c}
+}
+
+// testConfig is a stack on free ports with short provisioning and polling.
+func testConfig(t *testing.T, dir string, sec secrets, out *syncBuffer) Config {
+	return Config{
+		HTTPAddr: "127.0.0.1:0", MNSAddr: "127.0.0.1:0", ENSAddr: "127.0.0.1:0",
+		DataDir: dir, BinDir: binDir,
+		PollInterval: 400 * time.Millisecond, ENSProvision: 1500 * time.Millisecond,
+		WebhookSecrets: []string{sec.webhook}, CallbackSecret: sec.callback,
+		AccessKeyID: DevAccessKeyID, AccessKeySecret: DevAccessKeySecret, SealKeys: DevSealKeys,
+		BatchWindow: 500 * time.Millisecond,
+		Backoff:     func(int) time.Duration { return 300 * time.Millisecond },
+		LogLevel:    "debug",
+		Output:      out,
+	}
+}
+
+func startStack(t *testing.T, cfg Config) *Stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return st
+}
+
+func template(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleDir(), "events", "create-nodepool.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// dumpOnFailure logs the functions' output if the test failed.
+func dumpOnFailure(t *testing.T, out *syncBuffer) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			s := out.String()
+			if len(s) > 20000 {
+				s = "…" + s[len(s)-20000:]
+			}
+			t.Logf("function output:\n%s", s)
+		}
+	})
+}
+
+// byName groups a receiver's callbacks: name → type → distinct webhook-ids.
+func byName(cs []Callback) map[string]map[string]map[string]int {
+	m := map[string]map[string]map[string]int{}
+	for _, c := range cs {
+		n := c.Event.Data.Name
+		if m[n] == nil {
+			m[n] = map[string]map[string]int{}
+		}
+		if m[n][c.Event.Type] == nil {
+			m[n][c.Event.Type] = map[string]int{}
+		}
+		m[n][c.Event.Type][c.ID]++
+	}
+	return m
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestE2ECreate: signed POST → 202 → creating then active at a loopback
+// receiver with verified signatures (the demo's own code path).
+func TestE2ECreate(t *testing.T) {
+	t.Parallel()
+	out := &syncBuffer{}
+	dumpOnFailure(t, out)
+	sec := newSecrets(t)
+	st := startStack(t, testConfig(t, t.TempDir(), sec, out))
+	defer st.Close()
+	if ok, _ := regexp.MatchString(`^ready http=127\.0\.0\.1:\d+ mns=127\.0\.0\.1:\d+ ens=127\.0\.0\.1:\d+$`, st.ReadyLine()); !ok {
+		t.Errorf("ReadyLine() = %q", st.ReadyLine())
+	}
+
+	// Unsigned and wrongly signed requests are refused before anything is queued.
+	body := template(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	resp, err := http.Post(st.URL()+"/v1/nodepools", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unsigned POST: status %d, want 401", resp.StatusCode)
+	}
+	other := newSecrets(t)
+	if status, _, err := Submit(ctx, nil, st.URL(), other.webhook, "", body); err != nil || status != http.StatusUnauthorized {
+		t.Errorf("POST signed with another secret: %d, %v; want 401", status, err)
+	}
+
+	var log bytes.Buffer
+	res, err := Demo(ctx, DemoConfig{URL: st.URL(), WebhookSecret: sec.webhook, CallbackSecret: sec.callback, Template: body, Out: &log})
+	t.Logf("demo output:\n%s", log.String())
+	if err != nil {
+		t.Fatalf("Demo: %v", err)
+	}
+	if res.Accepted.RequestId == "" || res.Accepted.State != "accepted" {
+		t.Errorf("202 body = %+v, want a RequestId and State accepted", res.Accepted)
+	}
+	var types []string
+	for _, c := range res.Callbacks {
+		if c.Event.Data.RequestId != res.Accepted.RequestId {
+			t.Errorf("callback %s RequestId = %q, want %q", c.Event.Type, c.Event.Data.RequestId, res.Accepted.RequestId)
+		}
+		if !c.Duplicate {
+			types = append(types, c.Event.Type)
+		}
+	}
+	if want := []string{callback.TypeCreating, callback.TypeActive}; strings.Join(types, ",") != strings.Join(want, ",") {
+		t.Errorf("callbacks = %v, want %v", types, want)
+	}
+	last := res.Callbacks[len(res.Callbacks)-1].Event.Data
+	if last.NodepoolId == "" || last.Status == nil || last.Status.State != "active" {
+		t.Errorf("active callback data = %+v", last)
+	}
+	if got := st.ENS().Stats().Creates; len(got) != 1 || got[0].Count != 1 {
+		t.Errorf("ENS creates = %+v, want one", got)
+	}
+	status, got, err := statusOf(ctx, st, sec.webhook, "eck-demo0001", res.Accepted.Name)
+	if err != nil || status != http.StatusOK {
+		t.Errorf("GET status: %d %v %v", status, got, err)
+	}
+	t.Logf("POST → active in %v; status endpoint: %v", res.Took.Round(time.Millisecond), got)
+}
+
+// TestE2EWorkerKilled: the worker is SIGKILLed while a batch of five
+// requests is half done (four pools created, the fifth create held by an
+// injected delay). The batch is redelivered: every pool becomes active
+// and is reported, none is created twice.
+func TestE2EWorkerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("heavy end-to-end case; runs without -short")
+	}
+	t.Parallel()
+	out := &syncBuffer{}
+	dumpOnFailure(t, out)
+	sec := newSecrets(t)
+	st := startStack(t, testConfig(t, t.TempDir(), sec, out))
+	defer st.Close()
+	ens := st.ENS()
+	if err := ens.InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Delay: enssim.Duration{Duration: 30 * time.Second}}); err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := NewReceiver(sec.callback, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	names := make([]string, 5)
+	for i := range names {
+		names[i] = fmt.Sprintf("kill-%d", i)
+		body, err := Request(template(t), names[i], rcv.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, resp, err := Submit(ctx, nil, st.URL(), sec.webhook, "", body); err != nil || status != http.StatusAccepted {
+			t.Fatalf("POST %s: %d %s %v", names[i], status, resp, err)
+		}
+	}
+	waitFor(t, 20*time.Second, "four creates done and the fifth held", func() bool {
+		s := ens.Stats()
+		return s.Calls["CreateClusterNodePool"] >= 5 && s.Pools == 4
+	})
+	inst := st.Runtime().Instances(FuncWorker)
+	if len(inst) != 1 || !inst[0].Busy || inst[0].PID == 0 {
+		t.Fatalf("worker instances = %+v, want one busy", inst)
+	}
+	if err := syscall.Kill(inst[0].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed worker pid %d mid-batch", inst[0].PID)
+
+	waitFor(t, 40*time.Second, "all five pools reported active", func() bool {
+		g := byName(rcv.Received())
+		for _, n := range names {
+			if len(g[n][callback.TypeActive]) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	g := byName(rcv.Received())
+	for _, n := range names {
+		if got := len(g[n][callback.TypeActive]); got != 1 {
+			t.Errorf("%s: %d distinct active events, want 1", n, got)
+		}
+		if len(g[n][callback.TypeCreating]) == 0 {
+			t.Errorf("%s: no creating event", n)
+		}
+		if len(g[n][callback.TypeFailed]) > 0 {
+			t.Errorf("%s: failed event %v", n, g[n][callback.TypeFailed])
+		}
+	}
+	s := ens.Stats()
+	if s.Pools != len(names) {
+		t.Errorf("ENS has %d pools, want %d", s.Pools, len(names))
+	}
+	for _, c := range s.Creates {
+		if c.Count != 1 {
+			t.Errorf("pool %s created %d times", c.Name, c.Count)
+		}
+	}
+	if inst := st.Runtime().Instances(FuncWorker); inst[0].Starts < 2 {
+		t.Errorf("worker starts = %d, want a restart", inst[0].Starts)
+	}
+	for _, q := range []string{st.Config().RequestsQueue, st.Config().DeadLetterQueue} {
+		a, err := st.Queue(q).Attributes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Active+a.Inactive+a.Delayed != 0 {
+			t.Errorf("queue %s not empty: %+v", q, a)
+		}
+	}
+	if n := rcv.Rejected(); n != 0 {
+		t.Errorf("%d callbacks with bad signatures", n)
+	}
+}
+
+// TestE2ERestart: the stack is closed while the pool provisions and
+// started again on the same data directory; the pool still reaches active
+// and active is reported once.
+func TestE2ERestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("heavy end-to-end case; runs without -short")
+	}
+	t.Parallel()
+	out := &syncBuffer{}
+	dumpOnFailure(t, out)
+	sec := newSecrets(t)
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, sec, out)
+	cfg.ENSProvision = 4 * time.Second
+	st := startStack(t, cfg)
+	defer st.Close()
+	rcv, err := NewReceiver(sec.callback, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	body, err := Request(template(t), "restart-0", rcv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, resp, err := Submit(ctx, nil, st.URL(), sec.webhook, "", body); err != nil || status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s %v", status, resp, err)
+	}
+	first, err := rcv.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Event.Type != callback.TypeCreating {
+		t.Fatalf("first callback %s, want creating", first.Event.Type)
+	}
+	if p := st.ENS().Pools(""); len(p) != 1 || p[0].Status.State == "active" {
+		t.Fatalf("pools before restart = %+v, want one provisioning", p)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	t.Logf("stack closed %v after the creating callback", time.Since(first.At).Round(time.Millisecond))
+
+	st2 := startStack(t, cfg)
+	defer st2.Close()
+	for {
+		c, err := rcv.Next(ctx)
+		if err != nil {
+			t.Fatalf("waiting for active: %v; got %+v", err, rcv.Received())
+		}
+		if c.Event.Type == callback.TypeActive {
+			break
+		}
+		if c.Event.Type != callback.TypeCreating {
+			t.Fatalf("unexpected callback %s", c.Event.Type)
+		}
+	}
+	// Give a late duplicate a poll interval or two to show up.
+	time.Sleep(3 * cfg.PollInterval)
+	g := byName(rcv.Received())["restart-0"]
+	if got := len(g[callback.TypeActive]); got != 1 {
+		t.Errorf("distinct active events = %d, want 1", got)
+	}
+	raw := 0
+	for _, n := range g[callback.TypeActive] {
+		raw += n
+	}
+	if raw != 1 {
+		t.Errorf("active delivered %d times, want once", raw)
+	}
+	if s := st2.ENS().Stats(); s.Pools != 1 {
+		t.Errorf("pools after restart = %d, want 1", s.Pools)
+	}
+	if p := st2.ENS().Pools(""); len(p) != 1 || p[0].Status.State != "active" {
+		t.Errorf("pool after restart = %+v", p)
+	}
+}
+
+// statusOf fetches GET /v1/clusters/{id}/nodepools/{name} (signed).
+func statusOf(ctx context.Context, st *Stack, secret, cluster, name string) (int, map[string]any, error) {
+	signer, err := callback.NewSigner(secret)
+	if err != nil {
+		return 0, nil, err
+	}
+	h, err := signer.Headers("msg_"+randomHex(8), time.Now(), nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, st.URL()+"/v1/clusters/"+cluster+"/nodepools/"+name, nil)
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m, nil
+}
