@@ -20,6 +20,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/poller"
 	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
 func main() {
@@ -111,6 +112,7 @@ func (a *app) handle(ctx context.Context, ev events.TimerEvent) error {
 		Pools:           ensClient,
 		Deliverer:       a.sender,
 		DefaultDeadline: a.cfg.PoolDeadline,
+		Backoff:         tracking.Backoff{First: a.cfg.PollFirst, Max: a.cfg.PollMax},
 		Logger:          a.log,
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/tracking"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
 
@@ -70,6 +71,7 @@ func newHandler(s config.Settings, logw io.Writer) (*handler, error) {
 		Validator:    nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP}),
 		Sealer:       sealer,
 		PoolDeadline: s.PoolDeadline,
+		Backoff:      tracking.Backoff{First: s.PollFirst, Max: s.PollMax},
 		Logger:       log,
 	}
 	return h, nil

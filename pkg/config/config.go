@@ -31,6 +31,8 @@ const (
 	EnvCallbackAllowHTTP  = "CALLBACK_ALLOW_HTTP"
 	EnvCallbackAllowCIDRs = "CALLBACK_ALLOW_CIDRS"
 	EnvPoolDeadline       = "POOL_DEADLINE"
+	EnvPollFirst          = "POLL_FIRST"
+	EnvPollMax            = "POLL_MAX"
 	EnvPublicURL          = "PUBLIC_URL"
 	EnvLogLevel           = "LOG_LEVEL"
 	EnvSlackSigningSecret = "SLACK_SIGNING_SECRET"
@@ -79,6 +81,10 @@ type Settings struct {
 	// PoolDeadline is how long the poller waits for a pool to become active
 	// before it reports nodepool.timeout (default 60 minutes).
 	PoolDeadline time.Duration
+	// PollFirst is how long after creation a pool is first checked
+	// (default 10 s); the interval then doubles per check up to PollMax
+	// (default 2 min). Both bound how soon a state change is noticed.
+	PollFirst, PollMax time.Duration
 	// PublicURL is the webhook's external base URL used in StatusUrl links.
 	PublicURL string
 	// LogLevel is debug, info (default), warn or error.
@@ -114,6 +120,8 @@ const (
 	DefaultDeadLetterQueue = "nodepool-deadletter"
 	DefaultENSEndpoint     = "ens.aliyuncs.com"
 	DefaultPoolDeadline    = 60 * time.Minute
+	DefaultPollFirst       = 10 * time.Second
+	DefaultPollMax         = 2 * time.Minute
 	DefaultFeishuAPIBase   = "https://open.feishu.cn"
 )
 
@@ -158,6 +166,8 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		AccessKeySecret: get(EnvAccessKeySecret, ""),
 		SecurityToken:   get(EnvSecurityToken, ""),
 		PoolDeadline:    DefaultPoolDeadline,
+		PollFirst:       DefaultPollFirst,
+		PollMax:         DefaultPollMax,
 		FeishuAppID:     get(EnvFeishuAppID, ""),
 		FeishuAppSecret: get(EnvFeishuAppSecret, ""),
 		FeishuAPIBase:   strings.TrimRight(get(EnvFeishuAPIBase, DefaultFeishuAPIBase), "/"),
@@ -206,13 +216,21 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		}
 		s.CallbackAllow = append(s.CallbackAllow, p.Masked())
 	}
-	if v := get(EnvPoolDeadline, ""); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 60m", EnvPoolDeadline))
-		} else {
-			s.PoolDeadline = d
+	duration := func(k string, dst *time.Duration, example string) {
+		if v := get(k, ""); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("%s: want a positive duration such as %s", k, example))
+				return
+			}
+			*dst = d
 		}
+	}
+	duration(EnvPoolDeadline, &s.PoolDeadline, "60m")
+	duration(EnvPollFirst, &s.PollFirst, "10s")
+	duration(EnvPollMax, &s.PollMax, "2m")
+	if s.PollMax < s.PollFirst {
+		errs = append(errs, fmt.Errorf("%s must not be below %s", EnvPollMax, EnvPollFirst))
 	}
 	switch s.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -254,7 +272,7 @@ func Names() []string {
 	return []string{EnvMNSEndpoint, EnvRequestsQueue, EnvTrackingQueue, EnvDeadLetterQueue,
 		EnvENSEndpoint, EnvENSProtocol, EnvENSRegion, EnvENSWriteRate, EnvENSDescribeRate,
 		EnvWebhookSecret, EnvCallbackSecret, EnvSealKeys, EnvCallbackAllowHTTP, EnvCallbackAllowCIDRs,
-		EnvPoolDeadline, EnvPublicURL, EnvLogLevel, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken,
+		EnvPoolDeadline, EnvPollFirst, EnvPollMax, EnvPublicURL, EnvLogLevel, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken,
 		EnvSlackSigningSecret, EnvDingTalkAppSecret, EnvFeishuToken, EnvFeishuEncryptKey, EnvFeishuAppID,
 		EnvFeishuAppSecret, EnvFeishuAPIBase, EnvChatOpsPresets, EnvChatOpsAllowHosts}
 }

@@ -63,6 +63,8 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 		EnvCallbackAllowHTTP:  "maybe",
 		EnvCallbackAllowCIDRs: "10.0.0.1",
 		EnvPoolDeadline:       "soon",
+		EnvPollFirst:          "0s",
+		EnvPollMax:            "-1m",
 		EnvLogLevel:           "loud",
 	}
 	for k, v := range tests {

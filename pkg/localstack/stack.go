@@ -248,6 +248,16 @@ func (s *Stack) env(mnsEndpoint string) map[string]string {
 	if s.cfg.PoolDeadline > 0 {
 		e[config.EnvPoolDeadline] = s.cfg.PoolDeadline.String()
 	}
+	// Check a new pool as soon as it can have changed (the simulated
+	// provisioning time) or at the next timer tick, and keep checking at
+	// least every four ticks: local runs want prompt results, not the
+	// cloud's gentler 10 s … 2 min schedule.
+	first := min(s.cfg.PollInterval, s.cfg.ENSProvision)
+	if first <= 0 {
+		first = s.cfg.PollInterval
+	}
+	e[config.EnvPollFirst] = first.String()
+	e[config.EnvPollMax] = max(4*s.cfg.PollInterval, first).String()
 	for k, v := range s.cfg.Env {
 		e[k] = v
 	}
