@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -85,8 +87,16 @@ func TestHandle(t *testing.T) {
 
 	ictx, cancel := context.WithTimeout(fcadapter.NewContext(ctx, fcadapter.Invocation{RequestID: "req-1", Credentials: creds}), 60*time.Second)
 	defer cancel()
-	name, when := "tick", now.UTC().Format(time.RFC3339)
-	if err := a.handle(ictx, events.TimerEvent{TriggerName: &name, TriggerTime: &when}); err != nil {
+	// The timer event is the repository's sample, as FC delivers it.
+	raw, err := os.ReadFile("../../events/timer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.TimerEvent
+	if err := json.Unmarshal(raw, &ev); err != nil || ev.TriggerName == nil || *ev.TriggerName != "tick" {
+		t.Fatalf("events/timer.json: %v %+v", err, ev)
+	}
+	if err := a.handle(ictx, ev); err != nil {
 		t.Fatalf("handle: %v", err)
 	}
 	if got.Load() != 1 {

@@ -231,3 +231,44 @@ func TestNewAppNamesMissingSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleHTTPEvent sends events/http.json — the FC3 HTTP trigger event
+// of a create request — with its signature placeholders filled in.
+func TestSampleHTTPEvent(t *testing.T) {
+	st := newStack(t)
+	raw, err := os.ReadFile("../../events/http.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.HTTPTriggerEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	h := *ev.Headers
+	s, _ := callback.NewSigner(testWHSecret)
+	signed, err := s.Headers(h["webhook-id"], time.Now(), []byte(*ev.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h["webhook-timestamp"], h["webhook-signature"] = signed.Get("webhook-timestamp"), signed.Get("webhook-signature")
+	ctx := fcadapter.NewContext(context.Background(), fcadapter.Invocation{RequestID: *ev.TriggerContext.RequestId,
+		Credentials: fcadapter.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK}})
+	resp, err := fcadapter.HTTPHandler(st.app.handler, nil)(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("status %d, body %s", resp.StatusCode, resp.Body)
+	}
+	msgs, err := st.requests.Receive(context.Background(), 16, time.Second)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("receive: %d messages, %v", len(msgs), err)
+	}
+	env, err := nodepool.Parse([]byte(msgs[0].Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := nodepool.RequestID(h["Idempotency-Key"], h["webhook-id"]); env.RequestId != want {
+		t.Errorf("RequestId %s, want %s (from the Idempotency-Key)", env.RequestId, want)
+	}
+}
