@@ -276,7 +276,7 @@ func TestErrorMapping(t *testing.T) {
 		{name: "bad signature", creds: ens.Credentials{AccessKeyID: testAK, AccessKeySecret: "wrong"},
 			wantCode: "SignatureDoesNotMatch", wantStatus: 403, wantIs: ens.ErrUnauthorized},
 		{name: "unknown access key", creds: ens.Credentials{AccessKeyID: "LTAI5tOther", AccessKeySecret: testSecret},
-			wantCode: "InvalidAccessKeyId.NotFound", wantStatus: 404, wantIs: ens.ErrUnauthorized},
+			wantCode: "InvalidAccessKeyId.NotFound", wantStatus: 400, wantIs: ens.ErrUnauthorized},
 	}
 	for _, tt := range tests {
 		for _, v1 := range []bool{false, true} {
