@@ -1,0 +1,88 @@
+package intake
+
+import (
+	"context"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/queue"
+)
+
+// Every handler test reads its envelopes back through the real queue
+// client and the MNS-compatible service, not an in-memory fake: what the
+// tests see is what the worker will receive.
+func init() { newQueue = newMNSQueue }
+
+// mnsQueue is a queueHarness over pkg/queue and an in-process pkg/mnssim.
+type mnsQueue struct {
+	q, missing *queue.Queue
+
+	mu       sync.Mutex
+	fail     bool
+	received []queue.Message
+}
+
+func newMNSQueue(tb testing.TB) queueHarness {
+	tb.Helper()
+	const ak, sk = "intake-ak", "intake-sk"
+	srv, err := mnssim.New(mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	tb.Cleanup(func() { srv.CancelPolls(); hs.Close(); srv.Close() })
+	c, err := queue.New(queue.Config{Endpoint: hs.URL, Credentials: queue.Credentials{AccessKeyID: ak, AccessKeySecret: sk}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.EnsureQueue(context.Background(), "requests", queue.QueueAttributes{}); err != nil {
+		tb.Fatal(err)
+	}
+	// Fail(true) sends to a queue that does not exist: a real MNS error.
+	return &mnsQueue{q: c.Queue("requests"), missing: c.Queue("no-such-queue")}
+}
+
+func (m *mnsQueue) Send(ctx context.Context, body string) (string, error) {
+	m.mu.Lock()
+	q := m.q
+	if m.fail {
+		q = m.missing
+	}
+	m.mu.Unlock()
+	res, err := q.Send(ctx, body, 0)
+	return res.MessageID, err
+}
+
+// Received drains the queue and returns every body received so far, in
+// enqueue order.
+func (m *mnsQueue) Received(tb testing.TB) []string {
+	tb.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for {
+		msgs, err := m.q.Receive(context.Background(), 16, 0) // queue default: no long poll
+		if err != nil {
+			tb.Fatalf("receive: %v", err)
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		for _, msg := range msgs {
+			if err := m.q.Delete(context.Background(), msg.ReceiptHandle); err != nil {
+				tb.Fatalf("delete: %v", err)
+			}
+		}
+		m.received = append(m.received, msgs...)
+	}
+	sort.SliceStable(m.received, func(i, j int) bool { return m.received[i].EnqueueTime.Before(m.received[j].EnqueueTime) })
+	out := make([]string, len(m.received))
+	for i, msg := range m.received {
+		out[i] = msg.Body
+	}
+	return out
+}
+
+func (m *mnsQueue) Fail(b bool) { m.mu.Lock(); m.fail = b; m.mu.Unlock() }
