@@ -62,7 +62,10 @@ func TestHandle(t *testing.T) {
 	// The worker's side: a pool and its tracking message.
 	ctx := context.Background()
 	creds := fcadapter.Credentials{AccessKeyID: ak, AccessKeySecret: sk, SecurityToken: "sts-token"}
-	ec, _ := a.ens.WithCredentials(ens.Credentials(creds))
+	ec, qc, err := a.clients.For(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, err := ec.CreateClusterNodePool(ctx, &ens.CreateClusterNodePoolRequest{ClusterId: "eck-demo0001",
 		NodepoolInfo: &ens.NodepoolInfo{Name: "p"},
 		ScalingGroup: &ens.ScalingGroup{ImageId: "m-1", InstanceTypes: []string{"ens.sn1.small"},
@@ -70,7 +73,6 @@ func TestHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qc := a.mns.WithCredentials(queue.Credentials(creds))
 	for _, q := range []string{a.cfg.TrackingQueue, a.cfg.DeadLetterQueue} {
 		if err := qc.EnsureQueue(ctx, q, queue.QueueAttributes{}); err != nil {
 			t.Fatal(err)

@@ -14,8 +14,8 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/deps"
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/queue"
@@ -27,8 +27,7 @@ import (
 type app struct {
 	s       config.Settings
 	log     *slog.Logger
-	mns     *queue.Client
-	ens     *ens.Client
+	clients *deps.Clients
 	handler http.Handler
 }
 
@@ -37,11 +36,11 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	if err := s.Require(config.EnvMNSEndpoint, config.EnvWebhookSecret, config.EnvSealKeys); err != nil {
 		return nil, err
 	}
-	level, err := fcadapter.ParseLevel(s.LogLevel)
+	log, err := deps.Logger(s, logw, "ens-nodepool-webhook")
 	if err != nil {
 		return nil, err
 	}
-	a := &app{s: s, log: fcadapter.NewLogger(logw, fcadapter.LogConfig{Level: level, FunctionName: "ens-nodepool-webhook"})}
+	a := &app{s: s, log: log}
 	keys, err := nodepool.ParseKeys(s.SealKeys)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvSealKeys, err)
@@ -50,17 +49,7 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvSealKeys, err)
 	}
-	// The constructors want a key pair; placeholders stand in until the
-	// first invocation brings its own (every call uses WithCredentials).
-	cr := a.fallback()
-	if !cr.Valid() {
-		cr = fcadapter.Credentials{AccessKeyID: "unset", AccessKeySecret: "unset"}
-	}
-	if a.mns, err = queue.New(queue.Config{Endpoint: s.MNSEndpoint, Credentials: queue.Credentials(cr), Logger: a.log}); err != nil {
-		return nil, err
-	}
-	if a.ens, err = ens.New(ens.Config{Endpoint: s.ENSEndpoint, Protocol: s.ENSProtocol, RegionID: s.ENSRegion,
-		Credentials: ens.Credentials(cr), WriteRate: s.ENSWriteRate, DescribeRate: s.ENSDescribeRate, Logger: a.log}); err != nil {
+	if a.clients, err = deps.NewClients(s, log); err != nil {
 		return nil, err
 	}
 	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP})
@@ -147,19 +136,14 @@ func loadPresets(v string) (chatops.Presets, error) {
 	return ps, nil
 }
 
-func (a *app) fallback() fcadapter.Credentials {
-	return fcadapter.Credentials{AccessKeyID: a.s.AccessKeyID, AccessKeySecret: a.s.AccessKeySecret, SecurityToken: a.s.SecurityToken}
-}
-
-// credentials returns the invocation's credentials, else the environment's.
-func (a *app) credentials(ctx context.Context) (fcadapter.Credentials, error) {
-	if cr, ok := fcadapter.CredentialsFrom(ctx); ok && cr.Valid() {
-		return cr, nil
+// clientsFor returns the ENS and MNS clients signing with the
+// invocation's credentials (else the environment's).
+func (a *app) clientsFor(ctx context.Context) (*ens.Client, *queue.Client, error) {
+	cr, err := deps.Credentials(ctx, a.s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("webhook: %w", err)
 	}
-	if cr := a.fallback(); cr.Valid() {
-		return cr, nil
-	}
-	return fcadapter.Credentials{}, errors.New("webhook: no credentials: neither the invocation nor ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET carry any")
+	return a.clients.For(cr)
 }
 
 // sender puts envelopes on the requests queue.
@@ -167,11 +151,11 @@ type sender struct{ a *app }
 
 // Send implements intake.Sender.
 func (s sender) Send(ctx context.Context, body string) (string, error) {
-	cr, err := s.a.credentials(ctx)
+	_, q, err := s.a.clientsFor(ctx)
 	if err != nil {
 		return "", err
 	}
-	res, err := s.a.mns.WithCredentials(queue.Credentials(cr)).Queue(s.a.s.RequestsQueue).Send(ctx, body, 0)
+	res, err := q.Queue(s.a.s.RequestsQueue).Send(ctx, body, 0)
 	return res.MessageID, err
 }
 
@@ -181,11 +165,7 @@ type pools struct{ a *app }
 // DescribeClusterNodePools implements intake.PoolReader, mapping an unknown
 // cluster to intake.ErrNotFound.
 func (p pools) DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error) {
-	cr, err := p.a.credentials(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, err := p.a.ens.WithCredentials(ens.Credentials(cr))
+	c, _, err := p.a.clientsFor(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/deps"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/queue"
@@ -20,38 +16,31 @@ import (
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
 
-// handler wires the worker to ENS, MNS and callback receivers. Clients are
-// built on the first invocation (FC passes credentials per invocation) and
-// re-signed with each invocation's credentials; the ENS rate limiters are
-// shared by all of them.
+// handler wires the worker to ENS, MNS and callback receivers. The clients
+// live as long as the instance (connection pools, the ENS rate limiters);
+// each invocation signs with its own credentials.
 type handler struct {
-	s      config.Settings
-	log    *slog.Logger
-	base   worker.Config // without the clients
-	sender *callback.Sender
-
-	mu  sync.Mutex
-	ens *ens.Client
-	mns *queue.Client
+	s       config.Settings
+	log     *slog.Logger
+	base    worker.Config // without the clients
+	clients *deps.Clients
 }
 
-// newHandler checks the settings and builds what does not need credentials.
+// newHandler checks the settings and builds the instance's dependencies.
 func newHandler(s config.Settings, logw io.Writer) (*handler, error) {
 	if err := s.Require(config.EnvMNSEndpoint, config.EnvCallbackSecret); err != nil {
 		return nil, err
 	}
-	level, err := fcadapter.ParseLevel(s.LogLevel)
+	log, err := deps.Logger(s, logw, "ens-nodepool-worker")
 	if err != nil {
 		return nil, err
 	}
-	log := fcadapter.NewLogger(logw, fcadapter.LogConfig{Level: level, FunctionName: "ens-nodepool-worker"})
 	h := &handler{s: s, log: log}
-	renderers, err := chatRenderers(s)
+	sender, err := deps.CallbackSender(s, log)
 	if err != nil {
 		return nil, err
 	}
-	if h.sender, err = callback.NewSender(callback.Config{Secrets: []string{s.CallbackSecret},
-		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: renderers, Logger: log}); err != nil {
+	if h.clients, err = deps.NewClients(s, log); err != nil {
 		return nil, err
 	}
 	var sealer *nodepool.Sealer
@@ -67,7 +56,7 @@ func newHandler(s config.Settings, logw io.Writer) (*handler, error) {
 		log.Warn("worker: SEAL_KEYS is not set; envelopes with a sealed password wait for it until their deadline")
 	}
 	h.base = worker.Config{
-		Notifier:     h.sender,
+		Notifier:     sender,
 		Validator:    nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP}),
 		Sealer:       sealer,
 		PoolDeadline: s.PoolDeadline,
@@ -77,41 +66,14 @@ func newHandler(s config.Settings, logw io.Writer) (*handler, error) {
 	return h, nil
 }
 
-// clients returns the ENS and MNS clients signing with cr.
-func (h *handler) clients(cr fcadapter.Credentials) (*ens.Client, *queue.Client, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.ens == nil {
-		e, err := ens.New(ens.Config{Endpoint: h.s.ENSEndpoint, Protocol: h.s.ENSProtocol, RegionID: h.s.ENSRegion,
-			Credentials: ens.Credentials(cr), WriteRate: h.s.ENSWriteRate, DescribeRate: h.s.ENSDescribeRate, Logger: h.log})
-		if err != nil {
-			return nil, nil, err
-		}
-		q, err := queue.New(queue.Config{Endpoint: h.s.MNSEndpoint, Credentials: queue.Credentials(cr), Logger: h.log})
-		if err != nil {
-			return nil, nil, err
-		}
-		h.ens, h.mns = e, q
-		return e, q, nil
-	}
-	e, err := h.ens.WithCredentials(ens.Credentials(cr))
-	if err != nil {
-		return nil, nil, err
-	}
-	return e, h.mns.WithCredentials(queue.Credentials(cr)), nil
-}
-
 // Invoke handles one trigger invocation: the EventBridge MNS payload.
 func (h *handler) Invoke(ctx context.Context, payload []byte) error {
 	ctx = fcadapter.WithInvocation(ctx)
-	cr, ok := fcadapter.CredentialsFrom(ctx)
-	if !ok {
-		cr = fcadapter.Credentials{AccessKeyID: h.s.AccessKeyID, AccessKeySecret: h.s.AccessKeySecret, SecurityToken: h.s.SecurityToken}
+	cr, err := deps.Credentials(ctx, h.s)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
 	}
-	if !cr.Valid() {
-		return errors.New("worker: no credentials: neither the invocation nor ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET carry any")
-	}
-	e, q, err := h.clients(cr)
+	e, q, err := h.clients.For(cr)
 	if err != nil {
 		return fmt.Errorf("worker: clients: %w", err)
 	}
@@ -138,18 +100,4 @@ func send(q *queue.Queue) worker.Sender {
 		_, err := q.Send(ctx, body, delay)
 		return err
 	})
-}
-
-// chatRenderers returns the chat platforms' result formats (pkg/chatops);
-// Feishu replies need FEISHU_APP_ID and FEISHU_APP_SECRET.
-func chatRenderers(s config.Settings) (map[string]callback.Renderer, error) {
-	rc := chatops.RenderConfig{ExtraHosts: s.ChatOpsAllowHosts}
-	if s.FeishuAppID != "" && s.FeishuAppSecret != "" {
-		fc, err := chatops.NewFeishuClient(chatops.FeishuClientConfig{BaseURL: s.FeishuAPIBase, AppID: s.FeishuAppID, AppSecret: s.FeishuAppSecret})
-		if err != nil {
-			return nil, err
-		}
-		rc.Feishu = fc
-	}
-	return chatops.Renderers(rc), nil
 }
