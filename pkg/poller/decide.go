@@ -26,6 +26,9 @@ const (
 // cluster is what one DescribeClusterNodePools read says about a cluster,
 // reduced to what decisions need.
 type cluster struct {
+	// readAt is when the read began: the list holds every pool whose
+	// create returned before then.
+	readAt time.Time
 	// pools maps NodepoolId to status; nil when err is set.
 	pools map[string]ens.NodePoolStatus
 	// gone: ENS answered that the cluster does not exist.
@@ -35,19 +38,27 @@ type cluster struct {
 	err error
 }
 
-// newCluster reduces a DescribeClusterNodePools answer.
-func newCluster(pools []ens.NodePool, err error) *cluster {
+// newCluster reduces a DescribeClusterNodePools answer to a read begun at readAt.
+func newCluster(readAt time.Time, pools []ens.NodePool, err error) *cluster {
 	if err != nil {
 		if _, api := ens.AsAPIError(err); api && errors.Is(err, ens.ErrNotFound) {
-			return &cluster{gone: true}
+			return &cluster{readAt: readAt, gone: true}
 		}
-		return &cluster{err: err}
+		return &cluster{readAt: readAt, err: err}
 	}
-	c := &cluster{pools: make(map[string]ens.NodePoolStatus, len(pools))}
+	c := &cluster{readAt: readAt, pools: make(map[string]ens.NodePoolStatus, len(pools))}
 	for i := range pools {
 		c.pools[pools[i].NodepoolInfo.NodepoolId] = pools[i].Status
 	}
 	return c
+}
+
+// newerThan reports whether c is a successful read that can tell m
+// something new: it began after the pool was created and after the read
+// m's last check used. A message that comes due again within one long
+// tick, or a pool created after its cluster was read, needs a new read.
+func (c *cluster) newerThan(m *tracking.Message) bool {
+	return c.err == nil && !c.gone && c.readAt.After(m.CreatedAt) && c.readAt.After(m.CheckedAt)
 }
 
 // verdict is what decide did to one message.
@@ -82,6 +93,9 @@ func (p *Poller) decide(m *tracking.Message, c *cluster, now time.Time) verdict 
 	}
 	st, listed := c.pools[m.NodepoolId]
 	v.checked = true
+	if !c.gone {
+		m.CheckedAt = c.readAt
+	}
 	var (
 		typ  string
 		info *callback.ErrorInfo
@@ -91,6 +105,8 @@ func (p *Poller) decide(m *tracking.Message, c *cluster, now time.Time) verdict 
 	case c.gone:
 		typ, info = callback.TypeFailed, &callback.ErrorInfo{Code: CodeClusterNotFound,
 			Message: fmt.Sprintf("cluster %s does not exist", m.ClusterId)}
+	case !listed && !c.readAt.After(m.CreatedAt):
+		// The read began before the pool was created: it cannot list it.
 	case !listed && m.LastState == "" && now.Sub(m.CreatedAt) < p.cfg.VanishGrace:
 		// Just created and not listed yet: give ENS time to list it.
 	case !listed && m.Missing+1 < tracking.MissingLimit:

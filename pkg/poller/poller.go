@@ -282,14 +282,18 @@ func (t *tick) batch(ctx context.Context, msgs []queue.Message) {
 }
 
 // readClusters reads, concurrently, the clusters that the non-terminal
-// messages of items need and this tick has not read yet.
+// messages of items need: those this tick has not read yet, and those
+// whose read is not newer than a message's creation or last check (a
+// message due again within a long tick, or a pool created after the read;
+// see cluster.newerThan). A read that failed is not repeated in the tick.
 func (t *tick) readClusters(ctx context.Context, items []*item) {
 	cfg := t.p.cfg
 	var need []string
 	seen := map[string]bool{}
 	for _, it := range items {
 		id := it.m.ClusterId
-		if it.m.Terminal || seen[id] || t.clusters[id] != nil {
+		c := t.clusters[id]
+		if it.m.Terminal || seen[id] || (c != nil && (c.err != nil || c.gone || c.newerThan(it.m))) {
 			continue
 		}
 		seen[id] = true
@@ -309,8 +313,9 @@ func (t *tick) readClusters(ctx context.Context, items []*item) {
 			defer func() { <-sem }()
 			cctx, cancel := context.WithTimeout(ctx, cfg.ClusterTimeout)
 			defer cancel()
+			readAt := cfg.Now()
 			pools, err := cfg.Pools.DescribeClusterNodePools(cctx, id)
-			got[i] = newCluster(pools, err)
+			got[i] = newCluster(readAt, pools, err)
 		}()
 	}
 	wg.Wait()

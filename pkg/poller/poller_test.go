@@ -11,10 +11,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/enssim"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
@@ -450,6 +452,65 @@ func TestConfig(t *testing.T) {
 		tt.edit(&c)
 		if _, err := New(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: New = %v, want ErrConfig", tt.name, err)
+		}
+	}
+}
+
+// poolsHook runs after each DescribeClusterNodePools call of the wrapped
+// Pools (once per call, in the poller's goroutine).
+type poolsHook struct {
+	Pools
+	calls atomic.Int32
+	after func(n int32)
+}
+
+func (h *poolsHook) DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error) {
+	ps, err := h.Pools.DescribeClusterNodePools(ctx, clusterID)
+	h.after(h.calls.Add(1))
+	return ps, err
+}
+
+// TestPoolCreatedDuringATick: a pool created (and its tracking message
+// sent) after the tick read its cluster must not be judged against that
+// older list — it would look missing, and two such misses used to report
+// a provisioning pool as vanished. The poller reads the cluster again.
+func TestPoolCreatedDuringATick(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := clusterID(0)
+	if err := e.ens.SetProvisionTime(10 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	first := e.createPool(t, c, "first", 2)
+	m := e.message(c, "first", first, "")
+	e.track(t, m)
+	e.clock.Advance(30 * time.Second)
+
+	hook := &poolsHook{Pools: e.ensc}
+	hook.after = func(n int32) {
+		if n != 1 {
+			return
+		}
+		// The worker creates another pool right after the poller's read,
+		// and its tracking message (LastState "initial", as the worker
+		// writes it) is due at once, within the same tick.
+		e.clock.Advance(time.Second)
+		second := e.createPool(t, c, "second", 2)
+		m2 := e.message(c, "second", second, "")
+		m2.LastState = "initial"
+		e.track(t, m2)
+	}
+	p := e.poller(t, e.sender(t, e.senderConfig()), func(cfg *Config) { cfg.Pools = hook })
+	s := e.tick(t, p)
+	if s.Checked != 2 || len(s.Events) != 0 {
+		t.Fatalf("stats = %+v; want both pools checked and no event", s)
+	}
+	if got := hook.calls.Load(); got != 2 {
+		t.Errorf("DescribeClusterNodePools calls = %d, want 2 (the second pool needs a newer read)", got)
+	}
+	for _, m := range e.trackedBodies(t) {
+		if m.Missing != 0 || m.LastState != "initial" || m.CheckedAt.IsZero() {
+			t.Errorf("%s: Missing %d, LastState %q, CheckedAt %v; want it seen in a read begun after its creation",
+				m.Name, m.Missing, m.LastState, m.CheckedAt)
 		}
 	}
 }

@@ -54,6 +54,10 @@ type Message struct {
 	Told []string `json:",omitempty"`
 	// Checks counts status checks so far; the poll interval backs off with it.
 	Checks int `json:",omitempty"`
+	// CheckedAt is when the cluster read that the last check used began.
+	// A check needs a read that began after it (and after CreatedAt): an
+	// older list says nothing new about this pool.
+	CheckedAt time.Time `json:",omitzero"`
 	// Missing counts consecutive checks that did not find the pool listed;
 	// the pool is declared vanished only after MissingLimit of them, so a
 	// pagination shift between pages during one read is not a false alarm.
