@@ -369,7 +369,24 @@ func (c *Client) limiter(action string) *limiter {
 	return c.describe
 }
 
-// call runs one action with limiter, retries and backoff.
+// idempotent reports whether repeating action has the effect of doing it
+// once. CreateClusterNodePool is not: a second call makes a second pool.
+// (Scale sets a target count; Delete of a deleted pool fails harmlessly.)
+func idempotent(action string) bool { return action != "CreateClusterNodePool" }
+
+// notExecuted reports whether err proves the call had no effect: the
+// gateway throttled it, or the connection was never made.
+func notExecuted(err error) bool {
+	if errors.Is(err, ErrThrottled) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// call runs one action with limiter, retries and backoff. Calls that are
+// not idempotent are retried only when the failure proves they had no
+// effect (notExecuted); otherwise the error matches ErrOutcomeUnknown.
 func (c *Client) call(ctx context.Context, action string, q map[string]any, out any) error {
 	lim := c.limiter(action)
 	var last error
@@ -389,6 +406,12 @@ func (c *Client) call(ctx context.Context, action string, q map[string]any, out 
 		last = err
 		if !IsRetryable(err) || attempt+1 >= c.cfg.MaxAttempts {
 			return c.fail(ctx, action, err)
+		}
+		if !idempotent(action) && !notExecuted(err) {
+			// A 5xx, a timeout or a broken connection after the request
+			// went out may come after ENS created the pool: a blind retry
+			// could create it twice. The caller looks before it tries again.
+			return c.fail(ctx, action, &outcomeUnknownError{err: err})
 		}
 		d := c.backoff(attempt, err)
 		if dl, ok := ctx.Deadline(); ok && c.cfg.Now().Add(d).After(dl) {

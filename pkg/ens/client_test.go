@@ -345,29 +345,39 @@ func TestConcurrentCreatesStayWithinLimit(t *testing.T) {
 }
 
 // TestRetries checks which injected faults are absorbed and which are not.
+// A create is retried only when the failure proves it had no effect
+// (throttling): after a 5xx it may have created the pool, so the error is
+// returned as ErrOutcomeUnknown for the caller to look first. Idempotent
+// calls (describe) absorb 5xx.
 func TestRetries(t *testing.T) {
 	t.Parallel()
+	const create, describe = "CreateClusterNodePool", "DescribeClusterNodePools"
 	tests := []struct {
 		name        string
+		action      string
 		fault       enssim.Fault
-		maxAttempts int   // 0: the default (10)
-		wantErr     error // nil: the call succeeds
+		maxAttempts int     // 0: the default (10)
+		wantErrs    []error // nil: the call succeeds
 		wantCalls   int64
 		wantRetries int64
 	}{
-		{name: "Throttling.User burst absorbed",
-			fault:     enssim.Fault{Action: "CreateClusterNodePool", Count: 5, Code: "Throttling.User", TimeLeft: enssim.Duration{Duration: 20 * time.Millisecond}},
+		{name: "Throttling.User burst absorbed", action: create,
+			fault:     enssim.Fault{Action: create, Count: 5, Code: "Throttling.User", TimeLeft: enssim.Duration{Duration: 20 * time.Millisecond}},
 			wantCalls: 6, wantRetries: 5},
-		{name: "Throttling.Api absorbed", fault: enssim.Fault{Action: "*", Count: 2, Code: "Throttling.Api"},
+		{name: "Throttling.Api absorbed", action: create, fault: enssim.Fault{Action: "*", Count: 2, Code: "Throttling.Api"},
 			wantCalls: 3, wantRetries: 2},
-		{name: "ServiceUnavailable absorbed", fault: enssim.Fault{Action: "CreateClusterNodePool", Count: 2, Code: "ServiceUnavailable", Status: 503},
+		{name: "ServiceUnavailable absorbed by describe", action: describe, fault: enssim.Fault{Action: describe, Count: 2, Code: "ServiceUnavailable", Status: 503},
 			wantCalls: 3, wantRetries: 2},
-		{name: "InternalError absorbed", fault: enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Code: "InternalError", Status: 500},
+		{name: "InternalError absorbed by describe", action: describe, fault: enssim.Fault{Action: describe, Count: 1, Code: "InternalError", Status: 500},
 			wantCalls: 2, wantRetries: 1},
-		{name: "InvalidParameter not retried", fault: enssim.Fault{Action: "CreateClusterNodePool", Count: 3, Code: "InvalidParameter", Status: 400},
-			wantErr: ens.ErrInvalid, wantCalls: 1},
-		{name: "persistent 503 gives up", fault: enssim.Fault{Action: "CreateClusterNodePool", Count: 100, Code: "ServiceUnavailable", Status: 503},
-			maxAttempts: 4, wantErr: ens.ErrUnavailable, wantCalls: 4, wantRetries: 3},
+		{name: "ServiceUnavailable on create not retried", action: create, fault: enssim.Fault{Action: create, Count: 2, Code: "ServiceUnavailable", Status: 503},
+			wantErrs: []error{ens.ErrOutcomeUnknown, ens.ErrUnavailable}, wantCalls: 1},
+		{name: "InternalError on create not retried", action: create, fault: enssim.Fault{Action: create, Count: 1, Code: "InternalError", Status: 500},
+			wantErrs: []error{ens.ErrOutcomeUnknown, ens.ErrUnavailable}, wantCalls: 1},
+		{name: "InvalidParameter not retried", action: create, fault: enssim.Fault{Action: create, Count: 3, Code: "InvalidParameter", Status: 400},
+			wantErrs: []error{ens.ErrInvalid}, wantCalls: 1},
+		{name: "persistent 503 gives up", action: describe, fault: enssim.Fault{Action: describe, Count: 100, Code: "ServiceUnavailable", Status: 503},
+			maxAttempts: 4, wantErrs: []error{ens.ErrUnavailable}, wantCalls: 4, wantRetries: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -376,18 +386,28 @@ func TestRetries(t *testing.T) {
 			if err := b.sim.InjectFault(tt.fault); err != nil {
 				t.Fatal(err)
 			}
-			_, err := b.client.CreateClusterNodePool(ctxTimeout(t, 10*time.Second), createRequest("p1"))
-			if tt.wantErr == nil && err != nil {
+			var err error
+			if tt.action == create {
+				_, err = b.client.CreateClusterNodePool(ctxTimeout(t, 10*time.Second), createRequest("p1"))
+			} else {
+				_, err = b.client.DescribeClusterNodePools(ctxTimeout(t, 10*time.Second), "eck-demo0001")
+			}
+			if tt.wantErrs == nil && err != nil {
 				t.Fatalf("err = %v, want success", err)
 			}
-			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
-				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			for _, want := range tt.wantErrs {
+				if !errors.Is(err, want) {
+					t.Errorf("err = %v, want it to match %v", err, want)
+				}
+			}
+			if tt.wantErrs != nil && errors.Is(tt.wantErrs[0], ens.ErrOutcomeUnknown) && !ens.IsRetryable(err) {
+				t.Errorf("err = %v: an unknown outcome should stay retryable for the caller", err)
 			}
 			st := b.client.Stats()
 			if st.Calls != tt.wantCalls || st.Retries != tt.wantRetries {
 				t.Errorf("calls, retries = %d, %d; want %d, %d", st.Calls, st.Retries, tt.wantCalls, tt.wantRetries)
 			}
-			if got := b.sim.Stats().Calls["CreateClusterNodePool"]; got != tt.wantCalls {
+			if got := b.sim.Stats().Calls[tt.action]; got != tt.wantCalls {
 				t.Errorf("server saw %d calls, want %d", got, tt.wantCalls)
 			}
 		})

@@ -84,6 +84,23 @@ func (e *transportError) Error() string {
 
 func (e *transportError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
 
+// ErrOutcomeUnknown is matched by the error of a call that is not
+// idempotent (CreateClusterNodePool) and failed in a way that does not
+// prove it had no effect: a 5xx, a timeout, a connection broken after the
+// request went out. The client does not retry such a call; the caller
+// looks (DescribeClusterNodePools) before trying again. It stays
+// retryable (IsRetryable) and keeps its cause in the chain.
+var ErrOutcomeUnknown = errors.New("ens: outcome unknown")
+
+// outcomeUnknownError marks err as ErrOutcomeUnknown.
+type outcomeUnknownError struct{ err error }
+
+func (e *outcomeUnknownError) Error() string {
+	return e.err.Error() + " (the call may have taken effect)"
+}
+
+func (e *outcomeUnknownError) Unwrap() []error { return []error{ErrOutcomeUnknown, e.err} }
+
 // AsAPIError returns the *APIError in err's chain, if any.
 func AsAPIError(err error) (*APIError, bool) {
 	var ae *APIError
