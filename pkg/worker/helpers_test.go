@@ -152,6 +152,7 @@ func setup(t testing.TB, o options) *bundle {
 		Validator:  nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true}),
 		Sealer:     b.sealer,
 		Backoff:    tracking.Backoff{First: time.Second},
+		WriteRetry: 300 * time.Millisecond, // tests of lost writes need not wait
 		Logger:     testLogger(t),
 	}
 	if o.workerConfig != nil {

@@ -84,6 +84,11 @@ type Config struct {
 	// callbacks and queue writes: ENS calls stop Reserve before the
 	// context's deadline; default 10 s.
 	Reserve time.Duration
+	// WriteRetry is how long a failed queue write (tracking, requeue, dead
+	// letter) is retried, with backoff, before the outcome counts as not
+	// written: a brief MNS outage then costs seconds, not the requests
+	// queue's visibility timeout. Default 8 s; within the context's deadline.
+	WriteRetry time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives one record per message; nil discards.
@@ -98,6 +103,7 @@ func (c Config) withDefaults() Config {
 	c.NotifyTimeout = cmp.Or(c.NotifyTimeout, 3*time.Second)
 	c.Concurrency = cmp.Or(c.Concurrency, 10)
 	c.Reserve = cmp.Or(c.Reserve, 10*time.Second)
+	c.WriteRetry = cmp.Or(c.WriteRetry, 8*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -118,7 +124,7 @@ func (c Config) validate() error {
 	if c.Validator == nil {
 		errs = append(errs, errors.New("worker: Config.Validator is required"))
 	}
-	if c.PoolDeadline < 0 || c.RequeueDelay < 0 || c.NotifyTimeout < 0 || c.Reserve < 0 {
+	if c.PoolDeadline < 0 || c.RequeueDelay < 0 || c.NotifyTimeout < 0 || c.Reserve < 0 || c.WriteRetry < 0 {
 		errs = append(errs, errors.New("worker: Config durations must not be negative"))
 	}
 	if c.Concurrency < 1 {
@@ -713,14 +719,14 @@ func (w *Worker) sendTracking(ctx context.Context, m *tracking.Message, now time
 	if err != nil {
 		return err
 	}
-	if err := w.cfg.Tracking.Send(ctx, body, m.NextWake(now, w.cfg.Backoff)); err != nil {
+	if err := w.send(ctx, w.cfg.Tracking, body, m.NextWake(now, w.cfg.Backoff)); err != nil {
 		return fmt.Errorf("tracking send: %w", err)
 	}
 	return nil
 }
 
 func (w *Worker) requeue(ctx context.Context, it *item) error {
-	if err := w.cfg.Requests.Send(ctx, it.msg.Body, w.cfg.RequeueDelay); err != nil {
+	if err := w.send(ctx, w.cfg.Requests, it.msg.Body, w.cfg.RequeueDelay); err != nil {
 		return fmt.Errorf("requeue: %w", err)
 	}
 	return nil
@@ -731,10 +737,34 @@ func (w *Worker) sendJSON(ctx context.Context, s Sender, v any, delay time.Durat
 	if err != nil {
 		return err
 	}
-	if err := s.Send(ctx, string(b), delay); err != nil {
+	if err := w.send(ctx, s, string(b), delay); err != nil {
 		return fmt.Errorf("dead-letter send: %w", err)
 	}
 	return nil
+}
+
+// send puts body on s, retrying a failed write with backoff (250 ms
+// doubling, at most 2 s apart) for up to WriteRetry, never past ctx.
+func (w *Worker) send(ctx context.Context, s Sender, body string, delay time.Duration) error {
+	give := time.Now().Add(w.cfg.WriteRetry)
+	wait := 250 * time.Millisecond
+	for {
+		err := s.Send(ctx, body, delay)
+		if err == nil || ctx.Err() != nil || time.Now().Add(wait).After(give) {
+			return err
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // log writes one record per message; never a body or a password.

@@ -2,9 +2,11 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,6 +222,34 @@ func TestTrackingFailureRequeuesAndAdopts(t *testing.T) {
 	}
 	if n := b.createCounts()["eck-demo0001/p1"]; n != 1 {
 		t.Errorf("creates = %d, want 1", n)
+	}
+}
+
+// TestBriefQueueOutageIsRiddenOut: a tracking write that fails twice (the
+// queue service restarting) is retried within WriteRetry: the pool is
+// tracked, not re-queued, and nothing is lost.
+func TestBriefQueueOutageIsRiddenOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	b.enqueue(t, b.envelope(t, b.request(0, "p1"), "req_p1", time.Now()))
+	var calls atomic.Int32
+	real := queueSender(b.tracking)
+	flaky := worker.SenderFunc(func(ctx context.Context, body string, delay time.Duration) error {
+		if calls.Add(1) <= 2 {
+			return errors.New("queue: Send tracking: connection refused")
+		}
+		return real.Send(ctx, body, delay)
+	})
+	w := b.withWorker(t, func(c *worker.Config) { c.Tracking, c.WriteRetry = flaky, 5*time.Second })
+	res, err := w.HandleBatch(context.Background(), batch(b.pull(t, b.requests, 16, 0)))
+	if err != nil || res.Count(worker.Created) != 1 {
+		t.Fatalf("err = %v, outcomes %v; want created", err, outcomes(res))
+	}
+	if got := calls.Load(); got != 3 {
+		t.Errorf("tracking sends = %d, want 3 (two failures, then success)", got)
+	}
+	if tm := b.trackingMessages(t); len(tm) != 1 {
+		t.Errorf("tracking messages = %d, want 1", len(tm))
 	}
 }
 

@@ -115,11 +115,17 @@ func Template(t testing.TB, moduleDir string) []byte {
 	return b
 }
 
-// DumpOnFailure logs the last 20 kB of out if the test failed.
+// DumpOnFailure logs the last 20 kB of out if the test failed, and writes
+// all of it to the file named by STACKTEST_OUTPUT, if set.
 func DumpOnFailure(t testing.TB, out *SyncBuffer) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			s := out.String()
+			if p := os.Getenv("STACKTEST_OUTPUT"); p != "" {
+				if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+					t.Log(err)
+				}
+			}
 			if len(s) > 20000 {
 				s = "…" + s[len(s)-20000:]
 			}
