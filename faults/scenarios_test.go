@@ -29,14 +29,14 @@ func TestFaults(t *testing.T) {
 	}
 	t.Run("scenarios", func(t *testing.T) {
 		t.Run("ens-5xx", func(t *testing.T) { testENS5xx(t, false) })
-		t.Run("ens-5xx-answer-lost", func(t *testing.T) { knownIssue(t, issueAnswerLost); testENS5xx(t, true) })
+		t.Run("ens-5xx-answer-lost", func(t *testing.T) { testENS5xx(t, true) })
 		t.Run("ens-throttling", testENSThrottling)
-		t.Run("ens-latency", func(t *testing.T) { knownIssue(t, issueUnsure); testENSLatency(t) })
+		t.Run("ens-latency", testENSLatency)
 		t.Run("ens-pool-fails-vanishes", testENSPoolFailsVanishes)
-		t.Run("mns-sigkill", func(t *testing.T) { knownIssue(t, issueMNSKill); testMNSKill(t) })
+		t.Run("mns-sigkill", testMNSKill)
 		t.Run("mns-receive-errors-slow-acks", testMNSErrors)
-		t.Run("functions-sigkill", func(t *testing.T) { knownIssue(t, issueKills); testFunctionKills(t) })
-		t.Run("functions-bad-messages", func(t *testing.T) { knownIssue(t, issueBadMessages); testBadMessages(t) })
+		t.Run("functions-sigkill", testFunctionKills)
+		t.Run("functions-bad-messages", testBadMessages)
 		t.Run("receivers", testReceivers)
 		t.Run("security", testSecurity)
 	})
@@ -368,23 +368,13 @@ func (p *mnsProcess) kill() {
 	p.cmd = nil
 }
 
-// Findings of the suite that are not fixed yet. Their scenarios fail
-// today; they are skipped in the CI (short) run with the finding named,
-// and run — and fail — with -full or FAULTS_KNOWN_BUGS=1.
-const (
-	issueAnswerLost  = "a CreateClusterNodePool whose 5xx answer is lost after the pool was created is retried by pkg/ens and creates the pool again (duplicates)"
-	issueUnsure      = "a create answered after the client's 10 s timeout ends in nodepool.failed although the pool exists and becomes active"
-	issueMNSKill     = "after SIGKILLs of the queue service one request got creating but never its terminal event within 120 s"
-	issueKills       = "a request whose worker/poller was SIGKILLed got nodepool.failed although its pool became active"
-	issueBadMessages = "with malformed messages on the queues, a valid request in the same batch got nodepool.failed"
-)
-
-// knownIssue skips a scenario that currently fails because of a finding,
-// unless the full run or FAULTS_KNOWN_BUGS=1 asks for it.
-func knownIssue(t *testing.T, finding string) {
-	t.Helper()
-	if !full() && os.Getenv("FAULTS_KNOWN_BUGS") != "1" {
-		record(row{Fault: t.Name(), Note: "SKIPPED in short mode — open finding: " + finding})
-		t.Skip("open finding (run with -full or FAULTS_KNOWN_BUGS=1): " + finding)
-	}
-}
+// Findings of this suite, fixed with a regression test in the owning
+// package and kept here as scenarios:
+//   - ens-5xx-answer-lost: pkg/ens retried a create whose 5xx answer came
+//     after ENS created the pool, making duplicates (ens.ErrOutcomeUnknown).
+//   - mns-sigkill: a tracking write that failed while the queue service
+//     restarted waited out the requests queue's visibility timeout
+//     (worker.Config.WriteRetry).
+//   - functions-sigkill, functions-bad-messages, ens-latency: pools checked
+//     against a cluster list read before they were created were reported
+//     vanished (poller: cluster.newerThan).
