@@ -83,7 +83,10 @@ type Settings struct {
 	PoolDeadline time.Duration
 	// PollFirst is how long after creation a pool is first checked
 	// (default 10 s); the interval then doubles per check up to PollMax
-	// (default 2 min). Both bound how soon a state change is noticed.
+	// (default 50 s: a little under the poller's 1-minute timer, so every
+	// tick checks every pool still provisioning and a change is reported
+	// within one timer period; checks cost no extra ENS calls, which are
+	// one read per cluster per tick).
 	PollFirst, PollMax time.Duration
 	// PublicURL is the webhook's external base URL used in StatusUrl links.
 	PublicURL string
@@ -121,7 +124,7 @@ const (
 	DefaultENSEndpoint     = "ens.aliyuncs.com"
 	DefaultPoolDeadline    = 60 * time.Minute
 	DefaultPollFirst       = 10 * time.Second
-	DefaultPollMax         = 2 * time.Minute
+	DefaultPollMax         = 50 * time.Second
 	DefaultFeishuAPIBase   = "https://open.feishu.cn"
 )
 
@@ -228,7 +231,7 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	}
 	duration(EnvPoolDeadline, &s.PoolDeadline, "60m")
 	duration(EnvPollFirst, &s.PollFirst, "10s")
-	duration(EnvPollMax, &s.PollMax, "2m")
+	duration(EnvPollMax, &s.PollMax, "50s")
 	if s.PollMax < s.PollFirst {
 		errs = append(errs, fmt.Errorf("%s must not be below %s", EnvPollMax, EnvPollFirst))
 	}

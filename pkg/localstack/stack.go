@@ -249,15 +249,16 @@ func (s *Stack) env(mnsEndpoint string) map[string]string {
 		e[config.EnvPoolDeadline] = s.cfg.PoolDeadline.String()
 	}
 	// Check a new pool as soon as it can have changed (the simulated
-	// provisioning time) or at the next timer tick, and keep checking at
-	// least every four ticks: local runs want prompt results, not the
-	// cloud's gentler 10 s … 2 min schedule.
-	first := min(s.cfg.PollInterval, s.cfg.ENSProvision)
+	// provisioning time), then at least every three quarters of a timer
+	// period, so that every tick sees every pool still provisioning and a
+	// change is reported within one period.
+	most := max(s.cfg.PollInterval*3/4, time.Millisecond)
+	first := min(most, s.cfg.ENSProvision)
 	if first <= 0 {
-		first = s.cfg.PollInterval
+		first = most
 	}
 	e[config.EnvPollFirst] = first.String()
-	e[config.EnvPollMax] = max(4*s.cfg.PollInterval, first).String()
+	e[config.EnvPollMax] = most.String()
 	for k, v := range s.cfg.Env {
 		e[k] = v
 	}

@@ -143,7 +143,7 @@ func (m *Message) Done() bool {
 type Backoff struct {
 	// First is the wait before the first check (default 10 s).
 	First time.Duration
-	// Max caps the wait (default 2 min).
+	// Max caps the wait (default 50 s, under the poller's 1-minute timer).
 	Max time.Duration
 }
 
@@ -152,7 +152,7 @@ func (b Backoff) withDefaults() Backoff {
 		b.First = 10 * time.Second
 	}
 	if b.Max <= 0 {
-		b.Max = 2 * time.Minute
+		b.Max = 50 * time.Second
 	}
 	return b
 }

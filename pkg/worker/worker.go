@@ -98,7 +98,7 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	c.PoolDeadline = cmp.Or(c.PoolDeadline, 60*time.Minute)
 	c.Backoff.First = cmp.Or(c.Backoff.First, 10*time.Second)
-	c.Backoff.Max = cmp.Or(c.Backoff.Max, 2*time.Minute)
+	c.Backoff.Max = cmp.Or(c.Backoff.Max, 50*time.Second)
 	c.RequeueDelay = cmp.Or(c.RequeueDelay, 30*time.Second)
 	c.NotifyTimeout = cmp.Or(c.NotifyTimeout, 3*time.Second)
 	c.Concurrency = cmp.Or(c.Concurrency, 10)
