@@ -227,7 +227,7 @@ func (r *run) creation(ctx context.Context) (create, e2e Section, err error) {
 			Note: failureNote(failures)}.check("0", active == n),
 	}
 	e2e.Setup = fmt.Sprintf("the %d pools of the creation run, poll interval %v, simulated provisioning %v (the local stack's 1:2 ratio; "+
-		"POLL_FIRST = min(interval, provisioning), POLL_MAX = 4 intervals); latency = arrival of the signed nodepool.active callback "+
+		"POLL_FIRST = min(¾ interval, provisioning), POLL_MAX = ¾ interval); latency = arrival of the signed nodepool.active callback "+
 		"at a loopback receiver − the first %v sample in which the ENS simulator listed the pool active",
 		n, interval, r.cfg.Provision, watchEvery)
 	return create, e2e, nil
