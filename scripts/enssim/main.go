@@ -3,31 +3,22 @@
 //	go run ./scripts/enssim -addr 127.0.0.1:9200 -data .localstack/ens -provision 20s
 //
 // It accepts the AccessKey pair in ALIBABA_CLOUD_ACCESS_KEY_ID and
-// ALIBABA_CLOUD_ACCESS_KEY_SECRET, or a printed development pair when they
-// are unset, prints a line starting with "ready" once it listens, and shuts
-// down gracefully on SIGINT or SIGTERM.
+// ALIBABA_CLOUD_ACCESS_KEY_SECRET, or the local stack's printed development
+// pair when they are unset, prints a line starting with "ready" once it
+// listens, and shuts down gracefully on SIGINT or SIGTERM.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/enssim"
-)
-
-// Development credentials used when the environment has none.
-const (
-	devAccessKeyID     = "LTAI5tDevEnsSimulator"
-	devAccessKeySecret = "dev-ens-simulator-secret"
+	"github.com/ensnodepool/webhook/pkg/localstack"
 )
 
 func main() {
@@ -46,48 +37,18 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	id, secret := os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"), os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-	if id == "" || secret == "" {
-		id, secret = devAccessKeyID, devAccessKeySecret
-		fmt.Printf("enssim: ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET unset; accepting dev key pair %s / %s\n", id, secret)
-	}
+	id, secret := localstack.DevKeyPair(os.Getenv, os.Stdout, "enssim")
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := enssim.New(enssim.Config{
-		AccessKeyID:     id,
-		AccessKeySecret: secret,
-		Dir:             *data,
-		ProvisionTime:   *provision,
-		Logger:          logger,
-	})
+	srv, err := enssim.New(enssim.Config{AccessKeyID: id, AccessKeySecret: secret, Dir: *data, ProvisionTime: *provision,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	fmt.Printf("ready ens=%s admin=http://%s/_emulator/ provision=%s data=%q\n", ln.Addr(), ln.Addr(), *provision, *data)
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return localstack.Serve(ctx, *addr, srv, os.Stdout, func(a net.Addr) string {
+		return fmt.Sprintf("ready ens=%s admin=http://%s/_emulator/ provision=%s data=%q", a, a, *provision, *data)
+	}, nil)
 }
