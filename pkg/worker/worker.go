@@ -81,8 +81,8 @@ type Config struct {
 	// per second: with ~100 ms calls this keeps the limiter busy).
 	Concurrency int
 	// Reserve is the part of the invocation's time budget kept for
-	// callbacks and queue writes: ENS calls stop Reserve before the
-	// context's deadline; default 10 s.
+	// callbacks and queue writes: ENS calls stop Reserve (at most a third
+	// of the time left) before the context's deadline; default 10 s.
 	Reserve time.Duration
 	// WriteRetry is how long a failed queue write (tracking, requeue, dead
 	// letter) is retried, with backoff, before the outcome counts as not
@@ -273,11 +273,14 @@ func (w *Worker) HandleBatch(ctx context.Context, msgs []fcadapter.QueueMessage)
 		}
 	}
 
-	// ENS calls end Reserve before the invocation's deadline.
+	// ENS calls end Reserve before the invocation's deadline — at most a
+	// third of the time left, so that a short function timeout still
+	// leaves time to work.
 	work := ctx
 	if dl, ok := ctx.Deadline(); ok {
+		reserve := min(w.cfg.Reserve, time.Until(dl)/3)
 		var cancel context.CancelFunc
-		work, cancel = context.WithDeadline(ctx, dl.Add(-w.cfg.Reserve))
+		work, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
 		defer cancel()
 	}
 

@@ -393,6 +393,21 @@ func TestSamePoolTwiceInOneBatchCreatesOnce(t *testing.T) {
 	}
 }
 
+// TestShortTimeoutStillWorks: a function timeout shorter than Reserve
+// (10 s by default) must not leave ENS calls a deadline in the past.
+func TestShortTimeoutStillWorks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	b.enqueue(t, b.envelope(t, b.request(0, "quick"), "req_quick", time.Now()))
+	w := b.withWorker(t, func(c *worker.Config) { c.Reserve = 10 * time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	res, err := w.HandleBatch(ctx, batch(b.pull(t, b.requests, 16, 0)))
+	if err != nil || res.Count(worker.Created) != 1 {
+		t.Fatalf("err = %v, outcomes %v; want created within a 6 s timeout", err, outcomes(res))
+	}
+}
+
 func TestTransientFailuresRequeueUntilTheDeadline(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
