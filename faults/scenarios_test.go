@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func TestFaults(t *testing.T) {
 		t.Run("ens-5xx-answer-lost", func(t *testing.T) { testENS5xx(t, true) })
 		t.Run("ens-throttling", testENSThrottling)
 		t.Run("ens-latency", testENSLatency)
+		t.Run("functions-invocation-timeout", testInvocationTimeout)
 		t.Run("ens-pool-fails-vanishes", testENSPoolFailsVanishes)
 		t.Run("mns-sigkill", testMNSKill)
 		t.Run("mns-receive-errors-slow-acks", testMNSErrors)
@@ -115,6 +117,34 @@ func testENSLatency(t *testing.T) {
 	}
 	want := e.spread("lat", 3, time.Second)
 	e.settle("ENS: latency spike 11 s > client timeout (1 create, 1 describe)", want, 90*time.Second, "")
+}
+
+// 3. Functions: an invocation timeout. The worker's timeout is 6 s and
+// its first tracking write is held 12 s by the queue service: the FC
+// runtime kills the instance mid-invocation, the trigger redelivers the
+// batch after its visibility timeout, and the next pass adopts the pools
+// the killed invocation created — one pool each, nothing lost.
+func testInvocationTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{seed: 8, mutate: func(c *localstack.Config) {
+		c.WorkerTimeout = 6 * time.Second
+	}})
+	want := e.spread("tmo", 2, 0) // both accepted before the fault is armed
+	var held atomic.Int32
+	e.mnsF.setRule(func(op string, _ *rand.Rand) action {
+		if op == "send" && held.Add(1) == 1 {
+			return action{Delay: 12 * time.Second}
+		}
+		return action{}
+	})
+	e.settle("Functions: worker invocation timeout (6 s) during a 12 s queue write", want, 90*time.Second, "")
+	starts := 0
+	for _, in := range e.st.Runtime().Instances(localstack.FuncWorker) {
+		starts += in.Starts
+	}
+	if starts < 2 {
+		t.Errorf("worker processes started %d times; the timeout should have killed and restarted one", starts)
+	}
 }
 
 // 1. ENS: pools failing during provisioning and pools vanishing.

@@ -166,3 +166,35 @@ func TestGovulncheck(t *testing.T) {
 		t.Fatalf("govulncheck: %v", err)
 	}
 }
+
+// TestFuzzInputBoundaries runs, in the full run, the fuzz targets at the
+// boundaries where outside input enters (HTTP bodies and headers, queue
+// messages, FC events, API requests, chat commands), 30 s each — about
+// 4 minutes in all. Their seed corpora are committed under each package's
+// testdata/fuzz and run in every ordinary `go test`.
+func TestFuzzInputBoundaries(t *testing.T) {
+	if !full() {
+		t.Skip("fuzzing runs in the full run (-full); the committed seeds run in every go test")
+	}
+	targets := []struct{ pkg, fn string }{
+		{"./pkg/intake", "FuzzHandlerBody"},
+		{"./pkg/intake", "FuzzVerify"},
+		{"./pkg/nodepool", "FuzzDecodeValidate"},
+		{"./pkg/mnssim", "FuzzDecode"},
+		{"./pkg/enssim", "FuzzHandler"},
+		{"./pkg/fcadapter", "FuzzDecode"},
+		{"./pkg/chatops", "FuzzParseCommand"},
+		{"./pkg/callback", "FuzzCheckURL"},
+	}
+	for _, tg := range targets {
+		t.Run(tg.pkg+"/"+tg.fn, func(t *testing.T) {
+			cmd := exec.Command("go", "test", "-run", "^$", "-fuzz", "^"+tg.fn+"$", "-fuzztime", "30s", tg.pkg)
+			cmd.Dir = moduleDir
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s %s: %v\n%s", tg.pkg, tg.fn, err, out)
+			}
+			t.Logf("%s", out)
+		})
+	}
+}
