@@ -91,6 +91,11 @@ type Config struct {
 	// be read, or whose dead-letter record could not be written, is tried
 	// again; default 30 s.
 	ErrorRetry time.Duration
+	// WriteRetry is how long a write-back that failed as a whole (the
+	// queue service unreachable) is retried with backoff before the
+	// messages are left to come back after their visibility timeout;
+	// default 5 s, within the tick's deadline.
+	WriteRetry time.Duration
 	// VanishGrace is how long after CreatedAt a pool that was never seen in
 	// DescribeClusterNodePools is assumed not yet listed rather than
 	// vanished; default 2 min.
@@ -127,6 +132,7 @@ func (c Config) withDefaults() Config {
 	c.ClusterConcurrency = cmp.Or(c.ClusterConcurrency, 4)
 	c.ClusterTimeout = cmp.Or(c.ClusterTimeout, 20*time.Second)
 	c.ErrorRetry = cmp.Or(c.ErrorRetry, 30*time.Second)
+	c.WriteRetry = cmp.Or(c.WriteRetry, 5*time.Second)
 	c.VanishGrace = cmp.Or(c.VanishGrace, 2*time.Minute)
 	c.DefaultDeadline = cmp.Or(c.DefaultDeadline, 60*time.Minute)
 	c.Reserve = cmp.Or(c.Reserve, 20*time.Second)

@@ -464,7 +464,7 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 		replace = append(replace, it)
 	}
 	if len(outs) > 0 {
-		res, err := cfg.Tracking.SendBatch(ctx, outs)
+		res, err := t.sendBatch(ctx, outs)
 		for i, it := range replace {
 			if res == nil || res[i].Err != nil {
 				// The old message stays and is redone after its
@@ -483,6 +483,30 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 		if err := cfg.Tracking.DeleteBatch(ctx, dels); err != nil {
 			t.deleteFailed(ctx, err)
 		}
+	}
+}
+
+// sendBatch sends outs, retrying for up to WriteRetry (backoff 250 ms
+// doubling, at most 2 s apart, never past ctx) while the whole request
+// fails — the queue service restarting. Partial failures are returned
+// as they are: those messages come back after their visibility timeout.
+func (t *tick) sendBatch(ctx context.Context, outs []queue.Outgoing) ([]queue.SendResult, error) {
+	give := time.Now().Add(t.p.cfg.WriteRetry)
+	wait := 250 * time.Millisecond
+	for {
+		res, err := t.p.cfg.Tracking.SendBatch(ctx, outs)
+		transient := errors.Is(err, queue.ErrUnavailable) || errors.Is(err, queue.ErrThrottled)
+		if err == nil || res != nil || !transient || ctx.Err() != nil || time.Now().Add(wait).After(give) {
+			return res, err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return res, err
+		case <-timer.C:
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
