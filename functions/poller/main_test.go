@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/mnssim"
 	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
@@ -28,18 +28,8 @@ import (
 // runs one timer invocation whose context carries the STS credentials.
 func TestHandle(t *testing.T) {
 	const ak, sk = "ak-test", "sk-test"
-	mns, err := mnssim.New(mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mh := httptest.NewServer(mns)
-	defer func() { mns.CancelPolls(); mh.Close(); _ = mns.Close() }()
-	es, err := enssim.New(enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, ProvisionTime: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eh := httptest.NewServer(es)
-	defer func() { eh.Close(); _ = es.Close() }()
+	mns := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
+	es := simtest.StartENS(t, enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, ProvisionTime: time.Millisecond})
 	var got atomic.Int32
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -51,7 +41,7 @@ func TestHandle(t *testing.T) {
 
 	secret := callback.SecretPrefix + base64.StdEncoding.EncodeToString(make([]byte, 32))
 	env := map[string]string{
-		"MNS_ENDPOINT": mh.URL, "ENS_ENDPOINT": strings.TrimPrefix(eh.URL, "http://"), "ENS_PROTOCOL": "HTTP",
+		"MNS_ENDPOINT": mns.URL(), "ENS_ENDPOINT": es.Endpoint(), "ENS_PROTOCOL": "HTTP",
 		"CALLBACK_SECRET": secret, "CALLBACK_ALLOW_HTTP": "true", "CALLBACK_ALLOW_CIDRS": "127.0.0.0/8",
 	}
 	a, err := newApp(func(k string) string { return env[k] }, io.Discard)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/mnssim"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 )
 
 const (
@@ -41,24 +41,13 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	mns, err := mnssim.New(mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mnsHTTP := httptest.NewServer(mns)
-	t.Cleanup(func() { mns.CancelPolls(); mnsHTTP.Close(); mns.Close() })
-	sim, err := enssim.New(enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, ProvisionTime: time.Second, Clusters: enssim.DefaultClusters()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ensHTTP := httptest.NewServer(sim)
-	t.Cleanup(func() { ensHTTP.Close(); sim.Close() })
-	u, _ := url.Parse(ensHTTP.URL)
+	mns := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
+	sim := simtest.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, ProvisionTime: time.Second, Clusters: enssim.DefaultClusters()})
 
 	env := map[string]string{
-		config.EnvMNSEndpoint:   mnsHTTP.URL,
+		config.EnvMNSEndpoint:   mns.URL(),
 		config.EnvRequestsQueue: requestsQueue,
-		config.EnvENSEndpoint:   u.Host,
+		config.EnvENSEndpoint:   sim.Endpoint(),
 		config.EnvENSProtocol:   "HTTP",
 		config.EnvWebhookSecret: testWHSecret,
 		config.EnvSealKeys:      testSealKeys,
@@ -73,14 +62,8 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qc, err := queue.New(queue.Config{Endpoint: mnsHTTP.URL, Credentials: queue.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := qc.EnsureQueue(context.Background(), requestsQueue, queue.QueueAttributes{}); err != nil {
-		t.Fatal(err)
-	}
-	return &stack{app: a, requests: qc.Queue(requestsQueue), logs: logs}
+	requests := mns.EnsureQueues(t, queue.QueueAttributes{}, requestsQueue)[0]
+	return &stack{app: a, requests: requests, logs: logs}
 }
 
 // sampleBody is events/create-nodepool.json with a password instead of a

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/mnssim"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 )
 
 // TestInvoke runs one invocation end to end: FC context credentials, an
@@ -24,22 +23,11 @@ import (
 func TestInvoke(t *testing.T) {
 	t.Parallel()
 	const ak, sk = "test-ak", "test-secret"
-	es, err := enssim.New(enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, ProvisionTime: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ensHTTP := httptest.NewServer(es)
-	t.Cleanup(func() { ensHTTP.Close(); es.Close() })
-	ms, err := mnssim.New(mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mnsHTTP := httptest.NewServer(ms)
-	t.Cleanup(func() { ms.CancelPolls(); mnsHTTP.Close(); ms.Close() })
-	u, _ := url.Parse(ensHTTP.URL)
+	es := simtest.StartENS(t, enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, ProvisionTime: time.Second})
+	ms := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
 
 	env := map[string]string{
-		config.EnvMNSEndpoint: mnsHTTP.URL, config.EnvENSEndpoint: u.Host, config.EnvENSProtocol: "HTTP",
+		config.EnvMNSEndpoint: ms.URL(), config.EnvENSEndpoint: es.Endpoint(), config.EnvENSProtocol: "HTTP",
 		config.EnvCallbackSecret: "whsec_AgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=", config.EnvCallbackAllowHTTP: "true",
 		config.EnvSealKeys: "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
 	}
@@ -53,16 +41,9 @@ func TestInvoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qc, err := queue.New(queue.Config{Endpoint: mnsHTTP.URL, Credentials: queue.Credentials{AccessKeyID: ak, AccessKeySecret: sk}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	for _, q := range []string{s.RequestsQueue, s.TrackingQueue, s.DeadLetterQueue} {
-		if err := qc.EnsureQueue(ctx, q, queue.QueueAttributes{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ms.EnsureQueues(t, queue.QueueAttributes{}, s.RequestsQueue, s.TrackingQueue, s.DeadLetterQueue)
+	qc := ms.Client
 
 	req, err := nodepool.Decode([]byte(`{"ClusterId":"eck-demo0001","NodepoolInfo":{"Name":"invoke"},"ScalingGroup":{"DesiredSize":1,"InstanceTypes":["ens.sn1.small"],"ImageId":"m-abc","VswitchIds":["vsw-demo0001"],"Password":"Sup3r-Secret"}}`))
 	if err != nil {
@@ -83,7 +64,7 @@ func TestInvoke(t *testing.T) {
 	if err := h.Invoke(ictx, payload); err != nil {
 		t.Fatal(err)
 	}
-	pools := es.Pools("eck-demo0001")
+	pools := es.Server.Pools("eck-demo0001")
 	if len(pools) != 1 || pools[0].NodepoolInfo.Name != "invoke" {
 		t.Fatalf("pools = %+v", pools)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/poller"
 	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
 
@@ -34,25 +35,6 @@ const (
 	slackSecret  = "e2e-slack-signing-secret"
 	callbackWhse = "whsec_AgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
 )
-
-// clock is shared by the simulators, the handler, the worker, the poller
-// and the callback sender.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // slackReceiver stands in for hooks.slack.com's response_url.
 type slackReceiver struct {
@@ -99,36 +81,17 @@ func (s queueSend) Send(ctx context.Context, body string) (string, error) {
 func TestSlackEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := &clock{t: time.Now().Truncate(time.Second)}
+	// clk is shared by the simulators, the handler, the worker, the poller
+	// and the callback sender.
+	clk := simtest.NewClock(time.Now().Truncate(time.Second))
 
-	mns, err := mnssim.New(mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, MaxClockSkew: 1000 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mh := httptest.NewServer(mns)
-	ensSrv, err := enssim.New(enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, ProvisionTime: 20 * time.Second,
+	mns := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, MaxClockSkew: 1000 * time.Hour})
+	ensSim := simtest.StartENS(t, enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, ProvisionTime: 20 * time.Second,
 		WriteRate: 1000, DescribeRate: 1000, Clusters: enssim.DefaultClusters()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eh := httptest.NewServer(ensSrv)
-	t.Cleanup(func() { mns.CancelPolls(); mh.Close(); eh.Close(); _ = mns.Close(); _ = ensSrv.Close() })
-	ensc, err := ens.New(ens.Config{Endpoint: strings.TrimPrefix(eh.URL, "http://"), Protocol: "HTTP",
-		Credentials: ens.Credentials{AccessKeyID: ak, AccessKeySecret: sk}, WriteRate: 1000, DescribeRate: 1000,
+	ensc := ensSim.Client(t, ens.Config{WriteRate: 1000, DescribeRate: 1000,
 		BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qc, err := queue.New(queue.Config{Endpoint: mh.URL, Credentials: queue.Credentials{AccessKeyID: ak, AccessKeySecret: sk}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"requests", "tracking", "deadletter"} {
-		if err := qc.EnsureQueue(ctx, n, queue.QueueAttributes{VisibilityTimeout: 30 * time.Second}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	requests, tracking, dlq := qc.Queue("requests"), qc.Queue("tracking"), qc.Queue("deadletter")
+	qs := mns.EnsureQueues(t, queue.QueueAttributes{VisibilityTimeout: 30 * time.Second}, "requests", "tracking", "deadletter")
+	requests, tracking, dlq := qs[0], qs[1], qs[2]
 
 	recv := &slackReceiver{}
 	rs := httptest.NewServer(recv)

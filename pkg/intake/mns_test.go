@@ -2,13 +2,13 @@ package intake
 
 import (
 	"context"
-	"net/http/httptest"
 	"sort"
 	"sync"
 	"testing"
 
 	"github.com/ensnodepool/webhook/pkg/mnssim"
 	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 )
 
 // Every handler test reads its envelopes back through the real queue
@@ -28,21 +28,10 @@ type mnsQueue struct {
 func newMNSQueue(tb testing.TB) queueHarness {
 	tb.Helper()
 	const ak, sk = "intake-ak", "intake-sk"
-	srv, err := mnssim.New(mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	tb.Cleanup(func() { srv.CancelPolls(); hs.Close(); srv.Close() })
-	c, err := queue.New(queue.Config{Endpoint: hs.URL, Credentials: queue.Credentials{AccessKeyID: ak, AccessKeySecret: sk}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := c.EnsureQueue(context.Background(), "requests", queue.QueueAttributes{}); err != nil {
-		tb.Fatal(err)
-	}
+	m := simtest.StartMNS(tb, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
+	q := m.EnsureQueues(tb, queue.QueueAttributes{}, "requests")[0]
 	// Fail(true) sends to a queue that does not exist: a real MNS error.
-	return &mnsQueue{q: c.Queue("requests"), missing: c.Queue("no-such-queue")}
+	return &mnsQueue{q: q, missing: m.Client.Queue("no-such-queue")}
 }
 
 func (m *mnsQueue) Send(ctx context.Context, body string) (string, error) {

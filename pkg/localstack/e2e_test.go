@@ -1,4 +1,4 @@
-package localstack
+package localstack_test
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/localstack"
+	"github.com/ensnodepool/webhook/pkg/localstack/stacktest"
 )
 
 // binDir holds the function binaries built once for the whole package run.
@@ -26,17 +27,13 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	code := func() int {
-		dir, err := os.MkdirTemp("", "localstack-bin-")
+		start := time.Now()
+		dir, err := stacktest.BuildBinaries(context.Background(), moduleDir())
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		start := time.Now()
-		if _, err := Build(context.Background(), BuildOptions{ModuleDir: moduleDir(), OutDir: dir}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
 		fmt.Fprintf(os.Stderr, "localstack: built the functions in %v\n", time.Since(start).Round(time.Millisecond))
 		binDir = dir
 		return m.Run()
@@ -63,123 +60,23 @@ func moduleDir() string {
 	return d
 }
 
-// syncBuffer collects the functions' output for failure reports.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// testConfig is a stack on free ports with short provisioning and polling,
+// running the binaries TestMain built.
+func testConfig(dir string, sec stacktest.Secrets, out *stacktest.SyncBuffer) localstack.Config {
+	return stacktest.Config(dir, binDir, sec, out)
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// secrets are one test's credentials.
-type secrets struct{ webhook, callback string }
-
-func newSecrets(t *testing.T) secrets {
-	t.Helper()
-	w, err := callback.NewSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := callback.NewSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return secrets{w, c}
-}
-
-// testConfig is a stack on free ports with short provisioning and polling.
-func testConfig(t *testing.T, dir string, sec secrets, out *syncBuffer) Config {
-	return Config{
-		HTTPAddr: "127.0.0.1:0", MNSAddr: "127.0.0.1:0", ENSAddr: "127.0.0.1:0",
-		DataDir: dir, BinDir: binDir,
-		PollInterval: 400 * time.Millisecond, ENSProvision: 1500 * time.Millisecond,
-		WebhookSecrets: []string{sec.webhook}, CallbackSecret: sec.callback,
-		AccessKeyID: DevAccessKeyID, AccessKeySecret: DevAccessKeySecret, SealKeys: DevSealKeys,
-		BatchWindow: 500 * time.Millisecond,
-		Backoff:     func(int) time.Duration { return 300 * time.Millisecond },
-		LogLevel:    "debug",
-		Output:      out,
-	}
-}
-
-func startStack(t *testing.T, cfg Config) *Stack {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	return st
-}
-
-func template(t *testing.T) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(moduleDir(), "events", "create-nodepool.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// dumpOnFailure logs the functions' output if the test failed.
-func dumpOnFailure(t *testing.T, out *syncBuffer) {
-	t.Cleanup(func() {
-		if t.Failed() {
-			s := out.String()
-			if len(s) > 20000 {
-				s = "…" + s[len(s)-20000:]
-			}
-			t.Logf("function output:\n%s", s)
-		}
-	})
-}
-
-// byName groups a receiver's callbacks: name → type → distinct webhook-ids.
-func byName(cs []Callback) map[string]map[string]map[string]int {
-	m := map[string]map[string]map[string]int{}
-	for _, c := range cs {
-		n := c.Event.Data.Name
-		if m[n] == nil {
-			m[n] = map[string]map[string]int{}
-		}
-		if m[n][c.Event.Type] == nil {
-			m[n][c.Event.Type] = map[string]int{}
-		}
-		m[n][c.Event.Type][c.ID]++
-	}
-	return m
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// template reads events/create-nodepool.json.
+func template(t *testing.T) []byte { return stacktest.Template(t, moduleDir()) }
 
 // TestE2ECreate: signed POST → 202 → creating then active at a loopback
 // receiver with verified signatures (the demo's own code path).
 func TestE2ECreate(t *testing.T) {
 	t.Parallel()
-	out := &syncBuffer{}
-	dumpOnFailure(t, out)
-	sec := newSecrets(t)
-	st := startStack(t, testConfig(t, t.TempDir(), sec, out))
+	out := &stacktest.SyncBuffer{}
+	stacktest.DumpOnFailure(t, out)
+	sec := stacktest.NewSecrets(t)
+	st := stacktest.Start(t, testConfig(t.TempDir(), sec, out))
 	defer st.Close()
 	if ok, _ := regexp.MatchString(`^ready http=127\.0\.0\.1:\d+ mns=127\.0\.0\.1:\d+ ens=127\.0\.0\.1:\d+$`, st.ReadyLine()); !ok {
 		t.Errorf("ReadyLine() = %q", st.ReadyLine())
@@ -197,13 +94,13 @@ func TestE2ECreate(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("unsigned POST: status %d, want 401", resp.StatusCode)
 	}
-	other := newSecrets(t)
-	if status, _, err := Submit(ctx, nil, st.URL(), other.webhook, "", body); err != nil || status != http.StatusUnauthorized {
+	other := stacktest.NewSecrets(t)
+	if status, _, err := localstack.Submit(ctx, nil, st.URL(), other.Webhook, "", body); err != nil || status != http.StatusUnauthorized {
 		t.Errorf("POST signed with another secret: %d, %v; want 401", status, err)
 	}
 
 	var log bytes.Buffer
-	res, err := Demo(ctx, DemoConfig{URL: st.URL(), WebhookSecret: sec.webhook, CallbackSecret: sec.callback, Template: body, Out: &log})
+	res, err := localstack.Demo(ctx, localstack.DemoConfig{URL: st.URL(), WebhookSecret: sec.Webhook, CallbackSecret: sec.Callback, Template: body, Out: &log})
 	t.Logf("demo output:\n%s", log.String())
 	if err != nil {
 		t.Fatalf("Demo: %v", err)
@@ -230,7 +127,7 @@ func TestE2ECreate(t *testing.T) {
 	if got := st.ENS().Stats().Creates; len(got) != 1 || got[0].Count != 1 {
 		t.Errorf("ENS creates = %+v, want one", got)
 	}
-	status, got, err := statusOf(ctx, st, sec.webhook, "eck-demo0001", res.Accepted.Name)
+	status, got, err := statusOf(ctx, st, sec.Webhook, "eck-demo0001", res.Accepted.Name)
 	if err != nil || status != http.StatusOK {
 		t.Errorf("GET status: %d %v %v", status, got, err)
 	}
@@ -246,16 +143,16 @@ func TestE2EWorkerKilled(t *testing.T) {
 		t.Skip("heavy end-to-end case; runs without -short")
 	}
 	t.Parallel()
-	out := &syncBuffer{}
-	dumpOnFailure(t, out)
-	sec := newSecrets(t)
-	st := startStack(t, testConfig(t, t.TempDir(), sec, out))
+	out := &stacktest.SyncBuffer{}
+	stacktest.DumpOnFailure(t, out)
+	sec := stacktest.NewSecrets(t)
+	st := stacktest.Start(t, testConfig(t.TempDir(), sec, out))
 	defer st.Close()
 	ens := st.ENS()
 	if err := ens.InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Delay: enssim.Duration{Duration: 30 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
-	rcv, err := NewReceiver(sec.callback, "")
+	rcv, err := localstack.NewReceiver(sec.Callback, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,19 +162,19 @@ func TestE2EWorkerKilled(t *testing.T) {
 	names := make([]string, 5)
 	for i := range names {
 		names[i] = fmt.Sprintf("kill-%d", i)
-		body, err := Request(template(t), names[i], rcv.URL())
+		body, err := localstack.Request(template(t), names[i], rcv.URL())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if status, resp, err := Submit(ctx, nil, st.URL(), sec.webhook, "", body); err != nil || status != http.StatusAccepted {
+		if status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body); err != nil || status != http.StatusAccepted {
 			t.Fatalf("POST %s: %d %s %v", names[i], status, resp, err)
 		}
 	}
-	waitFor(t, 20*time.Second, "four creates done and the fifth held", func() bool {
+	stacktest.WaitFor(t, 20*time.Second, "four creates done and the fifth held", func() bool {
 		s := ens.Stats()
 		return s.Calls["CreateClusterNodePool"] >= 5 && s.Pools == 4
 	})
-	inst := st.Runtime().Instances(FuncWorker)
+	inst := st.Runtime().Instances(localstack.FuncWorker)
 	if len(inst) != 1 || !inst[0].Busy || inst[0].PID == 0 {
 		t.Fatalf("worker instances = %+v, want one busy", inst)
 	}
@@ -286,8 +183,8 @@ func TestE2EWorkerKilled(t *testing.T) {
 	}
 	t.Logf("killed worker pid %d mid-batch", inst[0].PID)
 
-	waitFor(t, 40*time.Second, "all five pools reported active", func() bool {
-		g := byName(rcv.Received())
+	stacktest.WaitFor(t, 40*time.Second, "all five pools reported active", func() bool {
+		g := stacktest.ByName(rcv.Received())
 		for _, n := range names {
 			if len(g[n][callback.TypeActive]) == 0 {
 				return false
@@ -295,7 +192,7 @@ func TestE2EWorkerKilled(t *testing.T) {
 		}
 		return true
 	})
-	g := byName(rcv.Received())
+	g := stacktest.ByName(rcv.Received())
 	for _, n := range names {
 		if got := len(g[n][callback.TypeActive]); got != 1 {
 			t.Errorf("%s: %d distinct active events, want 1", n, got)
@@ -316,7 +213,7 @@ func TestE2EWorkerKilled(t *testing.T) {
 			t.Errorf("pool %s created %d times", c.Name, c.Count)
 		}
 	}
-	if inst := st.Runtime().Instances(FuncWorker); inst[0].Starts < 2 {
+	if inst := st.Runtime().Instances(localstack.FuncWorker); inst[0].Starts < 2 {
 		t.Errorf("worker starts = %d, want a restart", inst[0].Starts)
 	}
 	for _, q := range []string{st.Config().RequestsQueue, st.Config().DeadLetterQueue} {
@@ -341,26 +238,26 @@ func TestE2ERestart(t *testing.T) {
 		t.Skip("heavy end-to-end case; runs without -short")
 	}
 	t.Parallel()
-	out := &syncBuffer{}
-	dumpOnFailure(t, out)
-	sec := newSecrets(t)
+	out := &stacktest.SyncBuffer{}
+	stacktest.DumpOnFailure(t, out)
+	sec := stacktest.NewSecrets(t)
 	dir := t.TempDir()
-	cfg := testConfig(t, dir, sec, out)
+	cfg := testConfig(dir, sec, out)
 	cfg.ENSProvision = 4 * time.Second
-	st := startStack(t, cfg)
+	st := stacktest.Start(t, cfg)
 	defer st.Close()
-	rcv, err := NewReceiver(sec.callback, "")
+	rcv, err := localstack.NewReceiver(sec.Callback, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rcv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	body, err := Request(template(t), "restart-0", rcv.URL())
+	body, err := localstack.Request(template(t), "restart-0", rcv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status, resp, err := Submit(ctx, nil, st.URL(), sec.webhook, "", body); err != nil || status != http.StatusAccepted {
+	if status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body); err != nil || status != http.StatusAccepted {
 		t.Fatalf("POST: %d %s %v", status, resp, err)
 	}
 	first, err := rcv.Next(ctx)
@@ -378,7 +275,7 @@ func TestE2ERestart(t *testing.T) {
 	}
 	t.Logf("stack closed %v after the creating callback", time.Since(first.At).Round(time.Millisecond))
 
-	st2 := startStack(t, cfg)
+	st2 := stacktest.Start(t, cfg)
 	defer st2.Close()
 	for {
 		c, err := rcv.Next(ctx)
@@ -394,7 +291,7 @@ func TestE2ERestart(t *testing.T) {
 	}
 	// Give a late duplicate a poll interval or two to show up.
 	time.Sleep(3 * cfg.PollInterval)
-	g := byName(rcv.Received())["restart-0"]
+	g := stacktest.ByName(rcv.Received())["restart-0"]
 	if got := len(g[callback.TypeActive]); got != 1 {
 		t.Errorf("distinct active events = %d, want 1", got)
 	}
@@ -414,23 +311,12 @@ func TestE2ERestart(t *testing.T) {
 }
 
 // statusOf fetches GET /v1/clusters/{id}/nodepools/{name} (signed).
-func statusOf(ctx context.Context, st *Stack, secret, cluster, name string) (int, map[string]any, error) {
-	signer, err := callback.NewSigner(secret)
+func statusOf(ctx context.Context, st *localstack.Stack, secret, cluster, name string) (int, map[string]any, error) {
+	status, body, err := stacktest.Get(ctx, st.URL()+"/v1/clusters/"+cluster+"/nodepools/"+name, secret)
 	if err != nil {
 		return 0, nil, err
 	}
-	h, err := signer.Headers("msg_"+randomHex(8), time.Now(), nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, st.URL()+"/v1/clusters/"+cluster+"/nodepools/"+name, nil)
-	req.Header = h
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
 	var m map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m, nil
+	_ = json.Unmarshal(body, &m)
+	return status, m, nil
 }

@@ -1,4 +1,4 @@
-package localstack
+package localstack_test
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/intake"
+	"github.com/ensnodepool/webhook/pkg/localstack"
+	"github.com/ensnodepool/webhook/pkg/localstack/stacktest"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -27,7 +29,7 @@ func TestMeasure(t *testing.T) {
 	if os.Getenv("LOCALSTACK_MEASURE") == "" {
 		t.Skip("set LOCALSTACK_MEASURE=1")
 	}
-	for _, n := range []string{FuncWebhook, FuncWorker, FuncPoller} {
+	for _, n := range []string{localstack.FuncWebhook, localstack.FuncWorker, localstack.FuncPoller} {
 		st, err := os.Stat(filepath.Join(binDir, n))
 		if err != nil {
 			t.Fatal(err)
@@ -37,34 +39,34 @@ func TestMeasure(t *testing.T) {
 	// Cold starts: several fresh stacks, first process of each instance.
 	cold := map[string][]time.Duration{}
 	for range 5 {
-		st := startStack(t, testConfig(t, t.TempDir(), newSecrets(t), &syncBuffer{}))
-		for _, n := range []string{FuncWebhook, FuncWorker, FuncPoller} {
+		st := stacktest.Start(t, testConfig(t.TempDir(), stacktest.NewSecrets(t), &stacktest.SyncBuffer{}))
+		for _, n := range []string{localstack.FuncWebhook, localstack.FuncWorker, localstack.FuncPoller} {
 			for _, in := range st.Runtime().Instances(n) {
 				cold[n] = append(cold[n], in.ColdStart)
 			}
 		}
 		st.Close()
 	}
-	for _, n := range []string{FuncWebhook, FuncWorker, FuncPoller} {
+	for _, n := range []string{localstack.FuncWebhook, localstack.FuncWorker, localstack.FuncPoller} {
 		p50, _, mx := stats(cold[n])
 		t.Logf("cold start %-8s n=%d p50 %v max %v", n, len(cold[n]), p50, mx)
 	}
 
-	sec := newSecrets(t)
-	cfg := testConfig(t, t.TempDir(), sec, &syncBuffer{})
+	sec := stacktest.NewSecrets(t)
+	cfg := testConfig(t.TempDir(), sec, &stacktest.SyncBuffer{})
 	cfg.LogLevel = "warn"
 	cfg.PollInterval = time.Hour
-	st := startStack(t, cfg)
+	st := stacktest.Start(t, cfg)
 	defer st.Close()
 	ctx := context.Background()
-	rcv, err := NewReceiver(sec.callback, "")
+	rcv, err := localstack.NewReceiver(sec.Callback, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rcv.Close()
 	const n = 300
 	body := func(i int) []byte {
-		b, err := Request(template(t), fmt.Sprintf("m-%d", i), rcv.URL())
+		b, err := localstack.Request(template(t), fmt.Sprintf("m-%d", i), rcv.URL())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +77,7 @@ func TestMeasure(t *testing.T) {
 	for i := range n {
 		b := body(i)
 		start := time.Now()
-		status, resp, err := Submit(ctx, hc, st.URL(), sec.webhook, "", b)
+		status, resp, err := localstack.Submit(ctx, hc, st.URL(), sec.Webhook, "", b)
 		viaRuntime = append(viaRuntime, time.Since(start))
 		if err != nil || status != http.StatusAccepted {
 			t.Fatalf("POST: %d %s %v", status, resp, err)
@@ -94,15 +96,15 @@ func TestMeasure(t *testing.T) {
 	}
 
 	// The same handler in-process, with the same queue service.
-	keys, _ := nodepool.ParseKeys(DevSealKeys)
+	keys, _ := nodepool.ParseKeys(localstack.DevSealKeys)
 	sealer, _ := nodepool.NewSealer(keys)
 	e, err := ens.New(ens.Config{Endpoint: st.Addrs().ENS, Protocol: "HTTP", RegionID: "cn-hangzhou",
-		Credentials: ens.Credentials{AccessKeyID: DevAccessKeyID, AccessKeySecret: DevAccessKeySecret}})
+		Credentials: ens.Credentials{AccessKeyID: localstack.DevAccessKeyID, AccessKeySecret: localstack.DevAccessKeySecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := st.Queue(st.Config().RequestsQueue)
-	h, err := intake.New(intake.Config{Secrets: []string{sec.webhook}, Sealer: sealer, Pools: e,
+	h, err := intake.New(intake.Config{Secrets: []string{sec.Webhook}, Sealer: sealer, Pools: e,
 		Queue: senderFunc(func(ctx context.Context, b string) (string, error) {
 			r, err := q.Send(ctx, b, 0)
 			return r.MessageID, err
@@ -111,7 +113,7 @@ func TestMeasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := callback.NewSigner(sec.webhook)
+	signer, _ := callback.NewSigner(sec.Webhook)
 	var direct []time.Duration
 	for i := range n {
 		b := body(n + i)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -133,4 +135,33 @@ func TestReceiver(t *testing.T) {
 	if n := rcv.Rejected(); n != 1 {
 		t.Errorf("Rejected = %d, want 1", n)
 	}
+}
+
+// The helpers below stand again in pkg/localstack/stacktest, which this
+// internal test cannot import (stacktest imports localstack).
+
+// template reads events/create-nodepool.json (tests run in pkg/localstack).
+func template(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", "create-nodepool.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// secrets are one test's credentials.
+type secrets struct{ webhook, callback string }
+
+func newSecrets(t *testing.T) secrets {
+	t.Helper()
+	w, err := callback.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := callback.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secrets{w, c}
 }

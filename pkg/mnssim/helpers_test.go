@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 	"github.com/gogap/errors"
 	"github.com/valyala/fasthttp"
 )
@@ -26,25 +26,9 @@ const (
 	fakeEndpoint = "http://1234567890.mns.cn-hangzhou.aliyuncs.com"
 )
 
-// clock is an injectable clock that starts at the real time (so SDK Date headers stay fresh).
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock returns an injectable clock that starts at the real time (so
+// SDK Date headers stay fresh).
+func newClock() *simtest.Clock { return simtest.NewClock(time.Now()) }
 
 type redirect struct{ hc *fasthttp.HostClient }
 
@@ -55,7 +39,7 @@ func (r redirect) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp 
 type bundle struct {
 	srv   *mnssim.Server
 	http  *httptest.Server
-	clock *clock
+	clock *simtest.Clock
 	cli   ali_mns.MNSClient
 	mgr   ali_mns.AliQueueManager
 }
@@ -64,18 +48,8 @@ type bundle struct {
 func setup(t *testing.T, dir string) *bundle {
 	t.Helper()
 	c := newClock()
-	srv, err := mnssim.New(mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: dir, Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		srv.CancelPolls()
-		hs.Close()
-		if err := srv.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	m := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: dir, Now: c.Now})
+	srv, hs := m.Server, m.HTTP
 	cli := sdkClient(t, hs.URL, testAK, testSK, "")
 	return &bundle{srv: srv, http: hs, clock: c, cli: cli, mgr: ali_mns.NewMNSQueueManager(cli)}
 }

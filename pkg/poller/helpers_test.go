@@ -23,6 +23,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/enssim"
 	"github.com/ensnodepool/webhook/pkg/mnssim"
 	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
@@ -40,32 +41,15 @@ var testSecret = func() string {
 	return callback.SecretPrefix + base64.StdEncoding.EncodeToString(b)
 }()
 
-// clock is the injected clock shared by the simulators, the poller and the
-// callback sender. It starts on a whole second so webhook-timestamps
-// (seconds) equal attempt times exactly.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock returns the injected clock shared by the simulators, the poller
+// and the callback sender. It starts on a whole second so
+// webhook-timestamps (seconds) equal attempt times exactly.
+func newClock() *simtest.Clock { return simtest.NewClock(time.Now().Truncate(time.Second)) }
 
 // env is the real services in-process: the MNS and ENS simulators behind
 // httptest servers, reached through pkg/queue and pkg/ens.
 type env struct {
-	clock    *clock
+	clock    *simtest.Clock
 	mns      *mnssim.Server
 	ens      *enssim.Server
 	ensc     *ens.Client
@@ -87,48 +71,20 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	o.clusters = max(o.clusters, 1)
 	e := &env{clock: newClock()}
-	var err error
-	e.mns, err = mnssim.New(mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: e.clock.Now,
+	mnsSim := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: e.clock.Now,
 		MaxClockSkew: 10000 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mh := httptest.NewServer(e.mns)
+	e.mns = mnsSim.Server
 	for i := range o.clusters {
 		e.seeds = append(e.seeds, enssim.ClusterSeed{ClusterId: clusterID(i), Name: "test", EnsRegionId: "cn-test-1",
 			VswitchIds: []string{"vsw-test0001"}})
 	}
-	e.ens, err = enssim.New(enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: e.clock.Now,
+	ensSim := simtest.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: e.clock.Now,
 		ProvisionTime: 20 * time.Second, WriteRate: 1 << 20, DescribeRate: 1 << 20, Clusters: e.seeds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eh := httptest.NewServer(e.ens)
-	t.Cleanup(func() {
-		e.mns.CancelPolls()
-		mh.Close()
-		eh.Close()
-		_ = e.mns.Close()
-		_ = e.ens.Close()
-	})
-	e.ensc, err = ens.New(ens.Config{Endpoint: strings.TrimPrefix(eh.URL, "http://"), Protocol: "HTTP",
-		Credentials: ens.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK},
-		WriteRate:   1 << 20, DescribeRate: 1 << 20, PageSize: o.pageSize, MaxAttempts: o.ensAttempts,
-		BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qc, err := queue.New(queue.Config{Endpoint: mh.URL, Credentials: queue.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for _, name := range []string{"tracking", "deadletter"} {
-		if err := qc.EnsureQueue(ctx, name, queue.QueueAttributes{VisibilityTimeout: 30 * time.Second}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.tracking, e.dlq = qc.Queue("tracking"), qc.Queue("deadletter")
+	e.ens = ensSim.Server
+	e.ensc = ensSim.Client(t, ens.Config{WriteRate: 1 << 20, DescribeRate: 1 << 20, PageSize: o.pageSize,
+		MaxAttempts: o.ensAttempts, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	qs := mnsSim.EnsureQueues(t, queue.QueueAttributes{VisibilityTimeout: 30 * time.Second}, "tracking", "deadletter")
+	e.tracking, e.dlq = qs[0], qs[1]
 	return e
 }
 

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/mnssim"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
@@ -92,43 +92,20 @@ func setup(t testing.TB, o options) *bundle {
 	}
 	b := &bundle{}
 
-	var err error
-	b.ens, err = enssim.New(enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, ProvisionTime: o.provision,
+	ensSim := simtest.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, ProvisionTime: o.provision,
 		WriteRate: o.writeRate, DescribeRate: 1000, Clusters: testClusters()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ensHTTP := httptest.NewServer(b.ens)
-	t.Cleanup(func() { ensHTTP.Close(); b.ens.Close() })
-	u, _ := url.Parse(ensHTTP.URL)
-	b.ensCli, err = ens.New(ens.Config{Endpoint: u.Host, Protocol: "HTTP", RegionID: "cn-hangzhou",
-		Credentials:  ens.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK},
-		WriteRate:    float64(o.writeRate),
+	b.ens = ensSim.Server
+	b.ensCli = ensSim.Client(t, ens.Config{RegionID: "cn-hangzhou", WriteRate: float64(o.writeRate),
 		DescribeRate: 1000, BaseBackoff: o.clientBackoff, MaxBackoff: 10 * o.clientBackoff})
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	b.mnsClock = &mnsClock{}
-	b.mns, err = mnssim.New(mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: b.mnsClock.Now, MaxClockSkew: 1000 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mnsHTTP := httptest.NewServer(b.mns)
-	t.Cleanup(func() { b.mns.CancelPolls(); mnsHTTP.Close(); b.mns.Close() })
-	b.qc, err = queue.New(queue.Config{Endpoint: mnsHTTP.URL, Credentials: queue.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for _, name := range []string{qRequests, qTracking, qDeadLetter} {
-		if err := b.qc.EnsureQueue(ctx, name, queue.QueueAttributes{VisibilityTimeout: 60 * time.Second}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b.requests, b.tracking, b.dlq = b.qc.Queue(qRequests), b.qc.Queue(qTracking), b.qc.Queue(qDeadLetter)
+	mnsSim := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: b.mnsClock.Now, MaxClockSkew: 1000 * time.Hour})
+	b.mns, b.qc = mnsSim.Server, mnsSim.Client
+	qs := mnsSim.EnsureQueues(t, queue.QueueAttributes{VisibilityTimeout: 60 * time.Second}, qRequests, qTracking, qDeadLetter)
+	b.requests, b.tracking, b.dlq = qs[0], qs[1], qs[2]
 
 	b.recv = newReceiver(t)
+	var err error
 	b.sender, err = callback.NewSender(callback.Config{Secrets: []string{testCallbackSecret}, AllowHTTP: true,
 		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: 2 * time.Second})
 	if err != nil {

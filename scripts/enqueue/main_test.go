@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/mnssim"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 )
 
 const (
@@ -22,23 +22,12 @@ const (
 
 func TestEnqueueSealsAndSends(t *testing.T) {
 	t.Parallel()
-	ms, err := mnssim.New(mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(ms)
-	t.Cleanup(func() { ms.CancelPolls(); hs.Close(); ms.Close() })
-	qc, err := queue.New(queue.Config{Endpoint: hs.URL, Credentials: queue.Credentials{AccessKeyID: ak, AccessKeySecret: sk}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ms := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
+	q := ms.EnsureQueues(t, queue.QueueAttributes{}, "reqs")[0]
 	ctx := context.Background()
-	if err := qc.EnsureQueue(ctx, "reqs", queue.QueueAttributes{}); err != nil {
-		t.Fatal(err)
-	}
 	env := map[string]string{config.EnvSealKeys: sealKeys, config.EnvAccessKeyID: ak, config.EnvAccessKeySecret: sk}
 	var out bytes.Buffer
-	err = run(ctx, []string{"-file", "-", "-endpoint", hs.URL, "-queue", "reqs", "-idempotency-key", "k-1"},
+	err := run(ctx, []string{"-file", "-", "-endpoint", ms.URL(), "-queue", "reqs", "-idempotency-key", "k-1"},
 		func(k string) string { return env[k] }, strings.NewReader(request), &out)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +36,7 @@ func TestEnqueueSealsAndSends(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &printed); err != nil || printed["RequestId"] != nodepool.RequestID("k-1", "") {
 		t.Fatalf("output %q (%v)", out.String(), err)
 	}
-	msgs, err := qc.Queue("reqs").Receive(ctx, 1, 0)
+	msgs, err := q.Receive(ctx, 1, 0)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("receive: %v, %d messages", err, len(msgs))
 	}
