@@ -135,9 +135,7 @@ func (s *Server) send(rw *responder, req *request, name string) {
 	}
 	q.mu.Unlock()
 	s.mu.RUnlock()
-	if err == nil {
-		err = p.wait()
-	}
+	err = settled(p, err)
 	switch {
 	case err != nil:
 		s.internal(rw, err)
@@ -262,9 +260,7 @@ func (s *Server) take(name string, n int, peek bool) (takeResult, *apiError, err
 		s.cfg.Logger.Info("mnssim: dead-lettered messages", "queue", name, "target", dst.meta.Name, "count", len(moved))
 	}
 	s.mu.RUnlock()
-	if err == nil {
-		err = p.wait()
-	}
+	err = settled(p, err)
 	return res, nil, err
 }
 
@@ -375,9 +371,7 @@ func (s *Server) deleteOne(rw *responder, name, handle string) {
 		rw.error(e)
 		return
 	}
-	if err == nil {
-		err = p.wait()
-	}
+	err = settled(p, err)
 	if err != nil {
 		s.internal(rw, err)
 		return
@@ -413,9 +407,7 @@ func (s *Server) deleteBatch(rw *responder, req *request, name string) {
 	p, err := s.st.submit(ops...)
 	q.mu.Unlock()
 	s.mu.RUnlock()
-	if err == nil {
-		err = p.wait()
-	}
+	err = settled(p, err)
 	switch {
 	case err != nil:
 		s.internal(rw, err)
@@ -467,9 +459,7 @@ func (s *Server) changeVisibility(rw *responder, req *request, name string) {
 		rw.error(e)
 		return
 	}
-	if err == nil {
-		err = p.wait()
-	}
+	err = settled(p, err)
 	if err != nil {
 		s.internal(rw, err)
 		return

@@ -426,9 +426,7 @@ func (s *Server) createQueue(rw *responder, req *request, name string) {
 	s.qs[name] = newQueue(meta)
 	p, err := s.st.submit(putQueueOp(meta))
 	s.mu.Unlock()
-	if err == nil {
-		err = p.wait()
-	}
+	err = settled(p, err)
 	if err != nil {
 		s.internal(rw, err)
 		return
@@ -464,9 +462,7 @@ func (s *Server) setQueue(rw *responder, req *request, name string) {
 	q.wake()
 	q.mu.Unlock()
 	s.mu.RUnlock()
-	if err == nil {
-		err = p.wait()
-	}
+	err = settled(p, err)
 	if err != nil {
 		s.internal(rw, err)
 		return
@@ -528,9 +524,7 @@ func (s *Server) getQueue(rw *responder, req *request, name string) {
 	x, ops := s.attrsXML(q)
 	p, err := s.st.submit(ops...)
 	q.mu.Unlock()
-	if err == nil {
-		err = p.wait()
-	}
+	err = settled(p, err)
 	if err != nil {
 		s.internal(rw, err)
 		return
@@ -555,9 +549,7 @@ func (s *Server) deleteQueue(rw *responder, name string) {
 	p, err := s.st.submit(op{kind: opDelQueue, queue: name})
 	q.mu.Unlock()
 	s.mu.Unlock()
-	if err == nil {
-		err = p.wait()
-	}
+	err = settled(p, err)
 	if err != nil {
 		s.internal(rw, err)
 		return

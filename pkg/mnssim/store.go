@@ -231,6 +231,15 @@ type writeReq struct {
 // pending is a submitted write; wait blocks until it is committed. A nil pending is a no-op.
 type pending struct{ r *writeReq }
 
+// settled waits for a write that submit accepted; err is submit's own
+// error, returned as it is.
+func settled(p pending, err error) error {
+	if err != nil {
+		return err
+	}
+	return p.wait()
+}
+
 func (p pending) wait() error {
 	if p.r == nil {
 		return nil
