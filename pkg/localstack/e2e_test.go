@@ -3,13 +3,19 @@ package localstack_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,9 +23,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/enssim"
 	"github.com/ensnodepool/webhook/pkg/localstack"
 	"github.com/ensnodepool/webhook/pkg/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
 // binDir holds the function binaries built once for the whole package run.
@@ -319,4 +327,93 @@ func statusOf(ctx context.Context, st *localstack.Stack, secret, cluster, name s
 	var m map[string]any
 	_ = json.Unmarshal(body, &m)
 	return status, m, nil
+}
+
+// TestE2ESlack: a signed Slack slash command to the webhook binary is
+// acknowledged with its RequestId, and the worker and poller binaries post
+// "creating" then "active" to the command's response_url — a loopback
+// receiver, allowed by CHATOPS_ALLOW_HOSTS and CALLBACK_ALLOW_CIDRS in
+// this local configuration only.
+func TestE2ESlack(t *testing.T) {
+	t.Parallel()
+	const signing = "e2e-slack-signing-secret"
+	out := &stacktest.SyncBuffer{}
+	stacktest.DumpOnFailure(t, out)
+	sec := stacktest.NewSecrets(t)
+
+	var (
+		mu    sync.Mutex
+		texts []string
+	)
+	rs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m chatops.SlackMessage
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, "bad", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		texts = append(texts, m.ResponseType+": "+m.Text)
+		mu.Unlock()
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer rs.Close()
+	got := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), texts...) }
+
+	presets, err := os.ReadFile(filepath.Join(moduleDir(), "pkg", "chatops", "testdata", "presets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t.TempDir(), sec, out)
+	cfg.Env = map[string]string{
+		"SLACK_SIGNING_SECRET": signing,
+		"CHATOPS_PRESETS":      string(presets),
+		"CHATOPS_ALLOW_HOSTS":  "127.0.0.1",
+	}
+	st := stacktest.Start(t, cfg)
+	defer st.Close()
+
+	form := url.Values{"command": {"/nodepool"}, "text": {"create eck-demo0001 slack-pool preset=small size=2"},
+		"response_url": {rs.URL + "/commands/T1/1/x"}, "trigger_id": {"e2e.1"}, "user_id": {"U1"}, "channel_id": {"C1"}}
+	body := []byte(form.Encode())
+	req, err := http.NewRequest(http.MethodPost, st.URL()+"/v1/chatops/slack", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(chatops.SlackSignature(signing, ts, body)))
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ackBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("ack took %v; Slack allows 3 s", d)
+	}
+	var ack chatops.SlackMessage
+	if err := json.Unmarshal(ackBody, &ack); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("ack: %d %s", resp.StatusCode, ackBody)
+	}
+	requestID := nodepool.RequestID("slack:e2e.1", "")
+	if !strings.Contains(ack.Text, requestID) {
+		t.Fatalf("ack %q lacks RequestId %s", ack.Text, requestID)
+	}
+
+	stacktest.WaitFor(t, 40*time.Second, "creating and active in the conversation", func() bool { return len(got()) >= 2 })
+	msgs := got()
+	if len(msgs) != 2 ||
+		!strings.Contains(msgs[0], "is being created") || !strings.Contains(msgs[1], "is active: 2/2 nodes serving") {
+		t.Fatalf("response_url got %q; want creating then active", msgs)
+	}
+	for _, m := range msgs {
+		if !strings.Contains(m, requestID) || !strings.Contains(m, "slack-pool") {
+			t.Errorf("%q lacks the RequestId or the pool name", m)
+		}
+	}
+	if n := st.ENS().Stats().Pools; n != 1 {
+		t.Errorf("ENS pools = %d, want 1", n)
+	}
 }
