@@ -230,3 +230,24 @@ func TestRunTiny(t *testing.T) {
 	}
 	t.Logf("\n%s", table.String())
 }
+
+// TestCreateRate: the rate is measured between the first and the last
+// listed pool; a burst that lands in one sample falls back to the time
+// since watching began instead of dividing by zero.
+func TestCreateRate(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name string
+		w    *poolWatch
+		want float64
+	}{
+		{"spread", &poolWatch{want: 11, start: t0, first: t0.Add(time.Second), firstN: 1, all: t0.Add(2 * time.Second)}, 10},
+		{"one sample", &poolWatch{want: 10, start: t0, first: t0.Add(500 * time.Millisecond), firstN: 10, all: t0.Add(500 * time.Millisecond)}, 20},
+		{"not done", &poolWatch{want: 10, start: t0, first: t0.Add(time.Second), firstN: 3}, 0},
+	}
+	for _, tc := range tests {
+		if got := tc.w.createRate(); got != tc.want {
+			t.Errorf("%s: createRate() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -28,6 +28,7 @@ type poolWatch struct {
 	mu       sync.Mutex
 	seen     map[string]time.Time
 	active   map[string]time.Time
+	start    time.Time // when watching began (just before the creates)
 	first    time.Time // when the first pool was listed
 	firstN   int       // how many were listed then
 	all      time.Time // when want pools were listed
@@ -38,7 +39,7 @@ type poolWatch struct {
 const watchEvery = 10 * time.Millisecond
 
 func watchPools(ctx context.Context, sim *enssim.Server, want int) (*poolWatch, func()) {
-	w := &poolWatch{seen: map[string]time.Time{}, active: map[string]time.Time{}, want: want, allReady: make(chan struct{})}
+	w := &poolWatch{seen: map[string]time.Time{}, active: map[string]time.Time{}, want: want, allReady: make(chan struct{}), start: time.Now()}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -77,11 +78,17 @@ func watchPools(ctx context.Context, sim *enssim.Server, want int) (*poolWatch, 
 }
 
 // createRate is creates/s between the first listed pool and the last.
+// When every pool appeared in the first sample that listed any (a burst
+// faster than the sampling), it is the pools over the time since watching
+// began instead: a lower bound, never a division by a zero interval.
 func (w *poolWatch) createRate() float64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.all.IsZero() || !w.all.After(w.first) {
+	switch {
+	case w.all.IsZero():
 		return 0
+	case w.firstN >= w.want || !w.all.After(w.first):
+		return float64(w.want) / w.all.Sub(w.start).Seconds()
 	}
 	return float64(w.want-w.firstN) / w.all.Sub(w.first).Seconds()
 }
