@@ -32,15 +32,20 @@ func (s *Server) messageOp(rw *responder, req *request, name string) {
 	}
 }
 
-// lockQueue returns the live queue name, locked, or QueueNotExist. The caller holds s.mu (read).
+// lockQueue read-locks the server and locks the live queue name; the
+// caller releases both (q.mu, then s.mu). On QueueNotExist nothing stays
+// locked.
 func (s *Server) lockQueue(name string) (*queue, *apiError) {
+	s.mu.RLock()
 	q := s.qs[name]
 	if q == nil {
+		s.mu.RUnlock()
 		return nil, errQueueNotExist
 	}
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
+		s.mu.RUnlock()
 		return nil, errQueueNotExist
 	}
 	return q, nil
@@ -84,10 +89,8 @@ func (s *Server) send(rw *responder, req *request, name string) {
 		rw.error(asAPI(err))
 		return
 	}
-	s.mu.RLock()
 	q, e := s.lockQueue(name)
 	if e != nil {
-		s.mu.RUnlock()
 		rw.error(e)
 		return
 	}
@@ -177,10 +180,8 @@ type takeResult struct {
 // take receives (or peeks) up to n visible messages, moving over-received ones to the
 // dead-letter queue, and commits the change before returning.
 func (s *Server) take(name string, n int, peek bool) (takeResult, *apiError, error) {
-	s.mu.RLock()
 	q, e := s.lockQueue(name)
 	if e != nil {
-		s.mu.RUnlock()
 		return takeResult{}, e, nil
 	}
 	now := s.nowMs()
@@ -351,10 +352,8 @@ func (s *Server) deleteOne(rw *responder, name, handle string) {
 		rw.error(errMissingReceipt)
 		return
 	}
-	s.mu.RLock()
 	q, e := s.lockQueue(name)
 	if e != nil {
-		s.mu.RUnlock()
 		rw.error(e)
 		return
 	}
@@ -385,10 +384,8 @@ func (s *Server) deleteBatch(rw *responder, req *request, name string) {
 		rw.error(asAPI(err))
 		return
 	}
-	s.mu.RLock()
 	q, e := s.lockQueue(name)
 	if e != nil {
-		s.mu.RUnlock()
 		rw.error(e)
 		return
 	}
@@ -434,10 +431,8 @@ func (s *Server) changeVisibility(rw *responder, req *request, name string) {
 		rw.error(invalidArg("The value of VisibilityTimeout should between 1 and 43200 seconds."))
 		return
 	}
-	s.mu.RLock()
 	q, e := s.lockQueue(name)
 	if e != nil {
-		s.mu.RUnlock()
 		rw.error(e)
 		return
 	}
