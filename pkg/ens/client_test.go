@@ -13,6 +13,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 )
 
 const (
@@ -20,21 +21,11 @@ const (
 	testSecret = "test-secret"
 )
 
-// clock is a settable clock for the simulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type testBundle struct {
 	sim    *enssim.Server
 	srv    *httptest.Server
 	client *ens.Client
-	clock  *clock // nil: the simulator runs on real time
+	clock  *simtest.Clock // nil: the simulator runs on real time
 	// queries records the raw query of every API call the simulator saw.
 	mu      sync.Mutex
 	queries []string
@@ -51,7 +42,7 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 	b := &testBundle{}
 	cfg := enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSecret, ProvisionTime: 4 * time.Second}
 	if o.fakeClock {
-		b.clock = &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		b.clock = simtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 		cfg.Now = b.clock.Now
 	}
 	if o.simCfg != nil {

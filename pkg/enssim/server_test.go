@@ -13,12 +13,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/simtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -28,20 +28,11 @@ const (
 	testSecret = "test-secret"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type testBundle struct {
 	sim    *enssim.Server
 	srv    *httptest.Server
 	client *ens.Client
-	clock  *clock
+	clock  *simtest.Clock
 }
 
 // setup starts a simulator on a fake clock (provisioning 4s) with a second
@@ -49,7 +40,7 @@ type testBundle struct {
 // retries so that the server's answers reach the test.
 func setup(t *testing.T, mod func(*enssim.Config)) *testBundle {
 	t.Helper()
-	b := &testBundle{clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	b := &testBundle{clock: simtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	cfg := enssim.Config{
 		AccessKeyID: testAK, AccessKeySecret: testSecret, ProvisionTime: 4 * time.Second, Now: b.clock.Now,
 		Clusters: append(enssim.DefaultClusters(), enssim.ClusterSeed{
@@ -293,7 +284,7 @@ func TestRateLimit(t *testing.T) {
 func TestDurable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := simtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	cfg := enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSecret, Dir: dir, Now: clk.Now}
 	s1, err := enssim.New(cfg)
 	if err != nil {
