@@ -1,5 +1,5 @@
 // Package faults is the reliability and security suite (issue 10). It
-// holds only tests: each scenario runs the local stack (pkg/localstack,
+// holds only tests: each scenario runs the local stack (pkg/dev/localstack,
 // the real function binaries under the local FC runtime) against an ENS
 // simulator and an MNS service that the suite wraps with seeded fault
 // injection, injects one class of fault, and checks "nothing lost,

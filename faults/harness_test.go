@@ -22,11 +22,11 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/enssim"
-	"github.com/ensnodepool/webhook/pkg/localstack"
-	"github.com/ensnodepool/webhook/pkg/localstack/stacktest"
-	"github.com/ensnodepool/webhook/pkg/mnssim"
-	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/mns"
 )
 
 var fullFlag = flag.Bool("full", false, "run the full fault suite (long); also FAULTS_FULL=1")
@@ -350,7 +350,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	qc := e.queueClient()
-	if err := qc.EnsureQueue(ctx, config.DefaultTrackingQueue, queue.QueueAttributes{VisibilityTimeout: trackingVisibility}); err != nil {
+	if err := qc.EnsureQueue(ctx, config.DefaultTrackingQueue, mns.QueueAttributes{VisibilityTimeout: trackingVisibility}); err != nil {
 		t.Fatal(err)
 	}
 	e.rcv = newReceiver(t, e.sec.Callback)
@@ -368,9 +368,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	return e
 }
 
-func (e *env) queueClient() *queue.Client {
-	qc, err := queue.New(queue.Config{Endpoint: e.mnsEP, Timeout: 40 * time.Second,
-		Credentials: queue.Credentials{AccessKeyID: localstack.DevAccessKeyID, AccessKeySecret: localstack.DevAccessKeySecret}})
+func (e *env) queueClient() *mns.Client {
+	qc, err := mns.New(mns.Config{Endpoint: e.mnsEP, Timeout: 40 * time.Second,
+		Credentials: mns.Credentials{AccessKeyID: localstack.DevAccessKeyID, AccessKeySecret: localstack.DevAccessKeySecret}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -497,11 +497,11 @@ func (e *env) settle(fault string, want expectation, timeout time.Duration, note
 }
 
 // drain receives and deletes every visible message of a queue.
-func (e *env) drain(name string) []queue.Message {
+func (e *env) drain(name string) []mns.Message {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	q := e.queueClient().Queue(name)
-	var all []queue.Message
+	var all []mns.Message
 	for range 100 {
 		ms, err := q.Receive(ctx, 16, time.Second)
 		if err != nil {

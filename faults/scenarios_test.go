@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/enssim"
-	"github.com/ensnodepool/webhook/pkg/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
 
 const ensServerError = `{"RequestId":"fault","HostId":"ens.aliyuncs.com","Code":"ServiceUnavailable","Message":"injected by the fault suite"}`

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/localstack"
-	"github.com/ensnodepool/webhook/pkg/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
 )
 
 // 4. Receivers: down (port closed, opened 3 s later), slow (2 s), 500 on

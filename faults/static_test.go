@@ -20,7 +20,7 @@ import (
 // printed development fallbacks may hold them.
 func TestSecretsOnlyFromEnv(t *testing.T) {
 	re := regexp.MustCompile(`whsec_[A-Za-z0-9+/=]{16,}|LTAI[0-9A-Za-z]{8,}`)
-	allowed := map[string]bool{"pkg/localstack/dev.go": true}
+	allowed := map[string]bool{"pkg/dev/localstack/dev.go": true}
 	var hits []string
 	err := filepath.WalkDir(moduleDir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -53,13 +53,13 @@ func TestSecretsOnlyFromEnv(t *testing.T) {
 // TestRAMPolicy checks deploy/ram-policy.json against the calls the
 // function code makes: ENS actions are the pkg/ens methods called from
 // functions/ and the packages they wire (method name = action name), MNS
-// actions follow from the pkg/queue methods called there. s.yaml must
+// actions follow from the pkg/mns methods called there. s.yaml must
 // reference the policy.
 func TestRAMPolicy(t *testing.T) {
 	ensMethods := map[string]string{"CreateClusterNodePool": "ens:CreateClusterNodePool", "DescribeClusterNodePools": "ens:DescribeClusterNodePools",
 		"DescribeClusterDetail": "ens:DescribeClusterDetail", "DescribeClustersV1": "ens:DescribeClustersV1",
 		"ScaleClusterNodePool": "ens:ScaleClusterNodePool", "DeleteClusterNodePool": "ens:DeleteClusterNodePool"}
-	// pkg/queue method → MNS API it calls (Receive asks for up to 16: batch).
+	// pkg/mns method → MNS API it calls (Receive asks for up to 16: batch).
 	queueMethods := map[string][]string{"Send": {"mns:SendMessage"}, "SendBatch": {"mns:BatchSendMessage"},
 		"Receive": {"mns:ReceiveMessage", "mns:BatchReceiveMessage"}, "Delete": {"mns:DeleteMessage"},
 		"DeleteBatch": {"mns:BatchDeleteMessage"}, "ChangeVisibility": {"mns:ChangeMessageVisibility"},
@@ -180,8 +180,8 @@ func TestFuzzInputBoundaries(t *testing.T) {
 		{"./pkg/intake", "FuzzHandlerBody"},
 		{"./pkg/intake", "FuzzVerify"},
 		{"./pkg/nodepool", "FuzzDecodeValidate"},
-		{"./pkg/mnssim", "FuzzDecode"},
-		{"./pkg/enssim", "FuzzHandler"},
+		{"./pkg/dev/mnssim", "FuzzDecode"},
+		{"./pkg/dev/enssim", "FuzzHandler"},
 		{"./pkg/fcadapter", "FuzzDecode"},
 		{"./pkg/chatops", "FuzzParseCommand"},
 		{"./pkg/callback", "FuzzCheckURL"},
@@ -196,5 +196,34 @@ func TestFuzzInputBoundaries(t *testing.T) {
 			}
 			t.Logf("%s", out)
 		})
+	}
+}
+
+// TestFunctionsLinkNoDevPackage keeps development tooling out of what
+// deploys: no package under pkg/dev (simulators, local FC host, local
+// stack, bench, test support) may be a dependency of a function binary.
+func TestFunctionsLinkNoDevPackage(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", "./functions/...")
+	cmd.Dir = moduleDir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	const module = "github.com/ensnodepool/webhook/"
+	var own, dev []string
+	for _, p := range strings.Fields(string(out)) {
+		if !strings.HasPrefix(p, module) {
+			continue
+		}
+		own = append(own, p)
+		if strings.HasPrefix(p, module+"pkg/dev/") || strings.HasPrefix(p, module+"scripts/") {
+			dev = append(dev, p)
+		}
+	}
+	if len(own) < 4 {
+		t.Fatalf("go list -deps found only %v: the check would pass vacuously", own)
+	}
+	if len(dev) > 0 {
+		t.Errorf("function binaries link development-only packages: %v", dev)
 	}
 }

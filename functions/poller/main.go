@@ -15,7 +15,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/deps"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/poller"
 	"github.com/ensnodepool/webhook/pkg/tracking"
@@ -35,7 +35,7 @@ func main() {
 type app struct {
 	cfg     config.Settings
 	log     *slog.Logger
-	clients *deps.Clients
+	clients *fcapp.Clients
 	sender  *callback.Sender
 }
 
@@ -51,13 +51,13 @@ func newApp(getenv func(string) string, logOut io.Writer) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg}
-	if a.log, err = deps.Logger(cfg, logOut, "poller"); err != nil {
+	if a.log, err = fcapp.Logger(cfg, logOut, "poller"); err != nil {
 		return nil, err
 	}
-	if a.clients, err = deps.NewClients(cfg, a.log); err != nil {
+	if a.clients, err = fcapp.NewClients(cfg, a.log); err != nil {
 		return nil, err
 	}
-	if a.sender, err = deps.CallbackSender(cfg, a.log); err != nil {
+	if a.sender, err = fcapp.CallbackSender(cfg, a.log); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -68,7 +68,7 @@ func newApp(getenv func(string) string, logOut io.Writer) (*app, error) {
 // the next tick (s.yaml sets maxAsyncRetryAttempts: 0).
 func (a *app) handle(ctx context.Context, ev events.TimerEvent) error {
 	ctx = fcadapter.WithInvocation(ctx)
-	cr, err := deps.Credentials(ctx, a.cfg)
+	cr, err := fcapp.Credentials(ctx, a.cfg)
 	if err != nil {
 		return fmt.Errorf("poller: %w", err)
 	}

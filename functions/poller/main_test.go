@@ -16,11 +16,11 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
-	"github.com/ensnodepool/webhook/pkg/mnssim"
-	"github.com/ensnodepool/webhook/pkg/queue"
-	"github.com/ensnodepool/webhook/pkg/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
@@ -28,7 +28,7 @@ import (
 // runs one timer invocation whose context carries the STS credentials.
 func TestHandle(t *testing.T) {
 	const ak, sk = "ak-test", "sk-test"
-	mns := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
+	mnsSim := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
 	es := simtest.StartENS(t, enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, ProvisionTime: time.Millisecond})
 	var got atomic.Int32
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -41,7 +41,7 @@ func TestHandle(t *testing.T) {
 
 	secret := callback.SecretPrefix + base64.StdEncoding.EncodeToString(make([]byte, 32))
 	env := map[string]string{
-		"MNS_ENDPOINT": mns.URL(), "ENS_ENDPOINT": es.Endpoint(), "ENS_PROTOCOL": "HTTP",
+		"MNS_ENDPOINT": mnsSim.URL(), "ENS_ENDPOINT": es.Endpoint(), "ENS_PROTOCOL": "HTTP",
 		"CALLBACK_SECRET": secret, "CALLBACK_ALLOW_HTTP": "true", "CALLBACK_ALLOW_CIDRS": "127.0.0.0/8",
 	}
 	a, err := newApp(func(k string) string { return env[k] }, io.Discard)
@@ -64,7 +64,7 @@ func TestHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{a.cfg.TrackingQueue, a.cfg.DeadLetterQueue} {
-		if err := qc.EnsureQueue(ctx, q, queue.QueueAttributes{}); err != nil {
+		if err := qc.EnsureQueue(ctx, q, mns.QueueAttributes{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,11 +14,11 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/deps"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/mns"
 )
 
 // app wires pkg/intake to MNS and ENS. The clients live as long as the
@@ -27,7 +27,7 @@ import (
 type app struct {
 	s       config.Settings
 	log     *slog.Logger
-	clients *deps.Clients
+	clients *fcapp.Clients
 	handler http.Handler
 }
 
@@ -36,7 +36,7 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	if err := s.Require(config.EnvMNSEndpoint, config.EnvWebhookSecret, config.EnvSealKeys); err != nil {
 		return nil, err
 	}
-	log, err := deps.Logger(s, logw, "ens-nodepool-webhook")
+	log, err := fcapp.Logger(s, logw, "ens-nodepool-webhook")
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvSealKeys, err)
 	}
-	if a.clients, err = deps.NewClients(s, log); err != nil {
+	if a.clients, err = fcapp.NewClients(s, log); err != nil {
 		return nil, err
 	}
 	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP})
@@ -138,8 +138,8 @@ func loadPresets(v string) (chatops.Presets, error) {
 
 // clientsFor returns the ENS and MNS clients signing with the
 // invocation's credentials (else the environment's).
-func (a *app) clientsFor(ctx context.Context) (*ens.Client, *queue.Client, error) {
-	cr, err := deps.Credentials(ctx, a.s)
+func (a *app) clientsFor(ctx context.Context) (*ens.Client, *mns.Client, error) {
+	cr, err := fcapp.Credentials(ctx, a.s)
 	if err != nil {
 		return nil, nil, fmt.Errorf("webhook: %w", err)
 	}

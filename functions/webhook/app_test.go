@@ -15,12 +15,12 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
-	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/queue"
-	"github.com/ensnodepool/webhook/pkg/simtest"
+	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 )
 
 const (
@@ -35,17 +35,17 @@ const (
 // stack is the webhook app wired to in-process MNS and ENS services.
 type stack struct {
 	app      *app
-	requests *queue.Queue
+	requests *mns.Queue
 	logs     *strings.Builder
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	mns := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
+	mnsSim := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
 	sim := simtest.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, ProvisionTime: time.Second, Clusters: enssim.DefaultClusters()})
 
 	env := map[string]string{
-		config.EnvMNSEndpoint:   mns.URL(),
+		config.EnvMNSEndpoint:   mnsSim.URL(),
 		config.EnvRequestsQueue: requestsQueue,
 		config.EnvENSEndpoint:   sim.Endpoint(),
 		config.EnvENSProtocol:   "HTTP",
@@ -62,7 +62,7 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests := mns.EnsureQueues(t, queue.QueueAttributes{}, requestsQueue)[0]
+	requests := mnsSim.EnsureQueues(t, mns.QueueAttributes{}, requestsQueue)[0]
 	return &stack{app: a, requests: requests, logs: logs}
 }
 

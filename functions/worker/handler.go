@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/deps"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
@@ -23,7 +23,7 @@ type handler struct {
 	s       config.Settings
 	log     *slog.Logger
 	base    worker.Config // without the clients
-	clients *deps.Clients
+	clients *fcapp.Clients
 }
 
 // newHandler checks the settings and builds the instance's dependencies.
@@ -31,16 +31,16 @@ func newHandler(s config.Settings, logw io.Writer) (*handler, error) {
 	if err := s.Require(config.EnvMNSEndpoint, config.EnvCallbackSecret); err != nil {
 		return nil, err
 	}
-	log, err := deps.Logger(s, logw, "ens-nodepool-worker")
+	log, err := fcapp.Logger(s, logw, "ens-nodepool-worker")
 	if err != nil {
 		return nil, err
 	}
 	h := &handler{s: s, log: log}
-	sender, err := deps.CallbackSender(s, log)
+	sender, err := fcapp.CallbackSender(s, log)
 	if err != nil {
 		return nil, err
 	}
-	if h.clients, err = deps.NewClients(s, log); err != nil {
+	if h.clients, err = fcapp.NewClients(s, log); err != nil {
 		return nil, err
 	}
 	var sealer *nodepool.Sealer
@@ -69,7 +69,7 @@ func newHandler(s config.Settings, logw io.Writer) (*handler, error) {
 // Invoke handles one trigger invocation: the EventBridge MNS payload.
 func (h *handler) Invoke(ctx context.Context, payload []byte) error {
 	ctx = fcadapter.WithInvocation(ctx)
-	cr, err := deps.Credentials(ctx, h.s)
+	cr, err := fcapp.Credentials(ctx, h.s)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -95,7 +95,7 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) error {
 }
 
 // send adapts a queue to worker.Sender.
-func send(q *queue.Queue) worker.Sender {
+func send(q *mns.Queue) worker.Sender {
 	return worker.SenderFunc(func(ctx context.Context, body string, delay time.Duration) error {
 		_, err := q.Send(ctx, body, delay)
 		return err

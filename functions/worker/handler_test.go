@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
-	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/queue"
-	"github.com/ensnodepool/webhook/pkg/simtest"
+	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 )
 
 // TestInvoke runs one invocation end to end: FC context credentials, an
@@ -42,7 +42,7 @@ func TestInvoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	ms.EnsureQueues(t, queue.QueueAttributes{}, s.RequestsQueue, s.TrackingQueue, s.DeadLetterQueue)
+	ms.EnsureQueues(t, mns.QueueAttributes{}, s.RequestsQueue, s.TrackingQueue, s.DeadLetterQueue)
 	qc := ms.Client
 
 	req, err := nodepool.Decode([]byte(`{"ClusterId":"eck-demo0001","NodepoolInfo":{"Name":"invoke"},"ScalingGroup":{"DesiredSize":1,"InstanceTypes":["ens.sn1.small"],"ImageId":"m-abc","VswitchIds":["vsw-demo0001"],"Password":"Sup3r-Secret"}}`))

@@ -20,13 +20,13 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
-	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/poller"
-	"github.com/ensnodepool/webhook/pkg/queue"
-	"github.com/ensnodepool/webhook/pkg/simtest"
+	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
 
@@ -66,7 +66,7 @@ func (s *slackReceiver) texts() []string {
 }
 
 // queueSend adapts a queue to chatops.Sender.
-type queueSend struct{ q *queue.Queue }
+type queueSend struct{ q *mns.Queue }
 
 func (s queueSend) Send(ctx context.Context, body string) (string, error) {
 	r, err := s.q.Send(ctx, body, 0)
@@ -85,12 +85,12 @@ func TestSlackEndToEnd(t *testing.T) {
 	// and the callback sender.
 	clk := simtest.NewClock(time.Now().Truncate(time.Second))
 
-	mns := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, MaxClockSkew: 1000 * time.Hour})
+	mnsSim := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, MaxClockSkew: 1000 * time.Hour})
 	ensSim := simtest.StartENS(t, enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, ProvisionTime: 20 * time.Second,
 		WriteRate: 1000, DescribeRate: 1000, Clusters: enssim.DefaultClusters()})
 	ensc := ensSim.Client(t, ens.Config{WriteRate: 1000, DescribeRate: 1000,
 		BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
-	qs := mns.EnsureQueues(t, queue.QueueAttributes{VisibilityTimeout: 30 * time.Second}, "requests", "tracking", "deadletter")
+	qs := mnsSim.EnsureQueues(t, mns.QueueAttributes{VisibilityTimeout: 30 * time.Second}, "requests", "tracking", "deadletter")
 	requests, tracking, dlq := qs[0], qs[1], qs[2]
 
 	recv := &slackReceiver{}
@@ -188,7 +188,7 @@ func TestSlackEndToEnd(t *testing.T) {
 	}
 }
 
-func workerQueue(q *queue.Queue) worker.Sender {
+func workerQueue(q *mns.Queue) worker.Sender {
 	return worker.SenderFunc(func(ctx context.Context, body string, delay time.Duration) error {
 		_, err := q.Send(ctx, body, delay)
 		return err

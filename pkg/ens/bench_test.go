@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 )
 
 // BenchmarkCreateRate measures creates/s through the client against the

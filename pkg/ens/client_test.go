@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/enssim"
-	"github.com/ensnodepool/webhook/pkg/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 )
 
 const (

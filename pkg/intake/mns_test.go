@@ -6,9 +6,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ensnodepool/webhook/pkg/mnssim"
-	"github.com/ensnodepool/webhook/pkg/queue"
-	"github.com/ensnodepool/webhook/pkg/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 )
 
 // Every handler test reads its envelopes back through the real queue
@@ -16,20 +16,20 @@ import (
 // tests see is what the worker will receive.
 func init() { newQueue = newMNSQueue }
 
-// mnsQueue is a queueHarness over pkg/queue and an in-process pkg/mnssim.
+// mnsQueue is a queueHarness over pkg/mns and an in-process pkg/dev/mnssim.
 type mnsQueue struct {
-	q, missing *queue.Queue
+	q, missing *mns.Queue
 
 	mu       sync.Mutex
 	fail     bool
-	received []queue.Message
+	received []mns.Message
 }
 
 func newMNSQueue(tb testing.TB) queueHarness {
 	tb.Helper()
 	const ak, sk = "intake-ak", "intake-sk"
 	m := simtest.StartMNS(tb, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
-	q := m.EnsureQueues(tb, queue.QueueAttributes{}, "requests")[0]
+	q := m.EnsureQueues(tb, mns.QueueAttributes{}, "requests")[0]
 	// Fail(true) sends to a queue that does not exist: a real MNS error.
 	return &mnsQueue{q: q, missing: m.Client.Queue("no-such-queue")}
 }

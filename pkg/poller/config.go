@@ -10,7 +10,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
@@ -21,13 +21,13 @@ var ErrConfig = errors.New("poller: invalid configuration")
 // stopped early (what it had received was still processed and written back).
 var ErrQueue = errors.New("poller: tracking queue unavailable")
 
-// TrackingQueue is the tracking queue as the poller uses it. *queue.Queue
+// TrackingQueue is the tracking queue as the poller uses it. *mns.Queue
 // implements it.
 type TrackingQueue interface {
 	// Receive returns up to n messages, waiting up to wait for the first.
-	Receive(ctx context.Context, n int, wait time.Duration) ([]queue.Message, error)
+	Receive(ctx context.Context, n int, wait time.Duration) ([]mns.Message, error)
 	// SendBatch sends replacement messages, each visible after its Delay.
-	SendBatch(ctx context.Context, msgs []queue.Outgoing) ([]queue.SendResult, error)
+	SendBatch(ctx context.Context, msgs []mns.Outgoing) ([]mns.SendResult, error)
 	// DeleteBatch deletes received messages by receipt handle.
 	DeleteBatch(ctx context.Context, receipts []string) error
 	// ChangeVisibility hides a received, unchanged message for in.
@@ -35,9 +35,9 @@ type TrackingQueue interface {
 }
 
 // DeadLetterQueue receives the records of undeliverable callbacks and of
-// unreadable tracking messages. *queue.Queue implements it.
+// unreadable tracking messages. *mns.Queue implements it.
 type DeadLetterQueue interface {
-	Send(ctx context.Context, body string, delay time.Duration) (queue.SendResult, error)
+	Send(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error)
 }
 
 // Pools reads all node pools of a cluster (every page). *ens.Client
@@ -67,7 +67,7 @@ type Config struct {
 	Deliverer Deliverer
 
 	// BatchSize is how many messages one Receive asks for; default and
-	// maximum queue.MaxBatch (16).
+	// maximum mns.MaxBatch (16).
 	BatchSize int
 	// ReceiveWait is each Receive's long-poll wait; default 1 s, so a tick
 	// ends about a second after the queue runs dry. Negative means "the
@@ -125,7 +125,7 @@ const (
 )
 
 func (c Config) withDefaults() Config {
-	c.BatchSize = cmp.Or(c.BatchSize, queue.MaxBatch)
+	c.BatchSize = cmp.Or(c.BatchSize, mns.MaxBatch)
 	c.ReceiveWait = cmp.Or(c.ReceiveWait, time.Second)
 	c.CallbackConcurrency = cmp.Or(c.CallbackConcurrency, 32)
 	c.MaxPending = cmp.Or(c.MaxPending, 8*c.CallbackConcurrency)
@@ -150,10 +150,10 @@ func (c Config) validate() error {
 	switch {
 	case c.Tracking == nil || c.DeadLetter == nil || c.Pools == nil || c.Deliverer == nil:
 		return fmt.Errorf("%w: Tracking, DeadLetter, Pools and Deliverer are required", ErrConfig)
-	case c.BatchSize < 1 || c.BatchSize > queue.MaxBatch:
-		return fmt.Errorf("%w: BatchSize %d: want 1..%d", ErrConfig, c.BatchSize, queue.MaxBatch)
-	case c.ReceiveWait > queue.MaxWait:
-		return fmt.Errorf("%w: ReceiveWait %v: want ≤ %v", ErrConfig, c.ReceiveWait, queue.MaxWait)
+	case c.BatchSize < 1 || c.BatchSize > mns.MaxBatch:
+		return fmt.Errorf("%w: BatchSize %d: want 1..%d", ErrConfig, c.BatchSize, mns.MaxBatch)
+	case c.ReceiveWait > mns.MaxWait:
+		return fmt.Errorf("%w: ReceiveWait %v: want ≤ %v", ErrConfig, c.ReceiveWait, mns.MaxWait)
 	case c.CallbackConcurrency < 1 || c.MaxPending < 1 || c.ClusterConcurrency < 1:
 		return fmt.Errorf("%w: CallbackConcurrency, MaxPending and ClusterConcurrency must be positive", ErrConfig)
 	case c.ClusterTimeout < 0 || c.ErrorRetry < 0 || c.VanishGrace < 0 || c.DefaultDeadline < 0 || c.Reserve < 0 || c.MaxTick < 0:

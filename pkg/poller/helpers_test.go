@@ -20,10 +20,10 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/enssim"
-	"github.com/ensnodepool/webhook/pkg/mnssim"
-	"github.com/ensnodepool/webhook/pkg/queue"
-	"github.com/ensnodepool/webhook/pkg/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
@@ -47,14 +47,14 @@ var testSecret = func() string {
 func newClock() *simtest.Clock { return simtest.NewClock(time.Now().Truncate(time.Second)) }
 
 // env is the real services in-process: the MNS and ENS simulators behind
-// httptest servers, reached through pkg/queue and pkg/ens.
+// httptest servers, reached through pkg/mns and pkg/ens.
 type env struct {
 	clock    *simtest.Clock
 	mns      *mnssim.Server
 	ens      *enssim.Server
 	ensc     *ens.Client
-	tracking *queue.Queue
-	dlq      *queue.Queue
+	tracking *mns.Queue
+	dlq      *mns.Queue
 	seeds    []enssim.ClusterSeed
 }
 
@@ -83,7 +83,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.ens = ensSim.Server
 	e.ensc = ensSim.Client(t, ens.Config{WriteRate: 1 << 20, DescribeRate: 1 << 20, PageSize: o.pageSize,
 		MaxAttempts: o.ensAttempts, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
-	qs := mnsSim.EnsureQueues(t, queue.QueueAttributes{VisibilityTimeout: 30 * time.Second}, "tracking", "deadletter")
+	qs := mnsSim.EnsureQueues(t, mns.QueueAttributes{VisibilityTimeout: 30 * time.Second}, "tracking", "deadletter")
 	e.tracking, e.dlq = qs[0], qs[1]
 	return e
 }
@@ -149,13 +149,13 @@ func (e *env) message(cluster, name, id, url string) tracking.Message {
 // track puts messages on the tracking queue, visible now.
 func (e *env) track(t testing.TB, ms ...tracking.Message) {
 	t.Helper()
-	var outs []queue.Outgoing
+	var outs []mns.Outgoing
 	for i := range ms {
 		body, err := ms[i].Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
-		outs = append(outs, queue.Outgoing{Body: body})
+		outs = append(outs, mns.Outgoing{Body: body})
 	}
 	if _, err := e.tracking.SendBatch(context.Background(), outs); err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func (e *env) tick(t testing.TB, p *Poller) Stats {
 }
 
 // drain receives and deletes every visible message of q.
-func drain(t testing.TB, q *queue.Queue) []string {
+func drain(t testing.TB, q *mns.Queue) []string {
 	t.Helper()
 	ctx := context.Background()
 	var out []string
@@ -196,7 +196,7 @@ func drain(t testing.TB, q *queue.Queue) []string {
 }
 
 // inQueue counts the messages of q, visible or not.
-func inQueue(t testing.TB, q *queue.Queue) int64 {
+func inQueue(t testing.TB, q *mns.Queue) int64 {
 	t.Helper()
 	a, err := q.Attributes(context.Background())
 	if err != nil {

@@ -40,7 +40,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
@@ -117,7 +117,7 @@ const ReasonInvalid = "invalid"
 
 // item is one received, parsed tracking message on its way through a tick.
 type item struct {
-	msg     queue.Message
+	msg     mns.Message
 	m       *tracking.Message
 	stale   bool                 // cluster unreadable: wait at least ErrorRetry
 	due     []*callback.Delivery // attempts to make this tick
@@ -222,7 +222,7 @@ func (t *tick) drain(ctx context.Context) error {
 // batch processes one received batch: parse, read clusters, decide, then
 // write back at once the messages without due callbacks and hand the
 // others to the callback workers.
-func (t *tick) batch(ctx context.Context, msgs []queue.Message) {
+func (t *tick) batch(ctx context.Context, msgs []mns.Message) {
 	cfg := t.p.cfg
 	t.count(func(s *Stats) { s.Received += len(msgs) })
 	items := make([]*item, 0, len(msgs))
@@ -368,7 +368,7 @@ func (t *tick) worker(ctx context.Context) {
 // reject dead-letters an unparseable message and deletes it. If the
 // dead-letter write fails the message stays, to be retried when it
 // becomes visible again.
-func (t *tick) reject(ctx context.Context, msg queue.Message, perr error) {
+func (t *tick) reject(ctx context.Context, msg mns.Message, perr error) {
 	cfg := t.p.cfg
 	rec := InvalidMessage{Version: InvalidMessageVersion, Kind: KindTracking, Reason: ReasonInvalid, At: cfg.Now(),
 		MessageID: msg.ID, Error: perr.Error(), Body: msg.Body}
@@ -434,7 +434,7 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 	now := cfg.Now()
 	var (
 		dels    []string
-		outs    []queue.Outgoing
+		outs    []mns.Outgoing
 		replace []*item
 	)
 	for _, it := range items {
@@ -460,7 +460,7 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 			t.count(func(s *Stats) { s.Hidden++ })
 			continue
 		}
-		outs = append(outs, queue.Outgoing{Body: body, Delay: min(wake, maxDelay)})
+		outs = append(outs, mns.Outgoing{Body: body, Delay: min(wake, maxDelay)})
 		replace = append(replace, it)
 	}
 	if len(outs) > 0 {
@@ -490,12 +490,12 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 // doubling, at most 2 s apart, never past ctx) while the whole request
 // fails — the queue service restarting. Partial failures are returned
 // as they are: those messages come back after their visibility timeout.
-func (t *tick) sendBatch(ctx context.Context, outs []queue.Outgoing) ([]queue.SendResult, error) {
+func (t *tick) sendBatch(ctx context.Context, outs []mns.Outgoing) ([]mns.SendResult, error) {
 	give := time.Now().Add(t.p.cfg.WriteRetry)
 	wait := 250 * time.Millisecond
 	for {
 		res, err := t.p.cfg.Tracking.SendBatch(ctx, outs)
-		transient := errors.Is(err, queue.ErrUnavailable) || errors.Is(err, queue.ErrThrottled)
+		transient := errors.Is(err, mns.ErrUnavailable) || errors.Is(err, mns.ErrThrottled)
 		if err == nil || res != nil || !transient || ctx.Err() != nil || time.Now().Add(wait).After(give) {
 			return res, err
 		}
@@ -510,7 +510,7 @@ func (t *tick) sendBatch(ctx context.Context, outs []queue.Outgoing) ([]queue.Se
 	}
 }
 
-func resErr(res []queue.SendResult, i int) error {
+func resErr(res []mns.SendResult, i int) error {
 	if res == nil {
 		return nil
 	}
@@ -524,7 +524,7 @@ func resErr(res []queue.SendResult, i int) error {
 func (t *tick) deleteFailed(ctx context.Context, err error) {
 	t.count(func(s *Stats) { s.WriteErrors++ })
 	lvl := slog.LevelError
-	if errors.Is(err, queue.ErrStaleReceipt) {
+	if errors.Is(err, mns.ErrStaleReceipt) {
 		lvl = slog.LevelWarn
 	}
 	t.log.Log(ctx, lvl, "poller: delete failed", slog.String("err", err.Error()))
@@ -533,7 +533,7 @@ func (t *tick) deleteFailed(ctx context.Context, err error) {
 func (t *tick) receiptFailed(ctx context.Context, op string, it *item, err error) {
 	t.count(func(s *Stats) { s.WriteErrors++ })
 	lvl := slog.LevelError
-	if errors.Is(err, queue.ErrStaleReceipt) {
+	if errors.Is(err, mns.ErrStaleReceipt) {
 		lvl = slog.LevelWarn
 	}
 	t.log.Log(ctx, lvl, "poller: "+op+" failed", slog.String("messageId", it.msg.ID), slog.String("err", err.Error()))

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/mns"
 )
 
 // flakyTracking fails its first n SendBatch calls as a whole, as when the
@@ -17,9 +17,9 @@ type flakyTracking struct {
 	n, calls atomic.Int32
 }
 
-func (f *flakyTracking) SendBatch(ctx context.Context, outs []queue.Outgoing) ([]queue.SendResult, error) {
+func (f *flakyTracking) SendBatch(ctx context.Context, outs []mns.Outgoing) ([]mns.SendResult, error) {
 	if f.calls.Add(1) <= f.n.Load() {
-		return nil, &queue.Error{Op: "SendBatch", Queue: "tracking", Code: queue.ErrUnavailable, Err: errors.New("connection refused")}
+		return nil, &mns.Error{Op: "SendBatch", Queue: "tracking", Code: mns.ErrUnavailable, Err: errors.New("connection refused")}
 	}
 	return f.TrackingQueue.SendBatch(ctx, outs)
 }

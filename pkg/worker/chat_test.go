@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )

@@ -6,7 +6,7 @@
 // decodes the EventBridge MNS payload, [Worker.HandleBatch] works decoded
 // messages). It talks to ENS, the queues and callback receivers only through
 // the small consumer-side interfaces [Pools], [Sender] and [Notifier];
-// functions/worker wires them to pkg/ens, pkg/queue and pkg/callback.
+// functions/worker wires them to pkg/ens, pkg/mns and pkg/callback.
 //
 // # One batch
 //

@@ -16,12 +16,12 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
-	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/queue"
-	"github.com/ensnodepool/webhook/pkg/simtest"
+	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
@@ -68,10 +68,10 @@ type bundle struct {
 	ensCli   *ens.Client
 	mns      *mnssim.Server
 	mnsClock *mnsClock
-	qc       *queue.Client
-	requests *queue.Queue
-	tracking *queue.Queue
-	dlq      *queue.Queue
+	qc       *mns.Client
+	requests *mns.Queue
+	tracking *mns.Queue
+	dlq      *mns.Queue
 	recv     *receiver
 	sender   *callback.Sender
 	sealer   *nodepool.Sealer
@@ -101,7 +101,7 @@ func setup(t testing.TB, o options) *bundle {
 	b.mnsClock = &mnsClock{}
 	mnsSim := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: b.mnsClock.Now, MaxClockSkew: 1000 * time.Hour})
 	b.mns, b.qc = mnsSim.Server, mnsSim.Client
-	qs := mnsSim.EnsureQueues(t, queue.QueueAttributes{VisibilityTimeout: 60 * time.Second}, qRequests, qTracking, qDeadLetter)
+	qs := mnsSim.EnsureQueues(t, mns.QueueAttributes{VisibilityTimeout: 60 * time.Second}, qRequests, qTracking, qDeadLetter)
 	b.requests, b.tracking, b.dlq = qs[0], qs[1], qs[2]
 
 	b.recv = newReceiver(t)
@@ -143,7 +143,7 @@ func setup(t testing.TB, o options) *bundle {
 }
 
 // queueSender adapts a queue to worker.Sender, as functions/worker does.
-func queueSender(q *queue.Queue) worker.Sender {
+func queueSender(q *mns.Queue) worker.Sender {
 	return worker.SenderFunc(func(ctx context.Context, body string, delay time.Duration) error {
 		_, err := q.Send(ctx, body, delay)
 		return err
@@ -225,13 +225,13 @@ func (b *bundle) enqueue(t testing.TB, bodies ...string) {
 // pull receives up to n messages from q as the trigger would deliver them
 // (deleting them: the trigger acknowledges a batch it pushed), advancing
 // the MNS clock by skip first so delayed messages are visible.
-func (b *bundle) pull(t testing.TB, q *queue.Queue, n int, skip time.Duration) []queue.Message {
+func (b *bundle) pull(t testing.TB, q *mns.Queue, n int, skip time.Duration) []mns.Message {
 	t.Helper()
 	b.mnsClock.Advance(skip)
 	ctx := context.Background()
-	var out []queue.Message
+	var out []mns.Message
 	for len(out) < n {
-		msgs, err := q.Receive(ctx, min(n-len(out), queue.MaxBatch), 0)
+		msgs, err := q.Receive(ctx, min(n-len(out), mns.MaxBatch), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +249,7 @@ func (b *bundle) pull(t testing.TB, q *queue.Queue, n int, skip time.Duration) [
 }
 
 // batch converts queue messages to trigger messages.
-func batch(msgs []queue.Message) []fcadapter.QueueMessage {
+func batch(msgs []mns.Message) []fcadapter.QueueMessage {
 	out := make([]fcadapter.QueueMessage, len(msgs))
 	for i, m := range msgs {
 		out[i] = fcadapter.QueueMessage{Index: i, MessageID: m.ID, Body: m.Body}

@@ -1,5 +1,5 @@
 // Command bench measures the product against its limits in one run and
-// prints a table (pkg/bench):
+// prints a table (pkg/dev/bench):
 //
 //	go run ./scripts/bench                     # full run, a few minutes
 //	go run ./scripts/bench -quick              # CI smoke run, under a minute
@@ -18,7 +18,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ensnodepool/webhook/pkg/bench"
+	"github.com/ensnodepool/webhook/pkg/dev/bench"
 )
 
 func main() {

@@ -21,7 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/ensnodepool/webhook/pkg/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
 
 func main() {

@@ -24,7 +24,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/mns"
 )
 
 func main() {
@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if *endpoint == "" {
 		return fmt.Errorf("-endpoint or %s is required", config.EnvMNSEndpoint)
 	}
-	qc, err := queue.New(queue.Config{Endpoint: *endpoint, Credentials: queue.Credentials{
+	qc, err := mns.New(mns.Config{Endpoint: *endpoint, Credentials: mns.Credentials{
 		AccessKeyID: getenv(config.EnvAccessKeyID), AccessKeySecret: getenv(config.EnvAccessKeySecret),
 		SecurityToken: getenv(config.EnvSecurityToken)}})
 	if err != nil {

@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/queue"
-	"github.com/ensnodepool/webhook/pkg/simtest"
+	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 )
 
 const (
@@ -23,7 +23,7 @@ const (
 func TestEnqueueSealsAndSends(t *testing.T) {
 	t.Parallel()
 	ms := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
-	q := ms.EnsureQueues(t, queue.QueueAttributes{}, "reqs")[0]
+	q := ms.EnsureQueues(t, mns.QueueAttributes{}, "reqs")[0]
 	ctx := context.Background()
 	env := map[string]string{config.EnvSealKeys: sealKeys, config.EnvAccessKeyID: ak, config.EnvAccessKeySecret: sk}
 	var out bytes.Buffer

@@ -1,4 +1,4 @@
-// Command enssim runs the ENS-compatible API service (pkg/enssim) on its own.
+// Command enssim runs the ENS-compatible API service (pkg/dev/enssim) on its own.
 //
 //	go run ./scripts/enssim -addr 127.0.0.1:9200 -data .localstack/ens -provision 20s
 //
@@ -17,8 +17,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/enssim"
-	"github.com/ensnodepool/webhook/pkg/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-// Command local runs the whole product on one machine (pkg/localstack): the
+// Command local runs the whole product on one machine (pkg/dev/localstack): the
 // three function binaries under the local FC runtime, the MNS-compatible
 // queue service and the ENS simulator, wired as s.yaml wires them in the
 // cloud.
@@ -40,7 +40,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-// Command mnssim runs the MNS-compatible queue service (pkg/mnssim) as a standalone listener.
+// Command mnssim runs the MNS-compatible queue service (pkg/dev/mnssim) as a standalone listener.
 //
 //	go run ./scripts/mnssim -addr 127.0.0.1:9100 -data .localstack/mns
 //
@@ -16,8 +16,8 @@ import (
 	"net"
 	"os"
 
-	"github.com/ensnodepool/webhook/pkg/localstack"
-	"github.com/ensnodepool/webhook/pkg/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 )
 
 func main() {

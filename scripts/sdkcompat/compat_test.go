@@ -1,5 +1,5 @@
 // Package sdkcompat_test checks that the local MNS and ENS simulators
-// (pkg/mnssim, pkg/enssim) work with the official Alibaba Cloud Node.js SDKs,
+// (pkg/dev/mnssim, pkg/dev/enssim) work with the official Alibaba Cloud Node.js SDKs,
 // not only with the Go SDKs the project itself uses. It starts both
 // simulators in-process and runs testdata/node/compat.mjs (see there for
 // the SDKs and the checks) against them. The Node project lives under
@@ -25,9 +25,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/enssim"
-	"github.com/ensnodepool/webhook/pkg/mnssim"
-	"github.com/ensnodepool/webhook/pkg/queue"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/mns"
 )
 
 // Key pairs of the in-process simulators (test-only values).
@@ -78,12 +78,12 @@ type result struct {
 func TestOfficialNodeSDKs(t *testing.T) {
 	node := requireNode(t)
 
-	mns, err := mnssim.New(mnssim.Config{AccessKeyID: mnsKeyID, AccessKeySecret: mnsSecret})
+	sim, err := mnssim.New(mnssim.Config{AccessKeyID: mnsKeyID, AccessKeySecret: mnsSecret})
 	if err != nil {
 		t.Fatalf("mnssim.New: %v", err)
 	}
-	t.Cleanup(func() { _ = mns.Close() })
-	mnsSrv := httptest.NewServer(mns)
+	t.Cleanup(func() { _ = sim.Close() })
+	mnsSrv := httptest.NewServer(sim)
 	t.Cleanup(mnsSrv.Close)
 
 	ens, err := enssim.New(enssim.Config{AccessKeyID: ensKeyID, AccessKeySecret: ensSecret, Clusters: enssim.DefaultClusters()})
@@ -97,14 +97,14 @@ func TestOfficialNodeSDKs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 
-	// Cross-language round trip: Go (pkg/queue) → Node SDK → Go.
-	qc, err := queue.New(queue.Config{Endpoint: mnsSrv.URL,
-		Credentials: queue.Credentials{AccessKeyID: mnsKeyID, AccessKeySecret: mnsSecret}})
+	// Cross-language round trip: Go (pkg/mns) → Node SDK → Go.
+	qc, err := mns.New(mns.Config{Endpoint: mnsSrv.URL,
+		Credentials: mns.Credentials{AccessKeyID: mnsKeyID, AccessKeySecret: mnsSecret}})
 	if err != nil {
-		t.Fatalf("queue.New: %v", err)
+		t.Fatalf("mns.New: %v", err)
 	}
 	for _, name := range []string{fromGo, toGo} {
-		if err := qc.EnsureQueue(ctx, name, queue.QueueAttributes{}); err != nil {
+		if err := qc.EnsureQueue(ctx, name, mns.QueueAttributes{}); err != nil {
 			t.Fatalf("EnsureQueue(%s): %v", name, err)
 		}
 	}

@@ -1,4 +1,4 @@
-// compat.mjs drives the local MNS and ENS simulators (pkg/mnssim, pkg/enssim)
+// compat.mjs drives the local MNS and ENS simulators (pkg/dev/mnssim, pkg/dev/enssim)
 // with the official Alibaba Cloud Node.js SDKs and prints one JSON object per
 // check on stdout: {"check":"mns.send","ok":true,"ms":3,"detail":"..."}.
 // It exits 1 when any check fails, 2 when the environment is incomplete.
@@ -323,7 +323,7 @@ async function mnsChecks() {
     assert(a.body.QueueName === q, `QueueName ${a.body.QueueName}`);
   });
 
-  // Cross-language: the Go test (pkg/queue over the Go SDK) sent
+  // Cross-language: the Go test (pkg/mns over the Go SDK) sent
   // MNS_INTEROP_BODY to MNS_INTEROP_FROM_GO; this SDK must read it back
   // unchanged and send it to MNS_INTEROP_TO_GO for the Go side to read.
   const interopBody = process.env.MNS_INTEROP_BODY;

@@ -1,0 +1,202 @@
+// Package stacktest holds helpers for tests that run the local stack
+// (pkg/dev/localstack) end to end: a goroutine-safe output buffer, fresh
+// secrets, a fast test configuration, the sample request, grouping of
+// received callbacks and polling waits. It is imported only by tests
+// (the fault suite in faults/); it is a non-test package so that tests
+// of several packages can share it.
+package stacktest
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+)
+
+// SyncBuffer collects output written from several goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// Bytes returns a copy of everything written so far.
+func (s *SyncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string { return string(s.Bytes()) }
+
+// Secrets are one test's inbound (Webhook) and outbound (Callback) secrets.
+type Secrets struct{ Webhook, Callback string }
+
+// NewSecrets makes fresh whsec_ secrets.
+func NewSecrets(t testing.TB) Secrets {
+	t.Helper()
+	w, err := callback.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := callback.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Secrets{Webhook: w, Callback: c}
+}
+
+// BuildBinaries builds the three functions once into a new temporary
+// directory and returns it; remove it when done.
+func BuildBinaries(ctx context.Context, moduleDir string) (string, error) {
+	dir, err := os.MkdirTemp("", "stacktest-bin-")
+	if err != nil {
+		return "", err
+	}
+	if _, err := localstack.Build(ctx, localstack.BuildOptions{ModuleDir: moduleDir, OutDir: dir}); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// Config is a stack on free loopback ports with short provisioning
+// (1.5 s) and polling (400 ms), prebuilt binaries from binDir, the
+// development key pair, debug logs to out.
+func Config(dir, binDir string, sec Secrets, out *SyncBuffer) localstack.Config {
+	return localstack.Config{
+		HTTPAddr: "127.0.0.1:0", MNSAddr: "127.0.0.1:0", ENSAddr: "127.0.0.1:0",
+		DataDir: dir, BinDir: binDir,
+		PollInterval: 400 * time.Millisecond, ENSProvision: 1500 * time.Millisecond,
+		WebhookSecrets: []string{sec.Webhook}, CallbackSecret: sec.Callback,
+		AccessKeyID: localstack.DevAccessKeyID, AccessKeySecret: localstack.DevAccessKeySecret, SealKeys: localstack.DevSealKeys,
+		BatchWindow: 500 * time.Millisecond,
+		Backoff:     func(int) time.Duration { return 300 * time.Millisecond },
+		LogLevel:    "debug",
+		Output:      out,
+	}
+}
+
+// Start starts a stack (30 s bound) and closes it when the test ends.
+func Start(t testing.TB, cfg localstack.Config) *localstack.Stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := localstack.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("localstack.Start: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// Template reads events/create-nodepool.json from the module.
+func Template(t testing.TB, moduleDir string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleDir, "events", "create-nodepool.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// DumpOnFailure logs the last 20 kB of out if the test failed, and writes
+// all of it to the file named by STACKTEST_OUTPUT, if set.
+func DumpOnFailure(t testing.TB, out *SyncBuffer) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			s := out.String()
+			if p := os.Getenv("STACKTEST_OUTPUT"); p != "" {
+				if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+					t.Log(err)
+				}
+			}
+			if len(s) > 20000 {
+				s = "…" + s[len(s)-20000:]
+			}
+			t.Logf("function output:\n%s", s)
+		}
+	})
+}
+
+// ByName groups callbacks: pool name → event type → webhook-id → deliveries.
+func ByName(cs []localstack.Callback) map[string]map[string]map[string]int {
+	m := map[string]map[string]map[string]int{}
+	for _, c := range cs {
+		Add(m, c.Event.Data.Name, c.Event.Type, c.ID)
+	}
+	return m
+}
+
+// Add counts one delivery of (name, type, id) in m (see ByName).
+func Add(m map[string]map[string]map[string]int, name, typ, id string) {
+	if m[name] == nil {
+		m[name] = map[string]map[string]int{}
+	}
+	if m[name][typ] == nil {
+		m[name][typ] = map[string]int{}
+	}
+	m[name][typ][id]++
+}
+
+// WaitFor polls cond every 50 ms and fails the test after timeout.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Eventually(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// Eventually polls cond every 50 ms for up to timeout and reports whether
+// it became true.
+func Eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// Get sends a GET signed with the webhook secret (empty body) and returns
+// status and body.
+func Get(ctx context.Context, url, secret string) (int, []byte, error) {
+	signer, err := callback.NewSigner(secret)
+	if err != nil {
+		return 0, nil, err
+	}
+	h, err := signer.Headers("msg_get"+strconv.FormatInt(time.Now().UnixNano(), 36), time.Now(), nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header = h
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.Bytes(), err
+}

@@ -1,0 +1,103 @@
+// Package fcapp builds what the three function mains share from their
+// settings: the JSON logger, the ENS and MNS clients, the callback sender
+// (with the chat platforms' renderers) and each invocation's credentials.
+// It is wiring only; the behaviour lives in the packages it wires.
+package fcapp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/chatops"
+	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/mns"
+)
+
+// ErrNoCredentials is returned when neither the invocation nor the
+// environment carries an AccessKey pair.
+var ErrNoCredentials = errors.New("no credentials: neither the invocation nor ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET carry any")
+
+// Logger returns the function's JSON logger at the configured level; every
+// record carries the function name and, from the context, the FC request id.
+func Logger(s config.Settings, w io.Writer, function string) (*slog.Logger, error) {
+	level, err := fcadapter.ParseLevel(s.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	return fcadapter.NewLogger(w, fcadapter.LogConfig{Level: level, FunctionName: function}), nil
+}
+
+// Credentials returns the invocation's STS credentials, else the
+// environment's key pair (local runs).
+func Credentials(ctx context.Context, s config.Settings) (fcadapter.Credentials, error) {
+	if cr, ok := fcadapter.CredentialsFrom(ctx); ok && cr.Valid() {
+		return cr, nil
+	}
+	if cr := fallback(s); cr.Valid() {
+		return cr, nil
+	}
+	return fcadapter.Credentials{}, ErrNoCredentials
+}
+
+func fallback(s config.Settings) fcadapter.Credentials {
+	return fcadapter.Credentials{AccessKeyID: s.AccessKeyID, AccessKeySecret: s.AccessKeySecret, SecurityToken: s.SecurityToken}
+}
+
+// Clients are the ENS and MNS clients of one function instance: their
+// connection pools and the ENS rate limiters outlive invocations, while
+// every invocation signs with its own credentials (For).
+type Clients struct {
+	ens *ens.Client
+	mns *mns.Client
+}
+
+// NewClients builds the clients. The constructors want a key pair;
+// placeholders stand in until an invocation brings its own.
+func NewClients(s config.Settings, log *slog.Logger) (*Clients, error) {
+	cr := fallback(s)
+	if !cr.Valid() {
+		cr = fcadapter.Credentials{AccessKeyID: "unset", AccessKeySecret: "unset"}
+	}
+	e, err := ens.New(ens.Config{Endpoint: s.ENSEndpoint, Protocol: s.ENSProtocol, RegionID: s.ENSRegion,
+		Credentials: ens.Credentials(cr), WriteRate: s.ENSWriteRate, DescribeRate: s.ENSDescribeRate, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	q, err := mns.New(mns.Config{Endpoint: s.MNSEndpoint, Credentials: mns.Credentials(cr), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return &Clients{ens: e, mns: q}, nil
+}
+
+// For returns the clients signing with cr; they share the instance's
+// connection pools and limiters.
+func (c *Clients) For(cr fcadapter.Credentials) (*ens.Client, *mns.Client, error) {
+	e, err := c.ens.WithCredentials(ens.Credentials(cr))
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, c.mns.WithCredentials(mns.Credentials(cr)), nil
+}
+
+// CallbackSender returns the callback sender: Standard Webhooks signing
+// with CALLBACK_SECRET, the SSRF policy of the settings, and the chat
+// platforms' result formats (Feishu replies need FEISHU_APP_ID and
+// FEISHU_APP_SECRET).
+func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, error) {
+	rc := chatops.RenderConfig{ExtraHosts: s.ChatOpsAllowHosts}
+	if s.FeishuAppID != "" && s.FeishuAppSecret != "" {
+		fc, err := chatops.NewFeishuClient(chatops.FeishuClientConfig{BaseURL: s.FeishuAPIBase, AppID: s.FeishuAppID, AppSecret: s.FeishuAppSecret})
+		if err != nil {
+			return nil, err
+		}
+		rc.Feishu = fc
+	}
+	return callback.NewSender(callback.Config{Secrets: []string{s.CallbackSecret},
+		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: chatops.Renderers(rc), Logger: log})
+}
