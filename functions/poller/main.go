@@ -15,8 +15,8 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/poller"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )

@@ -14,11 +14,11 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/intake"
-	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
 // app wires pkg/intake to MNS and ENS. The clients live as long as the

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
-	"github.com/ensnodepool/webhook/pkg/nodepool"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )

@@ -19,14 +19,14 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
-	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/poller"
-	"github.com/ensnodepool/webhook/pkg/mns"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
+	"github.com/ensnodepool/webhook/pkg/ens"
 )
 
 // BenchmarkCreateRate measures creates/s through the client against the

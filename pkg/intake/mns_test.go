@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/mns"
 )
 
 // Every handler test reads its envelopes back through the real queue

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
+	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 

@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
 func main() {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
 const (

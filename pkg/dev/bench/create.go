@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/intake"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
 // intakeQueue is where the intake section's requests go: a queue no

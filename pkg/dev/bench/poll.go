@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/poller"
+	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/poller"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/ens"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

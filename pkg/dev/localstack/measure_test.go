@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
