@@ -1,4 +1,4 @@
-// Package faults is the reliability and security suite (issue 10). It
+// Package faults is the reliability and security suite. It
 // holds only tests: each scenario runs the local stack (pkg/dev/localstack,
 // the real function binaries under the local FC runtime) against an ENS
 // simulator and an MNS service that the suite wraps with seeded fault
@@ -17,6 +17,6 @@
 //
 // The result table (fault → pools created, duplicates, events delivered,
 // events lost, same-id redeliveries, dead letters) is logged by
-// TestFaults. See /work/notes/faults.md for the tables of a short and a
-// full run.
+// TestFaults; README.md ("Reliability and security") keeps the tables
+// of a short and a full run.
 package faults

@@ -1,8 +1,8 @@
 // Package scripts_test checks the deployment description (s.yaml) against
 // the code: the functions it deploys exist, the environment it sets is what
 // pkg/config reads, and every function's props pass the fc3 component's own
-// JSON schema (shared/reference/fc3-props.schema.json, from devsapp/fc3
-// src/schema.json; the component validates with ajv, allErrors).
+// JSON schema (devsapp/fc3 src/schema.json, https://github.com/devsapp/fc3;
+// CI reads a copy kept beside the repository; the component validates with ajv, allErrors).
 package scripts_test
 
 import (

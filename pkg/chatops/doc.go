@@ -5,7 +5,7 @@
 // (creating, active, failed, timeout) in the same conversation.
 //
 // Inbound, each platform has a Verifier for its documented signature
-// scheme (shared/reference/anchors.md §2):
+// scheme, as the platforms document it:
 //
 //	Slack     X-Slack-Signature v0=hex(HMAC-SHA256(secret, "v0:"+ts+":"+body)), ±5 min
 //	          https://api.slack.com/authentication/verifying-requests-from-slack

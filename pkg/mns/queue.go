@@ -9,7 +9,7 @@
 // # Local endpoints
 //
 // The SDK panics unless the endpoint looks like https://<uid>.mns.<region>.aliyuncs.com
-// (shared/reference/mns.md §1.1). For any other endpoint, New gives the SDK a placeholder
+// (the SDK parses the account id out of the host name). For any other endpoint, New gives the SDK a placeholder
 // endpoint (http://1000000000.mns.local.aliyuncs.com) and installs a fasthttp transport that
 // sends every request to the configured host and port instead; the request path and signature
 // are unchanged. Real endpoints use the same transport pointed at the real host, so every copy

@@ -118,7 +118,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Limits of MNS (shared/reference/mns.md): visibility ≤ 12 h, delay ≤ 7 days.
+// Limits of MNS (https://www.alibabacloud.com/help/en/mns/developer-reference/changemessagevisibility): visibility ≤ 12 h, delay ≤ 7 days.
 const (
 	maxVisibility = 12 * time.Hour
 	maxDelay      = 7 * 24 * time.Hour

@@ -69,7 +69,8 @@ type verdict struct {
 }
 
 // isActive reports whether st is the success state: "active" with every
-// desired node serving and none initialising (shared/reference/ens.md §3.1).
+// desired node serving and none initialising (node pool lifecycle:
+// https://help.aliyun.com/en/ack/ack-edge/user-guide/node-pool-lifecycle).
 func isActive(st ens.NodePoolStatus) bool {
 	return strings.EqualFold(st.State, "active") && st.ServingNodes == st.DesiredNodes && st.InitialNodes == 0
 }

@@ -6,7 +6,7 @@
 //	go run ./scripts/local                       # ready http=127.0.0.1:9000 mns=127.0.0.1:9100 ens=127.0.0.1:9200
 //	go run ./scripts/local -demo -ens-provision 5s
 //
-// Flags (shared/DESIGN.md "Local stack"): -http, -mns, -ens, -data,
+// Flags (README.md, "Local stack"): -http, -mns, -ens, -data,
 // -poll-interval, -ens-provision, -demo.
 //
 // Environment: WEBHOOK_SECRET (whsec_…, comma-separated for rotation),

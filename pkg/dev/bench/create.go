@@ -19,7 +19,8 @@ import (
 )
 
 // ensWriteLimit is the ENS limit for CreateClusterNodePool per account
-// (shared/reference/ens.md), which the simulator enforces by default.
+// (https://www.alibabacloud.com/help/en/ens/developer-reference/api-ens-2017-11-10-createclusternodepool),
+// which the simulator enforces by default.
 const ensWriteLimit = 10.0
 
 // poolWatch samples the ENS simulator's pools and records when each one

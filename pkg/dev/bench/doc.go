@@ -3,7 +3,7 @@
 // in-process, pool creation against the ENS write limit, batched polling
 // against its lower bound, the time from a pool turning active to its
 // callback, and the peak RSS of each function binary — each beside a naive
-// baseline where the issue asks for one (issue 9). scripts/bench prints
+// baseline where one makes the number meaningful. scripts/bench prints
 // the Report as a table and writes it as JSON.
 //
 // Everything runs on loopback: the local stack (pkg/dev/localstack) with the

@@ -83,8 +83,8 @@ func validDisk(category string, size int32, field string) *apiError {
 	return nil
 }
 
-// validateCreate checks a create request as the API does (see
-// shared/reference/ens.md §4).
+// validateCreate checks a create request as the API does (constraints from
+// https://www.alibabacloud.com/help/en/ens/developer-reference/api-ens-2017-11-10-createclusternodepool).
 func (s *Server) validateCreate(c ClusterSeed, info *ens.NodepoolInfo, sg *ens.ScalingGroup, kc *ens.KubernetesConfig) *apiError {
 	if strings.TrimSpace(info.Name) == "" {
 		return errMissing("NodepoolInfo.Name")

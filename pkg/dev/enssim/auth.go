@@ -213,8 +213,8 @@ func (s *Server) verifyV1(method string, params url.Values) (string, error) {
 }
 
 func errUnknownKey() *authFailure {
-	// HTTP 400 as in Alibaba Cloud's common error table (shared/reference/ens.md §3.4,
-	// https://www.alibabacloud.com/help/en/auto-scaling/developer-reference/client-errors).
+	// HTTP 400 as in Alibaba Cloud's common error table
+	// (https://www.alibabacloud.com/help/en/auto-scaling/developer-reference/client-errors).
 	return &authFailure{http.StatusBadRequest, "InvalidAccessKeyId.NotFound", "Specified access key is not found."}
 }
 

@@ -14,7 +14,7 @@ import (
 // Node pool states the simulator reports. ENS documents only "active" for
 // pools (SDK example); "initial" mirrors the node state, "scaling" and
 // "failed" follow ACK, whose node pool machinery ENS edge clusters share
-// (see shared/reference/ens.md §3.1).
+// (https://www.alibabacloud.com/help/en/ack/ack-managed-and-ack-dedicated/user-guide/cluster-abnormal-states).
 const (
 	StateInitial = "initial"
 	StateScaling = "scaling"

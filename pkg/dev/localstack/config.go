@@ -26,7 +26,7 @@ const (
 )
 
 // Config configures a Stack. Zero values take the defaults of
-// shared/DESIGN.md ("Local stack"); the secrets and the key pair are
+// README.md ("Local stack"); the secrets and the key pair are
 // required (scripts/local fills in printed development values).
 type Config struct {
 	// HTTPAddr is the webhook's HTTP trigger; default 127.0.0.1:9000.

@@ -50,7 +50,7 @@ func Serve(ctx context.Context, addr string, h http.Handler, out io.Writer, read
 	if err != nil {
 		return err
 	}
-	// IdleTimeout exceeds the MNS SDK's 10 s idle keep-alive (shared/reference/mns.md §1.2).
+	// IdleTimeout exceeds the MNS SDK's 10 s idle keep-alive (the SDK sets MaxIdleConnDuration to 10 s).
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	if onShutdown != nil {
 		hs.RegisterOnShutdown(onShutdown)

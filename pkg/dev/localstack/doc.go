@@ -9,8 +9,8 @@
 // poller.
 //
 // Start builds the binaries (or uses prebuilt ones), starts everything and
-// returns a Stack; Stack.ReadyLine is the "ready http=… mns=… ens=…" line of
-// shared/DESIGN.md. State lives under Config.DataDir, so a stack started
+// returns a Stack; Stack.ReadyLine is the "ready http=… mns=… ens=…" line that
+// README.md ("Local stack") documents. State lives under Config.DataDir, so a stack started
 // again on the same directory resumes its queues and simulated pools.
 // Real MNS or ENS endpoints replace the simulators when Config names them.
 //

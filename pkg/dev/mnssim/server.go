@@ -1,6 +1,7 @@
 // Package mnssim is an MNS-compatible, durable queue service: an http.Handler that speaks the
 // Alibaba Cloud MNS queue XML REST API (version 2015-06-06) closely enough that the official MNS
-// SDKs cannot tell it from MNS (see shared/reference/mns.md for the wire contract it follows).
+// SDKs cannot tell it from MNS (wire contract: http://mns.aliyuncs.com/doc/v1/ and
+// https://www.alibabacloud.com/help/en/mns/developer-reference/receivemessage and its sibling pages).
 //
 // It serves CreateQueue, SetQueueAttributes, GetQueueAttributes, DeleteQueue, ListQueue,
 // SendMessage, BatchSendMessage, ReceiveMessage, BatchReceiveMessage (long poll ≤ 30 s),
