@@ -130,7 +130,7 @@ func TestRunTiny(t *testing.T) {
 	defer cancel()
 	var progress bytes.Buffer
 	rep, err := Run(ctx, Config{
-		Quick: true, ModuleDir: "../..", WorkDir: t.TempDir(),
+		Quick: true, ModuleDir: "../../..", WorkDir: t.TempDir(),
 		Concurrency: []int{4}, IntakeRequests: 20, Creates: 10, NaiveConcurrency: 4,
 		PollSizes: []int{100}, PollClusters: 4, PollInterval: 500 * time.Millisecond, Provision: time.Second,
 		Progress: &progress,

@@ -64,7 +64,7 @@ func TestMain(m *testing.M) {
 
 // moduleDir is the repository root (tests run in pkg/dev/localstack).
 func moduleDir() string {
-	d, _ := filepath.Abs(filepath.Join("..", ".."))
+	d, _ := filepath.Abs(filepath.Join("..", "..", ".."))
 	return d
 }
 

@@ -143,7 +143,7 @@ func TestReceiver(t *testing.T) {
 // template reads events/create-nodepool.json (tests run in pkg/dev/localstack).
 func template(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", "create-nodepool.json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "create-nodepool.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,7 +134,16 @@ func TestCrashRecovery(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(800 * time.Millisecond)
+	// Kill once enough traffic has been acknowledged (bounded wait, so a
+	// loaded machine slows the test down instead of failing it).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		enough := len(acked) >= 50 && len(deleted) >= 5
+		mu.Unlock()
+		if enough {
+			break
+		}
+	}
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
