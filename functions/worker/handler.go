@@ -10,7 +10,6 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/fcapp"
-	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 	"github.com/ensnodepool/webhook/pkg/worker"
@@ -79,7 +78,7 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) error {
 	}
 	cfg := h.base
 	cfg.Pools = e
-	cfg.Tracking, cfg.DeadLetter, cfg.Requests = send(q.Queue(h.s.TrackingQueue)), send(q.Queue(h.s.DeadLetterQueue)), send(q.Queue(h.s.RequestsQueue))
+	cfg.Tracking, cfg.DeadLetter, cfg.Requests = q.Queue(h.s.TrackingQueue), q.Queue(h.s.DeadLetterQueue), q.Queue(h.s.RequestsQueue)
 	w, err := worker.New(cfg)
 	if err != nil {
 		return err
@@ -92,12 +91,4 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) error {
 		slog.Int("requeued", res.Count(worker.Requeued)), slog.Int("lost", res.Count(worker.Lost)),
 		slog.Int("describes", res.Describes), slog.Duration("took", time.Since(start)))
 	return err
-}
-
-// send adapts a queue to worker.Sender.
-func send(q *mns.Queue) worker.Sender {
-	return worker.SenderFunc(func(ctx context.Context, body string, delay time.Duration) error {
-		_, err := q.Send(ctx, body, delay)
-		return err
-	})
 }

@@ -121,8 +121,8 @@ func TestSlackEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(worker.Config{Pools: ensc, Tracking: workerQueue(tracking), DeadLetter: workerQueue(dlq),
-		Requests: workerQueue(requests), Notifier: sender, Validator: validator, Now: clk.Now})
+	w, err := worker.New(worker.Config{Pools: ensc, Tracking: tracking, DeadLetter: dlq,
+		Requests: requests, Notifier: sender, Validator: validator, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,13 +186,6 @@ func TestSlackEndToEnd(t *testing.T) {
 			t.Errorf("%q lacks the RequestId", m)
 		}
 	}
-}
-
-func workerQueue(q *mns.Queue) worker.Sender {
-	return worker.SenderFunc(func(ctx context.Context, body string, delay time.Duration) error {
-		_, err := q.Send(ctx, body, delay)
-		return err
-	})
 }
 
 func mustRead(t *testing.T, name string) []byte {

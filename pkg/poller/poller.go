@@ -486,28 +486,16 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 	}
 }
 
-// sendBatch sends outs, retrying for up to WriteRetry (backoff 250 ms
-// doubling, at most 2 s apart, never past ctx) while the whole request
-// fails — the queue service restarting. Partial failures are returned
-// as they are: those messages come back after their visibility timeout.
-func (t *tick) sendBatch(ctx context.Context, outs []mns.Outgoing) ([]mns.SendResult, error) {
-	give := time.Now().Add(t.p.cfg.WriteRetry)
-	wait := 250 * time.Millisecond
-	for {
-		res, err := t.p.cfg.Tracking.SendBatch(ctx, outs)
-		transient := errors.Is(err, mns.ErrUnavailable) || errors.Is(err, mns.ErrThrottled)
-		if err == nil || res != nil || !transient || ctx.Err() != nil || time.Now().Add(wait).After(give) {
-			return res, err
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return res, err
-		case <-timer.C:
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
+// sendBatch sends outs, retrying for up to WriteRetry (mns.Retry) while
+// the whole request fails — the queue service restarting. Partial failures
+// are returned as they are: those messages come back after their
+// visibility timeout.
+func (t *tick) sendBatch(ctx context.Context, outs []mns.Outgoing) (res []mns.SendResult, err error) {
+	err = mns.Retry{Window: t.p.cfg.WriteRetry, Now: t.p.cfg.Now}.Do(ctx, func(ctx context.Context) error {
+		res, err = t.p.cfg.Tracking.SendBatch(ctx, outs)
+		return err
+	})
+	return res, err
 }
 
 func resErr(res []mns.SendResult, i int) error {

@@ -122,9 +122,9 @@ func setup(t testing.TB, o options) *bundle {
 	}
 	b.cfg = worker.Config{
 		Pools:      b.ensCli,
-		Tracking:   queueSender(b.tracking),
-		DeadLetter: queueSender(b.dlq),
-		Requests:   queueSender(b.requests),
+		Tracking:   b.tracking,
+		DeadLetter: b.dlq,
+		Requests:   b.requests,
 		Notifier:   b.sender,
 		Validator:  nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true}),
 		Sealer:     b.sealer,
@@ -142,17 +142,16 @@ func setup(t testing.TB, o options) *bundle {
 	return b
 }
 
-// queueSender adapts a queue to worker.Sender, as functions/worker does.
-func queueSender(q *mns.Queue) worker.Sender {
-	return worker.SenderFunc(func(ctx context.Context, body string, delay time.Duration) error {
-		_, err := q.Send(ctx, body, delay)
-		return err
-	})
+// senderFunc adapts a function to worker.Sender, for injected failures.
+type senderFunc func(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error)
+
+func (f senderFunc) Send(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error) {
+	return f(ctx, body, delay)
 }
 
 // failingSender fails every send.
-var failingSender = worker.SenderFunc(func(context.Context, string, time.Duration) error {
-	return fmt.Errorf("injected: queue unavailable")
+var failingSender = senderFunc(func(context.Context, string, time.Duration) (mns.SendResult, error) {
+	return mns.SendResult{}, fmt.Errorf("injected: queue unavailable")
 })
 
 // testLogger sends logs to t.Log (quiet unless the test fails or -v).

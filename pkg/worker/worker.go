@@ -15,6 +15,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
@@ -31,17 +32,9 @@ type Pools interface {
 }
 
 // Sender sends one message to a queue, visible after delay. It is called
-// concurrently. functions/worker adapts *queue.Queue to it.
+// concurrently. *mns.Queue implements it.
 type Sender interface {
-	Send(ctx context.Context, body string, delay time.Duration) error
-}
-
-// SenderFunc adapts a function to Sender.
-type SenderFunc func(ctx context.Context, body string, delay time.Duration) error
-
-// Send calls f.
-func (f SenderFunc) Send(ctx context.Context, body string, delay time.Duration) error {
-	return f(ctx, body, delay)
+	Send(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error)
 }
 
 // Notifier makes the attempt a callback delivery is due for and records it
@@ -252,7 +245,7 @@ func (w *Worker) HandlePayload(ctx context.Context, payload []byte) (Result, err
 	it := &item{out: Item{Outcome: Rejected, Code: CodeUndecodable, Reason: err.Error()}}
 	dl := newDeadLetter(CodeUndecodable, err.Error(), it, string(payload), w.cfg.Now())
 	w.log(ctx, it)
-	if err := w.sendJSON(ctx, w.cfg.DeadLetter, dl, 0); err != nil {
+	if err := w.deadLetter(ctx, dl); err != nil {
 		return Result{Items: []Item{it.out}}, fmt.Errorf("worker: dead-letter a malformed payload: %w", err)
 	}
 	return Result{Items: []Item{it.out}}, nil
@@ -688,7 +681,7 @@ func (w *Worker) reportFailure(ctx context.Context, it *item, now time.Time) err
 	if it.msg.Err != nil {
 		dl.Body = Redact(string(it.msg.Raw))
 	}
-	errs = append(errs, w.sendJSON(ctx, w.cfg.DeadLetter, dl, 0))
+	errs = append(errs, w.deadLetter(ctx, dl))
 	return errors.Join(errs...)
 }
 
@@ -708,7 +701,7 @@ func (w *Worker) tell(ctx context.Context, it *item, m *tracking.Message, ev cal
 	case d.State == callback.StateDelivered:
 		it.out.Notified = true
 	case d.Undeliverable():
-		if err := w.sendJSON(ctx, w.cfg.DeadLetter, d.DeadLetter(now), 0); err != nil {
+		if err := w.deadLetter(ctx, d.DeadLetter(now)); err != nil {
 			return // the poller finds it terminal in the tracking message
 		}
 	default:
@@ -735,39 +728,25 @@ func (w *Worker) requeue(ctx context.Context, it *item) error {
 	return nil
 }
 
-func (w *Worker) sendJSON(ctx context.Context, s Sender, v any, delay time.Duration) error {
+// deadLetter writes the record v to the dead-letter queue.
+func (w *Worker) deadLetter(ctx context.Context, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if err := w.send(ctx, s, string(b), delay); err != nil {
+	if err := w.send(ctx, w.cfg.DeadLetter, string(b), 0); err != nil {
 		return fmt.Errorf("dead-letter send: %w", err)
 	}
 	return nil
 }
 
-// send puts body on s, retrying a failed write with backoff (250 ms
-// doubling, at most 2 s apart) for up to WriteRetry, never past ctx.
+// send puts body on s, retrying a failed write for up to WriteRetry
+// (mns.Retry), never past ctx.
 func (w *Worker) send(ctx context.Context, s Sender, body string, delay time.Duration) error {
-	give := time.Now().Add(w.cfg.WriteRetry)
-	wait := 250 * time.Millisecond
-	for {
-		err := s.Send(ctx, body, delay)
-		if err == nil || ctx.Err() != nil || time.Now().Add(wait).After(give) {
-			return err
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, 2*time.Second)
-	}
+	return mns.Retry{Window: w.cfg.WriteRetry, Now: w.cfg.Now}.Do(ctx, func(ctx context.Context) error {
+		_, err := s.Send(ctx, body, delay)
+		return err
+	})
 }
 
 // log writes one record per message; never a body or a password.

@@ -13,6 +13,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
@@ -233,12 +234,11 @@ func TestBriefQueueOutageIsRiddenOut(t *testing.T) {
 	b := setup(t, options{})
 	b.enqueue(t, b.envelope(t, b.request(0, "p1"), "req_p1", time.Now()))
 	var calls atomic.Int32
-	real := queueSender(b.tracking)
-	flaky := worker.SenderFunc(func(ctx context.Context, body string, delay time.Duration) error {
+	flaky := senderFunc(func(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error) {
 		if calls.Add(1) <= 2 {
-			return errors.New("queue: Send tracking: connection refused")
+			return mns.SendResult{}, errors.New("queue: Send tracking: connection refused")
 		}
-		return real.Send(ctx, body, delay)
+		return b.tracking.Send(ctx, body, delay)
 	})
 	w := b.withWorker(t, func(c *worker.Config) { c.Tracking, c.WriteRetry = flaky, 5*time.Second })
 	res, err := w.HandleBatch(context.Background(), batch(b.pull(t, b.requests, 16, 0)))
