@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -87,7 +86,7 @@ func route(api, chat http.Handler) http.Handler {
 
 // newChatOps builds the ChatOps handler; a platform without its secret
 // settings is off (its route answers 404).
-func newChatOps(s config.Settings, v *nodepool.Validator, q chatops.Sender, p chatops.PoolReader, log *slog.Logger) (*chatops.Handler, error) {
+func newChatOps(s config.Settings, v *nodepool.Validator, q nodepool.Sender, p nodepool.PoolReader, log *slog.Logger) (*chatops.Handler, error) {
 	presets, err := loadPresets(s.ChatOpsPresets)
 	if err != nil {
 		return nil, err
@@ -149,29 +148,23 @@ func (a *app) clientsFor(ctx context.Context) (*ens.Client, *mns.Client, error) 
 // sender puts envelopes on the requests queue.
 type sender struct{ a *app }
 
-// Send implements intake.Sender.
+// Send implements nodepool.Sender.
 func (s sender) Send(ctx context.Context, body string) (string, error) {
 	_, q, err := s.a.clientsFor(ctx)
 	if err != nil {
 		return "", err
 	}
-	res, err := q.Queue(s.a.s.RequestsQueue).Send(ctx, body, 0)
-	return res.MessageID, err
+	return fcapp.RequestsSender(q.Queue(s.a.s.RequestsQueue)).Send(ctx, body)
 }
 
-// pools reads node pools for the status endpoint.
+// pools reads node pools for the status endpoint and ChatOps.
 type pools struct{ a *app }
 
-// DescribeClusterNodePools implements intake.PoolReader, mapping an unknown
-// cluster to intake.ErrNotFound.
+// DescribeClusterNodePools implements nodepool.PoolReader.
 func (p pools) DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error) {
 	c, _, err := p.a.clientsFor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := c.DescribeClusterNodePools(ctx, clusterID)
-	if errors.Is(err, ens.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %w", intake.ErrNotFound, err)
-	}
-	return ps, err
+	return c.DescribeClusterNodePools(ctx, clusterID)
 }

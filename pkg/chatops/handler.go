@@ -1,7 +1,6 @@
 package chatops
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -12,24 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
-
-// Sender puts one envelope on the requests queue and returns after the
-// queue acknowledged it (intake.Sender has the same shape).
-type Sender interface {
-	Send(ctx context.Context, body string) (messageID string, err error)
-}
-
-// PoolReader lists a cluster's node pools (intake.PoolReader's shape).
-type PoolReader interface {
-	DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error)
-}
 
 // Replier posts an immediate Feishu reply (the acknowledgement, help and
 // errors: Feishu ignores the HTTP answer's body). FeishuReplier adapts a
@@ -66,9 +54,9 @@ type Config struct {
 	// nodepool.NewValidator(nodepool.ValidationConfig{}).
 	Validator *nodepool.Validator
 	// Queue is the requests queue. Required.
-	Queue Sender
+	Queue nodepool.Sender
 	// Pools serves `nodepool status`. Required.
-	Pools PoolReader
+	Pools nodepool.PoolReader
 	// SlackHosts, DingTalkHosts and ExtraHosts restrict where results may
 	// go, as in RenderConfig: a response_url or sessionWebhook elsewhere
 	// is not used (the command still runs; the user is told).
@@ -246,13 +234,8 @@ func (h *Handler) create(ctx context.Context, in incoming, cmd Command) answer {
 		key = in.platform + ":" + in.dedupe
 	}
 	requestID := nodepool.RequestID(key, "")
-	env, err := nodepool.NewEnvelope(req, requestID, nodepool.SourceChatOps, h.cfg.Now(), nil)
-	if err == nil {
-		var msg []byte
-		if msg, err = env.Marshal(); err == nil {
-			_, err = h.cfg.Queue.Send(ctx, string(msg))
-		}
-	}
+	_, err = nodepool.Submit(ctx, h.cfg.Queue, nodepool.Submission{Request: req, RequestID: requestID,
+		Source: nodepool.SourceChatOps, ReceivedAt: h.cfg.Now()})
 	if err != nil {
 		h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "chatops: enqueue failed",
 			slog.String("RequestId", requestID), slog.String("error", err.Error()))
@@ -308,7 +291,7 @@ func (h *Handler) slack(w http.ResponseWriter, r *http.Request, body []byte) {
 	if a.public {
 		rt = "in_channel"
 	}
-	writeJSON(w, SlackMessage{ResponseType: rt, Text: a.text})
+	intake.WriteJSON(w, http.StatusOK, SlackMessage{ResponseType: rt, Text: a.text})
 }
 
 // dingTalkMessage is the outgoing robot's request body
@@ -337,7 +320,7 @@ func (h *Handler) dingtalk(w http.ResponseWriter, r *http.Request, body []byte) 
 		return
 	}
 	if m.MsgType != "" && m.MsgType != "text" {
-		writeJSON(w, NewDingTalkMessage("nodepool", "Send me a text command.\n\n"+HelpText(h.cfg.Presets)))
+		intake.WriteJSON(w, http.StatusOK, NewDingTalkMessage("nodepool", "Send me a text command.\n\n"+HelpText(h.cfg.Presets)))
 		return
 	}
 	in := incoming{platform: DingTalk, text: m.Text.Content, user: m.SenderStaffID, dedupe: m.MsgID}
@@ -347,7 +330,7 @@ func (h *Handler) dingtalk(w http.ResponseWriter, r *http.Request, body []byte) 
 		}
 	}
 	a := h.run(r.Context(), in)
-	writeJSON(w, NewDingTalkMessage("nodepool", a.text))
+	intake.WriteJSON(w, http.StatusOK, NewDingTalkMessage("nodepool", a.text))
 }
 
 // feishuEvent is the part of a v2 im.message.receive_v1 event (and of a
@@ -388,12 +371,12 @@ func (h *Handler) feishu(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	if ev.Type == "url_verification" {
-		writeJSON(w, map[string]string{"challenge": ev.Challenge})
+		intake.WriteJSON(w, http.StatusOK, map[string]string{"challenge": ev.Challenge})
 		return
 	}
 	msg := ev.Event.Message
 	if ev.Header.EventType != "im.message.receive_v1" || msg.MessageID == "" {
-		writeJSON(w, struct{}{}) // other events: acknowledged, ignored
+		intake.WriteJSON(w, http.StatusOK, struct{}{}) // other events: acknowledged, ignored
 		return
 	}
 	var text string
@@ -413,21 +396,7 @@ func (h *Handler) feishu(w http.ResponseWriter, r *http.Request, body []byte) {
 	if err := h.cfg.FeishuReplier.Reply(ctx, msg.MessageID, a.text); err != nil {
 		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "chatops: feishu reply failed", slog.String("error", err.Error()))
 	}
-	writeJSON(w, struct{}{})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		http.Error(w, "internal", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
+	intake.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
 // Paths of the routes, for wiring.

@@ -16,6 +16,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
 // ErrNoCredentials is returned when neither the invocation nor the
@@ -100,4 +101,13 @@ func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, erro
 	}
 	return callback.NewSender(callback.Config{Secrets: []string{s.CallbackSecret},
 		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: chatops.Renderers(rc), Logger: log})
+}
+
+// RequestsSender adapts the requests queue to nodepool.Sender: the
+// envelope is visible at once and the answer is MNS's message id.
+func RequestsSender(q *mns.Queue) nodepool.Sender {
+	return nodepool.SenderFunc(func(ctx context.Context, body string) (string, error) {
+		res, err := q.Send(ctx, body, 0)
+		return res.MessageID, err
+	})
 }

@@ -37,7 +37,7 @@ var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // over the real queue client and the MNS-compatible service, and every
 // test then runs through it.
 type queueHarness interface {
-	Sender
+	nodepool.Sender
 	// Received returns the bodies acknowledged so far, in send order.
 	Received(tb testing.TB) []string
 	// Fail makes the next sends fail (true) or succeed (false).
@@ -53,7 +53,7 @@ type memQueue struct {
 	fail   bool
 }
 
-var _ Sender = (*memQueue)(nil)
+var _ nodepool.Sender = (*memQueue)(nil)
 
 func (q *memQueue) Send(ctx context.Context, body string) (string, error) {
 	q.mu.Lock()
@@ -78,7 +78,7 @@ type fakePools struct {
 	fn func(ctx context.Context, clusterID string) ([]ens.NodePool, error)
 }
 
-var _ PoolReader = fakePools{}
+var _ nodepool.PoolReader = fakePools{}
 
 func (f fakePools) DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error) {
 	return f.fn(ctx, clusterID)

@@ -28,6 +28,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,20 +36,6 @@ import (
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
-
-// Sender puts one message on the requests queue. It returns only after the
-// queue acknowledged the message (MNS SendMessage 201), with its id. It must
-// be safe for concurrent use. Any error means "not accepted".
-type Sender interface {
-	Send(ctx context.Context, body string) (messageID string, err error)
-}
-
-// PoolReader lists a cluster's node pools (all pages). It returns an error
-// matching ErrNotFound (errors.Is) when the cluster does not exist. It must
-// be safe for concurrent use.
-type PoolReader interface {
-	DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error)
-}
 
 // Config configures a Handler. Zero values take the defaults in
 // withDefaults.
@@ -67,9 +54,9 @@ type Config struct {
 	// nodepool.NewValidator(nodepool.ValidationConfig{}).
 	Validator *nodepool.Validator
 	// Queue is the requests queue. Required.
-	Queue Sender
+	Queue nodepool.Sender
 	// Pools reads live node pools for the status endpoint. Required.
-	Pools PoolReader
+	Pools nodepool.PoolReader
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives JSON-friendly structured logs; nil discards.
@@ -254,21 +241,16 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	env, err := nodepool.NewEnvelope(req, requestID, h.cfg.Source, h.cfg.Now(), h.cfg.Sealer)
-	if err != nil {
-		h.fail(w, r, fmt.Errorf("intake: envelope: %w", err), requestID)
-		return
-	}
-	msg, err := env.Marshal()
-	if err != nil {
-		h.fail(w, r, fmt.Errorf("intake: envelope: %w", err), requestID)
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.SendTimeout)
-	messageID, err := h.cfg.Queue.Send(ctx, string(msg))
+	messageID, err := nodepool.Submit(ctx, h.cfg.Queue, nodepool.Submission{Request: req, RequestID: requestID,
+		Source: h.cfg.Source, ReceivedAt: h.cfg.Now(), Sealer: h.cfg.Sealer})
 	cancel()
-	if err != nil {
+	switch {
+	case errors.Is(err, nodepool.ErrNotSent):
 		h.fail(w, r, &Error{Code: CodeUnavailable, Message: "the request queue is unavailable; nothing was accepted, retry later", Err: err}, requestID)
+		return
+	case err != nil:
+		h.fail(w, r, fmt.Errorf("intake: %w", err), requestID)
 		return
 	}
 	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "intake: accepted",
@@ -280,7 +262,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 
 	statusURL := h.statusURL(req.ClusterId, req.NodepoolInfo.Name)
 	w.Header().Set("Location", statusURL)
-	writeJSON(w, http.StatusAccepted, accepted{
+	WriteJSON(w, http.StatusAccepted, accepted{
 		RequestId: requestID,
 		ClusterId: req.ClusterId,
 		Name:      req.NodepoolInfo.Name,
@@ -306,7 +288,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	pools, err := h.cfg.Pools.DescribeClusterNodePools(ctx, clusterID)
 	cancel()
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ens.ErrNotFound):
 		h.fail(w, r, &Error{Code: CodeNotFound, Message: "cluster not found", Err: err}, "")
 		return
 	case err != nil:
@@ -315,7 +297,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range pools {
 		if p.NodepoolInfo.Name == name {
-			writeJSON(w, http.StatusOK, nodepool.MaskPool(p))
+			WriteJSON(w, http.StatusOK, nodepool.MaskPool(p))
 			return
 		}
 	}
@@ -324,7 +306,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 
 // health handles GET /healthz.
 func (h *Handler) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (h *Handler) methodNotAllowed(allow string) http.HandlerFunc {
@@ -395,16 +377,22 @@ func printableOrSpace(s string) bool {
 	return true
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
+// WriteJSON writes v as a JSON answer with status: Content-Type
+// application/json, not cached, HTML characters unescaped (chat platforms
+// show the text as sent). Both front doors answer through it.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		http.Error(w, `{"error":"internal"}`, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(buf.Bytes())
 }
 
 // statusWriter records the status and RequestId for the access log.

@@ -566,7 +566,7 @@ func TestStatus(t *testing.T) {
 		case "eck-down":
 			return nil, errors.New("ens: Throttling.User")
 		}
-		return nil, ErrNotFound
+		return nil, ens.ErrNotFound
 	}}
 	get := func(b *testBundle, path string, signed bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, path, nil)

@@ -37,8 +37,9 @@ var codeStatus = map[Code]int{
 	CodeInternal:         http.StatusInternalServerError,
 }
 
-// ErrNotFound is what a PoolReader returns (errors.Is) when the cluster
-// does not exist; the status endpoint then answers 404.
+// ErrNotFound marks a missing resource; ErrorCode maps it to CodeNotFound
+// (404). The status endpoint answers 404 for a PoolReader error matching
+// ens.ErrNotFound.
 var ErrNotFound = errors.New("intake: not found")
 
 // ErrUnavailable is what a Sender or PoolReader may return (errors.Is) for

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -83,33 +84,39 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	} else if req.ScalingGroup.Password != "" {
 		return fmt.Errorf("the request has a Password: set %s so it is sealed", config.EnvSealKeys)
 	}
-	env, err := nodepool.NewEnvelope(req, nodepool.RequestID(*idemKey, ""), *source, time.Now(), sealer)
+	q, err := queue(*dryRun, *endpoint, *queueName, getenv, stdout)
 	if err != nil {
 		return err
 	}
-	msg, err := env.Marshal()
-	if err != nil {
+	requestID := nodepool.RequestID(*idemKey, "")
+	messageID, err := nodepool.Submit(ctx, q, nodepool.Submission{Request: req, RequestID: requestID,
+		Source: *source, ReceivedAt: time.Now(), Sealer: sealer})
+	if err != nil || *dryRun {
 		return err
 	}
-	if *dryRun {
-		_, err = fmt.Fprintf(stdout, "%s\n", msg)
-		return err
+	return json.NewEncoder(stdout).Encode(map[string]string{"RequestId": requestID, "MessageId": messageID,
+		"ClusterId": req.ClusterId, "Name": req.NodepoolInfo.Name})
+}
+
+// queue returns the requests queue, or with dryRun a Sender that prints
+// the envelope to stdout instead.
+func queue(dryRun bool, endpoint, name string, getenv func(string) string, stdout io.Writer) (nodepool.Sender, error) {
+	if dryRun {
+		return nodepool.SenderFunc(func(_ context.Context, body string) (string, error) {
+			_, err := fmt.Fprintf(stdout, "%s\n", body)
+			return "", err
+		}), nil
 	}
-	if *endpoint == "" {
-		return fmt.Errorf("-endpoint or %s is required", config.EnvMNSEndpoint)
+	if endpoint == "" {
+		return nil, fmt.Errorf("-endpoint or %s is required", config.EnvMNSEndpoint)
 	}
-	qc, err := mns.New(mns.Config{Endpoint: *endpoint, Credentials: mns.Credentials{
+	qc, err := mns.New(mns.Config{Endpoint: endpoint, Credentials: mns.Credentials{
 		AccessKeyID: getenv(config.EnvAccessKeyID), AccessKeySecret: getenv(config.EnvAccessKeySecret),
 		SecurityToken: getenv(config.EnvSecurityToken)}})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	res, err := qc.Queue(*queueName).Send(ctx, string(msg), 0)
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(stdout).Encode(map[string]string{"RequestId": env.RequestId, "MessageId": res.MessageID,
-		"ClusterId": req.ClusterId, "Name": req.NodepoolInfo.Name})
+	return fcapp.RequestsSender(qc.Queue(name)), nil
 }
 
 func cmpOr(a, b string) string {

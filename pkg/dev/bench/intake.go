@@ -12,6 +12,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
@@ -188,13 +189,5 @@ func (r *run) intakeHandler(st *localstack.Stack, q *mns.Queue) (*intake.Handler
 	return intake.New(intake.Config{Secrets: []string{r.webhookSecret}, Sealer: sealer, Pools: e,
 		Validator:     nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true}),
 		StatusURLBase: st.URL(),
-		Queue: sendFunc(func(ctx context.Context, body string) (string, error) {
-			res, err := q.Send(ctx, body, 0)
-			return res.MessageID, err
-		})})
+		Queue:         fcapp.RequestsSender(q)})
 }
-
-// sendFunc adapts a function to intake.Sender.
-type sendFunc func(ctx context.Context, body string) (string, error)
-
-func (f sendFunc) Send(ctx context.Context, body string) (string, error) { return f(ctx, body) }

@@ -17,6 +17,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -105,10 +106,7 @@ func TestMeasure(t *testing.T) {
 	}
 	q := st.Queue(st.Config().RequestsQueue)
 	h, err := intake.New(intake.Config{Secrets: []string{sec.Webhook}, Sealer: sealer, Pools: e,
-		Queue: senderFunc(func(ctx context.Context, b string) (string, error) {
-			r, err := q.Send(ctx, b, 0)
-			return r.MessageID, err
-		}),
+		Queue:     fcapp.RequestsSender(q),
 		Validator: nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true})})
 	if err != nil {
 		t.Fatal(err)
@@ -139,10 +137,6 @@ func TestMeasure(t *testing.T) {
 		t.Logf("%s: n=%d p50 %v p99 %v max %v", m.name, len(m.d), p50, p99, mx)
 	}
 }
-
-type senderFunc func(ctx context.Context, body string) (string, error)
-
-func (f senderFunc) Send(ctx context.Context, body string) (string, error) { return f(ctx, body) }
 
 func stats(d []time.Duration) (p50, p99, mx time.Duration) {
 	if len(d) == 0 {
