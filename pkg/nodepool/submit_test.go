@@ -32,9 +32,7 @@ func TestSubmit(t *testing.T) {
 	if _, err := Submit(context.Background(), down, Submission{Request: req, RequestID: "req_x", Source: SourceQueue, ReceivedAt: receivedAt, Sealer: s}); !errors.Is(err, ErrNotSent) {
 		t.Errorf("queue down: err = %v, want ErrNotSent", err)
 	}
-	{
-		if _, err := Submit(context.Background(), q, Submission{Request: req, RequestID: "req_x", Source: SourceQueue, ReceivedAt: receivedAt}); err == nil || errors.Is(err, ErrNotSent) {
-			t.Errorf("password without a sealer: err = %v, want an envelope error", err)
-		}
+	if _, err := Submit(context.Background(), q, Submission{Request: req, RequestID: "req_x", Source: SourceQueue, ReceivedAt: receivedAt}); err == nil || errors.Is(err, ErrNotSent) {
+		t.Errorf("password without a sealer: err = %v, want an envelope error", err)
 	}
 }
