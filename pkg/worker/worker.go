@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -219,19 +218,38 @@ const (
 	CodeDeadlineExceeded   = "DeadlineExceeded"
 )
 
-// item is the working state of one message.
+// item is the working state of one message. Its outcome is out.Outcome:
+// empty until a verdict settles it.
 type item struct {
 	msg fcadapter.QueueMessage
 	env *nodepool.Envelope
-	req *nodepool.Request // unsealed; never logged
+	req *nodepool.Request // unsealed and valid; never logged
 	out Item
 	// callback is the request's callback if it is usable (else zero): its
 	// URL and, for ChatOps requests, the chat format and expiry.
-	callback  nodepool.Callback
-	pool      *ens.NodePool // created or adopted
-	fail      *callback.ErrorInfo
-	transient error
+	callback nodepool.Callback
+	pool     *ens.NodePool // created or adopted
 }
+
+// verdict is what became of one message before anything is written, as the
+// poller's decide returns a verdict: an outcome with its code and reason,
+// the pool for Created and Adopted, or a transient failure that re-queues
+// the message until its deadline. The zero verdict means "admitted, not
+// decided yet".
+type verdict struct {
+	outcome      Outcome
+	code, reason string
+	pool         *ens.NodePool
+	transient    error
+}
+
+// rejected is the verdict on a message that cannot be worked.
+func rejected(code, reason string) verdict {
+	return verdict{outcome: Rejected, code: code, reason: reason}
+}
+
+// failed is the verdict on a valid request that failed permanently.
+func failed(code, reason string) verdict { return verdict{outcome: Failed, code: code, reason: reason} }
 
 // HandlePayload decodes an EventBridge MNS trigger payload
 // (fcadapter.Decode: one CloudEvent, an array of them, an array of JSON
@@ -251,103 +269,26 @@ func (w *Worker) HandlePayload(ctx context.Context, payload []byte) (Result, err
 	return Result{Items: []Item{it.out}}, nil
 }
 
-// HandleBatch works one batch (see the package documentation). It returns
-// an error only when some message's outcome could not be written anywhere;
-// the trigger should then redeliver the whole batch, which is safe.
+// HandleBatch works one batch (see the package documentation) in five
+// phases: admit every message, group the valid requests by pool, describe
+// each cluster once, decide each pool's requests in order, and write every
+// outcome out. It returns an error only when some message's outcome could
+// not be written anywhere; the trigger should then redeliver the whole
+// batch, which is safe.
 func (w *Worker) HandleBatch(ctx context.Context, msgs []fcadapter.QueueMessage) (Result, error) {
 	now := w.cfg.Now()
 	items := make([]*item, len(msgs))
 	for i, m := range msgs {
-		it := &item{msg: m, out: Item{Index: i, MessageID: m.MessageID}}
-		items[i] = it
-		w.admit(it)
-		if it.transient != nil {
-			w.transient(it, now)
-		}
+		items[i] = &item{msg: m, out: Item{Index: i, MessageID: m.MessageID}}
+		w.settle(items[i], w.admit(items[i]), now)
 	}
+	work, cancel := w.workContext(ctx)
+	defer cancel()
+	groups := groupByPool(items)
+	described := w.describe(work, groups)
+	errs := w.decideAndFinish(ctx, work, groups, described, items, now)
 
-	// ENS calls end Reserve before the invocation's deadline — at most a
-	// third of the time left, so that a short function timeout still
-	// leaves time to work.
-	work := ctx
-	if dl, ok := ctx.Deadline(); ok {
-		reserve := min(w.cfg.Reserve, time.Until(dl)/3)
-		var cancel context.CancelFunc
-		work, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
-		defer cancel()
-	}
-
-	// Group the valid requests by cluster and by pool, in batch order.
-	type key struct{ cluster, name string }
-	var (
-		clusters []string
-		groups   = map[key][]*item{}
-		order    []key
-	)
-	for _, it := range items {
-		if it.req == nil || it.out.Outcome != "" {
-			continue
-		}
-		k := key{it.req.ClusterId, it.req.NodepoolInfo.Name}
-		if !slices.Contains(clusters, k.cluster) {
-			clusters = append(clusters, k.cluster)
-		}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], it)
-	}
-
-	// One Describe per cluster, concurrently.
-	sem := make(chan struct{}, w.cfg.Concurrency)
-	type described struct {
-		pools []ens.NodePool
-		err   error
-	}
-	desc := make(map[string]*described, len(clusters))
-	var wg sync.WaitGroup
-	for _, c := range clusters {
-		d := &described{}
-		desc[c] = d
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			d.pools, d.err = w.cfg.Pools.DescribeClusterNodePools(work, c)
-		})
-	}
-	wg.Wait()
-
-	// Work each pool's messages in order; pools concurrently. The outcome
-	// of every message is then written out (callbacks, queues).
-	var (
-		mu   sync.Mutex
-		errs []error
-	)
-	finish := func(it *item) {
-		if err := w.finish(ctx, it, now); err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-		}
-	}
-	for _, k := range order {
-		g := groups[k]
-		d := desc[k.cluster]
-		wg.Go(func() {
-			w.workPool(work, sem, g, d.pools, d.err, now)
-			for _, it := range g {
-				finish(it)
-			}
-		})
-	}
-	for _, it := range items {
-		if it.req == nil { // decided by admit: rejected, re-queued or failed
-			wg.Go(func() { finish(it) })
-		}
-	}
-	wg.Wait()
-
-	res := Result{Items: make([]Item, len(items)), Describes: len(clusters), Clusters: len(clusters)}
+	res := Result{Items: make([]Item, len(items)), Describes: len(described), Clusters: len(described)}
 	for i, it := range items {
 		res.Items[i] = it.out
 	}
@@ -358,35 +299,135 @@ func (w *Worker) HandleBatch(ctx context.Context, msgs []fcadapter.QueueMessage)
 	return res, nil
 }
 
-// admit decodes, unseals and validates one message. On success it sets
-// it.env and it.req; otherwise it marks the item Rejected (or, for a
-// sealing key this build lacks, transient: a rotation in progress).
-func (w *Worker) admit(it *item) {
+// workContext bounds the ENS calls: they end Reserve before the
+// invocation's deadline — at most a third of the time left, so that a
+// short function timeout still leaves time to work.
+func (w *Worker) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	reserve := min(w.cfg.Reserve, time.Until(dl)/3)
+	return context.WithDeadline(ctx, dl.Add(-reserve))
+}
+
+// group is the undecided valid requests for one (ClusterId, Name), in
+// batch order.
+type group struct {
+	cluster, name string
+	items         []*item
+}
+
+// groupByPool groups the undecided valid requests by pool, in batch order.
+func groupByPool(items []*item) []*group {
+	var groups []*group
+	index := map[[2]string]*group{}
+	for _, it := range items {
+		if it.out.Outcome != "" {
+			continue
+		}
+		k := [2]string{it.req.ClusterId, it.req.NodepoolInfo.Name}
+		g := index[k]
+		if g == nil {
+			g = &group{cluster: k[0], name: k[1]}
+			index[k] = g
+			groups = append(groups, g)
+		}
+		g.items = append(g.items, it)
+	}
+	return groups
+}
+
+// described is one cluster's pools, or the error that reading them gave.
+type described struct {
+	pools []ens.NodePool
+	err   error
+}
+
+// describe reads the pools of every cluster of groups, once per cluster,
+// at most Concurrency at a time.
+func (w *Worker) describe(ctx context.Context, groups []*group) map[string]*described {
+	out := map[string]*described{}
+	sem := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		if out[g.cluster] != nil {
+			continue
+		}
+		d := &described{}
+		out[g.cluster] = d
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			d.pools, d.err = w.cfg.Pools.DescribeClusterNodePools(ctx, g.cluster)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// decideAndFinish decides each pool's requests in order, pools
+// concurrently, and writes out the outcome of every message (callbacks,
+// queues) as soon as it is known. It returns the errors of outcomes that
+// could not be written anywhere.
+func (w *Worker) decideAndFinish(ctx, work context.Context, groups []*group, desc map[string]*described, items []*item, now time.Time) []error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, w.cfg.Concurrency)
+	)
+	finish := func(it *item) {
+		if err := w.finish(ctx, it, now); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	for _, g := range groups {
+		d := desc[g.cluster]
+		wg.Go(func() {
+			w.workPool(work, sem, g, d, now)
+			for _, it := range g.items {
+				finish(it)
+			}
+		})
+	}
+	for _, it := range items {
+		if it.req == nil { // settled by admit: rejected, re-queued or failed
+			wg.Go(func() { finish(it) })
+		}
+	}
+	wg.Wait()
+	return errs
+}
+
+// admit decodes, unseals and validates one message. It sets it.env when
+// the envelope parses and it.req when the request is valid, and returns
+// the zero verdict then; otherwise the message is rejected, or transient
+// for a sealing key this build lacks (a rotation in progress).
+func (w *Worker) admit(it *item) verdict {
 	if it.msg.Err != nil {
-		it.reject(CodeUndecodable, it.msg.Err.Error())
-		return
+		return rejected(CodeUndecodable, it.msg.Err.Error())
 	}
 	if !json.Valid([]byte(it.msg.Body)) {
-		it.reject(CodeUndecodable, "the message body is not JSON")
-		return
+		return rejected(CodeUndecodable, "the message body is not JSON")
 	}
 	env, err := nodepool.Parse([]byte(it.msg.Body))
 	if err != nil {
 		var uv *nodepool.UnsupportedVersionError
 		switch {
 		case errors.As(err, &uv):
-			it.reject(CodeUnsupportedVersion, err.Error())
+			return rejected(CodeUnsupportedVersion, err.Error())
 		case errors.Is(err, nodepool.ErrInvalid):
 			w.salvage(it)
 			reason := err.Error()
 			if hasClearPassword(err) {
 				reason += " (a queue message carries the password sealed: build it with go run ./scripts/enqueue)"
 			}
-			it.reject(CodeInvalidRequest, reason)
-		default:
-			it.reject(CodeUndecodable, err.Error())
+			return rejected(CodeInvalidRequest, reason)
 		}
-		return
+		return rejected(CodeUndecodable, err.Error())
 	}
 	it.env = env
 	it.out.RequestId, it.out.ClusterId, it.out.Name = env.RequestId, env.Request.ClusterId, env.Request.NodepoolInfo.Name
@@ -396,23 +437,15 @@ func (w *Worker) admit(it *item) {
 	case errors.Is(err, nodepool.ErrUnknownKey):
 		// Most likely the webhook already seals with a key this worker
 		// does not have yet: retry until the deadline.
-		it.transient = err
-		return
+		return verdict{transient: err}
 	case err != nil:
-		it.reject(CodeInvalidRequest, "SealedPassword: "+err.Error())
-		return
+		return rejected(CodeInvalidRequest, "SealedPassword: "+err.Error())
 	}
 	if err := w.cfg.Validator.Validate(req); err != nil {
-		it.reject(CodeInvalidRequest, err.Error())
-		return
+		return rejected(CodeInvalidRequest, err.Error())
 	}
 	it.req = req
-}
-
-// reject marks it as a rejected message.
-func (it *item) reject(code, reason string) {
-	it.out.Outcome, it.out.Code, it.out.Reason = Rejected, code, reason
-	it.fail = &callback.ErrorInfo{Code: code, Message: reason}
+	return verdict{}
 }
 
 // hasClearPassword reports whether a Parse error is about a clear password.
@@ -481,11 +514,10 @@ func (w *Worker) usableCallback(cb *nodepool.Callback) nodepool.Callback {
 }
 
 // workPool decides the messages of one (ClusterId, Name) in order.
-func (w *Worker) workPool(ctx context.Context, sem chan struct{}, g []*item, existing []ens.NodePool, descErr error, now time.Time) {
-	name := g[0].req.NodepoolInfo.Name
+func (w *Worker) workPool(ctx context.Context, sem chan struct{}, g *group, d *described, now time.Time) {
 	var same []ens.NodePool
-	for _, p := range existing {
-		if p.NodepoolInfo.Name == name {
+	for _, p := range d.pools {
+		if p.NodepoolInfo.Name == g.name {
 			same = append(same, p)
 		}
 	}
@@ -493,23 +525,20 @@ func (w *Worker) workPool(ctx context.Context, sem chan struct{}, g []*item, exi
 		unsure error           // a create whose result is unknown: later ones must not create
 		done   map[string]bool // RequestIds already tracked in this batch
 	)
-	for _, it := range g {
+	for _, it := range g.items {
+		var v verdict
 		switch {
-		case descErr != nil:
-			w.classify(it, descErr, now)
+		case d.err != nil:
+			v = classify(d.err)
 		case unsure != nil:
-			it.transient = unsure
+			v = verdict{transient: unsure}
 		case done[it.env.RequestId]:
-			it.out.Outcome = Duplicate
+			v = verdict{outcome: Duplicate}
 		default:
-			w.decide(ctx, sem, it, &same, now)
-			if it.transient != nil {
-				unsure = it.transient
-			}
+			v = w.decide(ctx, sem, it.req, &same)
+			unsure = v.transient
 		}
-		if it.transient != nil {
-			w.transient(it, now)
-		}
+		w.settle(it, v, now)
 		if it.out.Outcome == Created || it.out.Outcome == Adopted {
 			if done == nil {
 				done = map[string]bool{}
@@ -519,74 +548,75 @@ func (w *Worker) workPool(ctx context.Context, sem chan struct{}, g []*item, exi
 	}
 }
 
-// decide adopts, refuses or creates the pool of one valid request.
-func (w *Worker) decide(ctx context.Context, sem chan struct{}, it *item, same *[]ens.NodePool, now time.Time) {
+// decide adopts, refuses or creates the pool of one valid request; same
+// holds the pools of that name, and a created pool is added to it.
+func (w *Worker) decide(ctx context.Context, sem chan struct{}, req *nodepool.Request, same *[]ens.NodePool) verdict {
 	var diffs []string
 	for i := range *same {
 		p := &(*same)[i]
-		d := nodepool.SpecDiff(it.req, p)
+		d := nodepool.SpecDiff(req, p)
 		if len(d) == 0 {
-			it.pool, it.out.Outcome, it.out.NodepoolId = p, Adopted, p.NodepoolInfo.NodepoolId
-			return
+			return verdict{outcome: Adopted, pool: p}
 		}
 		diffs = append(diffs, p.NodepoolInfo.NodepoolId+" differs in "+strings.Join(d, ", "))
 	}
 	if len(diffs) > 0 {
-		it.failWith(Failed, CodeConflict, fmt.Sprintf("node pool %q already exists in cluster %s with a different spec (%s)",
-			it.req.NodepoolInfo.Name, it.req.ClusterId, strings.Join(diffs, "; ")))
-		return
+		return failed(CodeConflict, fmt.Sprintf("node pool %q already exists in cluster %s with a different spec (%s)",
+			req.NodepoolInfo.Name, req.ClusterId, strings.Join(diffs, "; ")))
 	}
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
-		it.transient = ctx.Err()
-		return
+		return verdict{transient: ctx.Err()}
 	}
-	resp, err := w.cfg.Pools.CreateClusterNodePool(ctx, it.req.ENS())
+	resp, err := w.cfg.Pools.CreateClusterNodePool(ctx, req.ENS())
 	<-sem
 	if err != nil {
-		w.classify(it, err, now)
-		return
+		return classify(err)
+	}
+	if resp.Nodepool.NodepoolInfo.NodepoolId == "" {
+		// ENS answered without an id: treat the result as unknown; the
+		// re-queued message adopts the pool from the Describe.
+		return verdict{transient: errors.New("worker: CreateClusterNodePool answered without a NodepoolId")}
 	}
 	// Record the pool as requested (the create response may not echo the
 	// spec), so a later message for the same name compares against it.
-	spec := it.req.ENS()
+	spec := req.ENS()
 	p := ens.NodePool{
-		ClusterId:    it.req.ClusterId,
-		NodepoolInfo: ens.NodepoolInfo{Name: it.req.NodepoolInfo.Name, NodepoolId: resp.Nodepool.NodepoolInfo.NodepoolId},
+		ClusterId:    req.ClusterId,
+		NodepoolInfo: ens.NodepoolInfo{Name: req.NodepoolInfo.Name, NodepoolId: resp.Nodepool.NodepoolInfo.NodepoolId},
 		ScalingGroup: *spec.ScalingGroup,
 		Status:       resp.Nodepool.Status,
 	}
 	p.ScalingGroup.Password = ""
 	*same = append(*same, p)
-	it.pool, it.out.Outcome, it.out.NodepoolId = &(*same)[len(*same)-1], Created, p.NodepoolInfo.NodepoolId
-	if it.out.NodepoolId == "" {
-		// ENS answered without an id: treat the result as unknown; the
-		// re-queued message adopts the pool from the Describe.
-		it.pool, it.out.Outcome, it.out.NodepoolId = nil, "", ""
-		it.transient = errors.New("worker: CreateClusterNodePool answered without a NodepoolId")
-	}
+	return verdict{outcome: Created, pool: &(*same)[len(*same)-1]}
 }
 
 // classify turns an ENS error into a permanent failure or a transient one.
-func (w *Worker) classify(it *item, err error, now time.Time) {
+func classify(err error) verdict {
 	if ae, ok := ens.AsAPIError(err); ok && !ens.IsRetryable(err) && !errors.Is(err, ens.ErrUnauthorized) {
-		it.failWith(Failed, ae.Code, ae.Message)
-		return
+		return failed(ae.Code, ae.Message)
 	}
-	it.transient = err
+	return verdict{transient: err}
 }
 
-// transient re-queues it, or fails it once its request is past the deadline.
-func (w *Worker) transient(it *item, now time.Time) {
-	age := now.Sub(it.env.ReceivedAt)
-	if age <= w.cfg.PoolDeadline {
-		it.out.Outcome, it.out.Reason = Requeued, it.transient.Error()
-		it.out.Code = errorCode(it.transient)
-		return
+// settle records v on it. A transient failure re-queues the message, or
+// fails it once its request is past the deadline.
+func (w *Worker) settle(it *item, v verdict, now time.Time) {
+	if v.transient != nil {
+		age := now.Sub(it.env.ReceivedAt)
+		if age <= w.cfg.PoolDeadline {
+			v = verdict{outcome: Requeued, code: errorCode(v.transient), reason: v.transient.Error()}
+		} else {
+			v = failed(cmp.Or(errorCode(v.transient), CodeDeadlineExceeded),
+				fmt.Sprintf("gave up after %s (pool deadline %s): %v", age.Round(time.Second), w.cfg.PoolDeadline, v.transient))
+		}
 	}
-	it.failWith(Failed, cmp.Or(errorCode(it.transient), CodeDeadlineExceeded),
-		fmt.Sprintf("gave up after %s (pool deadline %s): %v", age.Round(time.Second), w.cfg.PoolDeadline, it.transient))
+	it.out.Outcome, it.out.Code, it.out.Reason = v.outcome, v.code, v.reason
+	if v.pool != nil {
+		it.pool, it.out.NodepoolId = v.pool, v.pool.NodepoolInfo.NodepoolId
+	}
 }
 
 func errorCode(err error) string {
@@ -599,9 +629,9 @@ func errorCode(err error) string {
 	return ""
 }
 
-func (it *item) failWith(o Outcome, code, msg string) {
-	it.out.Outcome, it.out.Code, it.out.Reason = o, code, msg
-	it.fail = &callback.ErrorInfo{Code: code, Message: msg}
+// errorInfo is the failure as a callback event reports it.
+func (it *item) errorInfo() *callback.ErrorInfo {
+	return &callback.ErrorInfo{Code: it.out.Code, Message: it.out.Reason}
 }
 
 // finish writes the outcome of it: callbacks, tracking, dead letter or
@@ -670,7 +700,7 @@ func (w *Worker) reportFailure(ctx context.Context, it *item, now time.Time) err
 			CreatedAt: now, Deadline: now.Add(w.cfg.PoolDeadline), Terminal: true,
 		}
 		ev := callback.Event{Type: callback.TypeFailed, Timestamp: now, Data: callback.EventData{
-			RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, Error: it.fail,
+			RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, Error: it.errorInfo(),
 		}}
 		w.tell(ctx, it, m, ev, now)
 		if !m.Done() {
