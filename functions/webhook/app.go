@@ -10,10 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aliyun/fc-runtime-go-sdk/events"
+
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/mns"
@@ -28,7 +31,12 @@ type app struct {
 	log     *slog.Logger
 	clients *fcapp.Clients
 	handler http.Handler
+	// handle is the FC entry point: handler behind the HTTP trigger adapter.
+	handle func(context.Context, events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error)
 }
+
+// Handler implements fcapp.App.
+func (a *app) Handler() any { return a.handle }
 
 // newApp checks the settings and builds the handler.
 func newApp(s config.Settings, logw io.Writer) (*app, error) {
@@ -69,6 +77,7 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 		return nil, err
 	}
 	a.handler = route(api, chat)
+	a.handle = fcadapter.HTTPHandler(a.handler, &fcadapter.HTTPOptions{Logger: a.log})
 	return a, nil
 }
 

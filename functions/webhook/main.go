@@ -4,25 +4,6 @@
 // environment (pkg/config); see README "Configuration" and s.yaml.
 package main
 
-import (
-	"fmt"
-	"os"
+import "github.com/ensnodepool/webhook/pkg/fcapp"
 
-	"github.com/aliyun/fc-runtime-go-sdk/fc"
-
-	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
-)
-
-func main() {
-	s, err := config.FromEnv(os.Getenv)
-	if err == nil {
-		var a *app
-		if a, err = newApp(s, os.Stdout); err == nil {
-			fc.Start(fcadapter.HTTPHandler(a.handler, &fcadapter.HTTPOptions{Logger: a.log}))
-			return
-		}
-	}
-	fmt.Fprintln(os.Stderr, "webhook:", err)
-	os.Exit(1)
-}
+func main() { fcapp.Main("webhook", newApp) }

@@ -4,23 +4,6 @@
 // environment (pkg/config); see README "Deploy" and s.yaml.
 package main
 
-import (
-	"fmt"
-	"os"
+import "github.com/ensnodepool/webhook/pkg/fcapp"
 
-	"github.com/aliyun/fc-runtime-go-sdk/fc"
-	"github.com/ensnodepool/webhook/pkg/config"
-)
-
-func main() {
-	s, err := config.FromEnv(os.Getenv)
-	if err == nil {
-		var h *handler
-		if h, err = newHandler(s, os.Stdout); err == nil {
-			fc.Start(h.Invoke)
-			return
-		}
-	}
-	fmt.Fprintln(os.Stderr, "worker:", err)
-	os.Exit(1)
-}
+func main() { fcapp.Main("worker", newApp) }

@@ -15,18 +15,21 @@ import (
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
 
-// handler wires the worker to ENS, MNS and callback receivers. The clients
+// app wires the worker to ENS, MNS and callback receivers. The clients
 // live as long as the instance (connection pools, the ENS rate limiters);
 // each invocation signs with its own credentials.
-type handler struct {
+type app struct {
 	s       config.Settings
 	log     *slog.Logger
 	base    worker.Config // without the clients
 	clients *fcapp.Clients
 }
 
-// newHandler checks the settings and builds the instance's dependencies.
-func newHandler(s config.Settings, logw io.Writer) (*handler, error) {
+// Handler implements fcapp.App.
+func (h *app) Handler() any { return h.handle }
+
+// newApp checks the settings and builds the instance's dependencies.
+func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	if err := s.Require(config.EnvMNSEndpoint, config.EnvCallbackSecret); err != nil {
 		return nil, err
 	}
@@ -34,7 +37,7 @@ func newHandler(s config.Settings, logw io.Writer) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{s: s, log: log}
+	h := &app{s: s, log: log}
 	sender, err := fcapp.CallbackSender(s, log)
 	if err != nil {
 		return nil, err
@@ -65,8 +68,8 @@ func newHandler(s config.Settings, logw io.Writer) (*handler, error) {
 	return h, nil
 }
 
-// Invoke handles one trigger invocation: the EventBridge MNS payload.
-func (h *handler) Invoke(ctx context.Context, payload []byte) error {
+// handle handles one trigger invocation: the EventBridge MNS payload.
+func (h *app) handle(ctx context.Context, payload []byte) error {
 	ctx = fcadapter.WithInvocation(ctx)
 	cr, err := fcapp.Credentials(ctx, h.s)
 	if err != nil {

@@ -37,7 +37,7 @@ func TestInvoke(t *testing.T) {
 	}
 	s.CallbackAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	var logs bytes.Buffer
-	h, err := newHandler(s, &logs)
+	h, err := newApp(s, &logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestInvoke(t *testing.T) {
 
 	ictx := fcadapter.NewContext(ctx, fcadapter.Invocation{RequestID: "fc-req-1",
 		Credentials: fcadapter.Credentials{AccessKeyID: ak, AccessKeySecret: sk, SecurityToken: "sts"}})
-	if err := h.Invoke(ictx, payload); err != nil {
+	if err := h.handle(ictx, payload); err != nil {
 		t.Fatal(err)
 	}
 	pools := es.Server.Pools("eck-demo0001")

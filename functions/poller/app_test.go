@@ -15,6 +15,7 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/events"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
@@ -44,7 +45,11 @@ func TestHandle(t *testing.T) {
 		"MNS_ENDPOINT": mnsSim.URL(), "ENS_ENDPOINT": es.Endpoint(), "ENS_PROTOCOL": "HTTP",
 		"CALLBACK_SECRET": secret, "CALLBACK_ALLOW_HTTP": "true", "CALLBACK_ALLOW_CIDRS": "127.0.0.0/8",
 	}
-	a, err := newApp(func(k string) string { return env[k] }, io.Discard)
+	s, err := config.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(s, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +102,11 @@ func TestHandle(t *testing.T) {
 }
 
 func TestNewAppRequires(t *testing.T) {
-	if _, err := newApp(func(string) string { return "" }, io.Discard); err == nil {
+	s, err := config.FromEnv(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newApp(s, io.Discard); err == nil {
 		t.Error("newApp with an empty environment succeeded")
 	}
 }

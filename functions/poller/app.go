@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/aliyun/fc-runtime-go-sdk/events"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
+	"github.com/ensnodepool/webhook/pkg/poller"
+	"github.com/ensnodepool/webhook/pkg/tracking"
+)
+
+// app holds what lives as long as the instance: settings, the clients
+// whose connections and rate limiters all invocations share, and the
+// callback sender.
+type app struct {
+	cfg     config.Settings
+	log     *slog.Logger
+	clients *fcapp.Clients
+	sender  *callback.Sender
+}
+
+// Handler implements fcapp.App.
+func (a *app) Handler() any { return a.handle }
+
+// newApp checks the settings and builds the instance's dependencies. Each
+// invocation signs with its own STS credentials; the environment's key
+// pair is the fallback for local runs.
+func newApp(cfg config.Settings, logOut io.Writer) (*app, error) {
+	if err := cfg.Require(config.EnvMNSEndpoint, config.EnvCallbackSecret); err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg}
+	var err error
+	if a.log, err = fcapp.Logger(cfg, logOut, "poller"); err != nil {
+		return nil, err
+	}
+	if a.clients, err = fcapp.NewClients(cfg, a.log); err != nil {
+		return nil, err
+	}
+	if a.sender, err = fcapp.CallbackSender(cfg, a.log); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// handle runs one tick for a timer event. It returns an error only when
+// the tracking queue could not be read; the next timer event simply runs
+// the next tick (s.yaml sets maxAsyncRetryAttempts: 0).
+func (a *app) handle(ctx context.Context, ev events.TimerEvent) error {
+	ctx = fcadapter.WithInvocation(ctx)
+	cr, err := fcapp.Credentials(ctx, a.cfg)
+	if err != nil {
+		return fmt.Errorf("poller: %w", err)
+	}
+	ensClient, mns, err := a.clients.For(cr)
+	if err != nil {
+		return err
+	}
+	p, err := poller.New(poller.Config{
+		Tracking:        mns.Queue(a.cfg.TrackingQueue),
+		DeadLetter:      mns.Queue(a.cfg.DeadLetterQueue),
+		Pools:           ensClient,
+		Deliverer:       a.sender,
+		DefaultDeadline: a.cfg.PoolDeadline,
+		Backoff:         tracking.Backoff{First: a.cfg.PollFirst, Max: a.cfg.PollMax},
+		Logger:          a.log,
+	})
+	if err != nil {
+		return err
+	}
+	if ev.TriggerName != nil {
+		a.log.DebugContext(ctx, "poller: timer event", slog.String("trigger", *ev.TriggerName))
+	}
+	_, err = p.Tick(ctx)
+	return err
+}
