@@ -32,23 +32,31 @@ func (s *Server) messageOp(rw *responder, req *request, name string) {
 	}
 }
 
-// lockQueue read-locks the server and locks the live queue name; the
-// caller releases both (q.mu, then s.mu). On QueueNotExist nothing stays
-// locked.
-func (s *Server) lockQueue(name string) (*queue, *apiError) {
+// lockQueue locks the live queue name, with the server read-locked so
+// that no queue is deleted meanwhile. unlock releases the queue, runs then
+// (still under the server's read lock, so another queue may be locked
+// safely), and releases the server; call it exactly once. On
+// QueueNotExist nothing stays locked.
+func (s *Server) lockQueue(name string) (q *queue, unlock func(then ...func()), e *apiError) {
 	s.mu.RLock()
-	q := s.qs[name]
+	q = s.qs[name]
 	if q == nil {
 		s.mu.RUnlock()
-		return nil, errQueueNotExist
+		return nil, nil, errQueueNotExist
 	}
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
 		s.mu.RUnlock()
-		return nil, errQueueNotExist
+		return nil, nil, errQueueNotExist
 	}
-	return q, nil
+	return q, func(then ...func()) {
+		q.mu.Unlock()
+		for _, f := range then {
+			f()
+		}
+		s.mu.RUnlock()
+	}, nil
 }
 
 // newMessage validates one <Message> against the queue's attributes.
@@ -89,7 +97,7 @@ func (s *Server) send(rw *responder, req *request, name string) {
 		rw.error(asAPI(err))
 		return
 	}
-	q, e := s.lockQueue(name)
+	q, unlock, e := s.lockQueue(name)
 	if e != nil {
 		rw.error(e)
 		return
@@ -107,8 +115,7 @@ func (s *Server) send(rw *responder, req *request, name string) {
 		}
 	}
 	if batch && !failed && total > 65536 {
-		q.mu.Unlock()
-		s.mu.RUnlock()
+		unlock()
 		rw.error(invalidArg("The total size of messages in a batch should be less than 65536 bytes."))
 		return
 	}
@@ -136,8 +143,7 @@ func (s *Server) send(rw *responder, req *request, name string) {
 			results[i] = sendResultXML{MessageID: q.messageID(m.Seq), MessageBodyMD5: m.MD5}
 		}
 	}
-	q.mu.Unlock()
-	s.mu.RUnlock()
+	unlock()
 	err = settled(p, err)
 	switch {
 	case err != nil:
@@ -180,7 +186,7 @@ type takeResult struct {
 // take receives (or peeks) up to n visible messages, moving over-received ones to the
 // dead-letter queue, and commits the change before returning.
 func (s *Server) take(name string, n int, peek bool) (takeResult, *apiError, error) {
-	q, e := s.lockQueue(name)
+	q, unlock, e := s.lockQueue(name)
 	if e != nil {
 		return takeResult{}, e, nil
 	}
@@ -202,8 +208,7 @@ func (s *Server) take(name string, n int, peek bool) (takeResult, *apiError, err
 		for _, m := range vis[:min(n, len(vis))] {
 			res.msgs = append(res.msgs, q.view(m, false))
 		}
-		q.mu.Unlock()
-		s.mu.RUnlock()
+		unlock()
 		return res, nil, nil
 	}
 	var dst *queue
@@ -250,17 +255,18 @@ func (s *Server) take(name string, n int, peek bool) (takeResult, *apiError, err
 		}
 	}
 	p, err := s.st.submit(ops...)
-	q.mu.Unlock()
-	if len(moved) > 0 {
-		dst.mu.Lock() // dst cannot be deleted meanwhile: deletion needs s.mu exclusively
+	unlock(func() {
+		if len(moved) == 0 {
+			return
+		}
+		dst.mu.Lock()
 		for _, m := range moved {
 			dst.add(m)
 		}
 		dst.wake()
 		dst.mu.Unlock()
 		s.cfg.Logger.Info("mnssim: dead-lettered messages", "queue", name, "target", dst.meta.Name, "count", len(moved))
-	}
-	s.mu.RUnlock()
+	})
 	err = settled(p, err)
 	return res, nil, err
 }
@@ -352,7 +358,7 @@ func (s *Server) deleteOne(rw *responder, name, handle string) {
 		rw.error(errMissingReceipt)
 		return
 	}
-	q, e := s.lockQueue(name)
+	q, unlock, e := s.lockQueue(name)
 	if e != nil {
 		rw.error(e)
 		return
@@ -364,8 +370,7 @@ func (s *Server) deleteOne(rw *responder, name, handle string) {
 		q.remove(m)
 		p, err = s.st.submit(delMsgOp(name, m.Seq))
 	}
-	q.mu.Unlock()
-	s.mu.RUnlock()
+	unlock()
 	if e != nil {
 		rw.error(e)
 		return
@@ -384,7 +389,7 @@ func (s *Server) deleteBatch(rw *responder, req *request, name string) {
 		rw.error(asAPI(err))
 		return
 	}
-	q, e := s.lockQueue(name)
+	q, unlock, e := s.lockQueue(name)
 	if e != nil {
 		rw.error(e)
 		return
@@ -402,8 +407,7 @@ func (s *Server) deleteBatch(rw *responder, req *request, name string) {
 		ops = append(ops, delMsgOp(name, m.Seq))
 	}
 	p, err := s.st.submit(ops...)
-	q.mu.Unlock()
-	s.mu.RUnlock()
+	unlock()
 	err = settled(p, err)
 	switch {
 	case err != nil:
@@ -431,7 +435,7 @@ func (s *Server) changeVisibility(rw *responder, req *request, name string) {
 		rw.error(invalidArg("The value of VisibilityTimeout should between 1 and 43200 seconds."))
 		return
 	}
-	q, e := s.lockQueue(name)
+	q, unlock, e := s.lockQueue(name)
 	if e != nil {
 		rw.error(e)
 		return
@@ -448,8 +452,7 @@ func (s *Server) changeVisibility(rw *responder, req *request, name string) {
 		p, err = s.st.submit(putMsgOp(name, m))
 		out = changeVisibilityXML{Xmlns: xmlns, ReceiptHandle: q.receipt(m), NextVisibleTime: m.Visible}
 	}
-	q.mu.Unlock()
-	s.mu.RUnlock()
+	unlock()
 	if e != nil {
 		rw.error(e)
 		return
