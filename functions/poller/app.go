@@ -38,7 +38,7 @@ func newApp(cfg config.Settings, logOut io.Writer) (*app, error) {
 	}
 	a := &app{cfg: cfg}
 	var err error
-	if a.log, err = fcapp.Logger(cfg, logOut, "poller"); err != nil {
+	if a.log, err = fcapp.Logger(cfg, logOut, "ens-nodepool-poller"); err != nil {
 		return nil, err
 	}
 	if a.clients, err = fcapp.NewClients(cfg, a.log); err != nil {

@@ -92,6 +92,6 @@ func (h *app) handle(ctx context.Context, payload []byte) error {
 		slog.Int("created", res.Count(worker.Created)), slog.Int("adopted", res.Count(worker.Adopted)),
 		slog.Int("failed", res.Count(worker.Failed)), slog.Int("rejected", res.Count(worker.Rejected)),
 		slog.Int("requeued", res.Count(worker.Requeued)), slog.Int("lost", res.Count(worker.Lost)),
-		slog.Int("describes", res.Describes), slog.Duration("took", time.Since(start)))
+		slog.Int("describes", res.Describes), fcadapter.LogDuration("duration", time.Since(start)))
 	return err
 }

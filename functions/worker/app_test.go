@@ -83,7 +83,7 @@ func TestInvoke(t *testing.T) {
 		t.Errorf("tracking queue holds %d delayed messages, want 1", attrs.Delayed)
 	}
 	out := logs.String()
-	if !strings.Contains(out, `"fcRequestId":"fc-req-1"`) || !strings.Contains(out, `"requestId":"req_invoke"`) {
+	if !strings.Contains(out, `"fcRequestId":"fc-req-1"`) || !strings.Contains(out, `"RequestId":"req_invoke"`) {
 		t.Errorf("logs lack the FC request id or RequestId:\n%s", out)
 	}
 	for _, secret := range []string{"Sup3r-Secret", e.SealedPassword, sk} {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
 )
 
 // Outcome classifies one delivery attempt.
@@ -242,10 +244,18 @@ func (s *Sender) attempt(ctx context.Context, t target, msgID string, ev Event) 
 	a := s.deliverAs(ctx, t, msgID, ev, start)
 	a.At = start
 	a.Duration = s.cfg.Now().Sub(start)
-	s.cfg.Logger.DebugContext(ctx, "callback: attempt",
-		slog.String("webhook_id", msgID), slog.String("type", ev.Type), slog.String("format", t.format),
+	// An event sent is a state change of its request (INFO); each failed
+	// attempt is a WARN, whatever comes of the delivery.
+	level, msg := slog.LevelInfo, "callback: event sent"
+	if a.Outcome != Delivered {
+		level, msg = slog.LevelWarn, "callback: attempt failed"
+	}
+	s.cfg.Logger.LogAttrs(ctx, level, msg,
+		slog.String(fcadapter.LogKeyRequestID, ev.Data.RequestId), slog.String(fcadapter.LogKeyClusterID, ev.Data.ClusterId),
+		slog.String(fcadapter.LogKeyName, ev.Data.Name), slog.String(fcadapter.LogKeyNodepoolID, ev.Data.NodepoolId),
+		slog.String(fcadapter.LogKeyWebhookID, msgID), slog.String("type", ev.Type), slog.String("format", t.format),
 		slog.String("outcome", string(a.Outcome)), slog.Int("status", a.Status),
-		slog.String("error", a.Error), slog.Duration("duration", a.Duration))
+		slog.String(fcadapter.LogKeyError, a.Error), fcadapter.LogDuration("duration", a.Duration))
 	return a
 }
 

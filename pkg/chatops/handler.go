@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -207,7 +208,7 @@ func (h *Handler) status(ctx context.Context, cmd Command) answer {
 	case errors.Is(err, ens.ErrNotFound):
 		return answer{text: "Cluster `" + cmd.Cluster + "` was not found."}
 	case err != nil:
-		h.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "chatops: status unavailable", slog.String("error", err.Error()))
+		h.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "chatops: status unavailable", fcadapter.LogError(err))
 		return answer{text: "The node pool status is unavailable right now; try again in a minute."}
 	}
 	for i := range pools {
@@ -238,11 +239,11 @@ func (h *Handler) create(ctx context.Context, in incoming, cmd Command) answer {
 		Source: nodepool.SourceChatOps, ReceivedAt: h.cfg.Now()})
 	if err != nil {
 		h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "chatops: enqueue failed",
-			slog.String("RequestId", requestID), slog.String("error", err.Error()))
+			slog.String(fcadapter.LogKeyRequestID, requestID), fcadapter.LogError(err))
 		return answer{text: "The request queue is unavailable; nothing may have been accepted. Try again in a minute (RequestId `" + requestID + "`; a repeat of the same create is safe)."}
 	}
 	h.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "chatops: accepted", slog.String("platform", in.platform),
-		slog.String("RequestId", requestID), slog.String("ClusterId", req.ClusterId), slog.String("Name", req.NodepoolInfo.Name),
+		slog.String(fcadapter.LogKeyRequestID, requestID), slog.String(fcadapter.LogKeyClusterID, req.ClusterId), slog.String(fcadapter.LogKeyName, req.NodepoolInfo.Name),
 		slog.String("user", in.user))
 	return answer{text: AckText(requestID, req.ClusterId, req.NodepoolInfo.Name, req.Callback != nil), public: true}
 }
@@ -394,7 +395,7 @@ func (h *Handler) feishu(w http.ResponseWriter, r *http.Request, body []byte) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), max(h.cfg.Budget-h.cfg.Now().Sub(start), 500*time.Millisecond))
 	defer cancel()
 	if err := h.cfg.FeishuReplier.Reply(ctx, msg.MessageID, a.text); err != nil {
-		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "chatops: feishu reply failed", slog.String("error", err.Error()))
+		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "chatops: feishu reply failed", fcadapter.LogError(err))
 	}
 	intake.WriteJSON(w, http.StatusOK, struct{}{})
 }

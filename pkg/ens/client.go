@@ -18,6 +18,8 @@ import (
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
 	sdk "github.com/alibabacloud-go/ens-20171110/v4/client"
 	"github.com/alibabacloud-go/tea/dara"
+
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
 )
 
 // APIVersion is the ENS API version every call uses.
@@ -418,7 +420,7 @@ func (c *Client) call(ctx context.Context, action string, q map[string]any, out 
 			return c.fail(ctx, action, err)
 		}
 		c.cfg.Logger.DebugContext(ctx, "ens: retrying", slog.String("action", action),
-			slog.Int("attempt", attempt+1), slog.Duration("backoff", d), slog.String("error", err.Error()))
+			slog.Int("attempt", attempt+1), fcadapter.LogDuration("backoff", d), fcadapter.LogError(err))
 		if err := c.cfg.Sleep(ctx, d); err != nil {
 			return c.fail(ctx, action, last)
 		}
@@ -431,7 +433,7 @@ func (c *Client) fail(ctx context.Context, action string, err error) error {
 	if _, ok := AsAPIError(err); ok && !IsRetryable(err) {
 		level = slog.LevelInfo // the caller's request was refused; not our failure
 	}
-	c.cfg.Logger.Log(ctx, level, "ens: call failed", slog.String("action", action), slog.String("error", err.Error()))
+	c.cfg.Logger.Log(ctx, level, "ens: call failed", slog.String("action", action), fcadapter.LogError(err))
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 )
 
 // LogConfig configures NewLogHandler.
@@ -20,14 +21,46 @@ type LogConfig struct {
 	AddSource bool
 }
 
-// Attribute keys added by the handler.
+// The log vocabulary: every package of the three functions logs a request's
+// identifiers under these keys, so that one query on LogKeyRequestID finds
+// every line of a request in the webhook, the worker and the poller (see
+// README "Logs"). Durations are logged in milliseconds with LogDuration.
 const (
-	LogKeyRequestID = "fcRequestId"
-	LogKeyFunction  = "function"
+	// LogKeyFCRequestID is the FC request id of the invocation; the handler
+	// adds it to every record from the context.
+	LogKeyFCRequestID = "fcRequestId"
+	// LogKeyFunction is the function name; the handler adds it.
+	LogKeyFunction = "function"
+	// LogKeyRequestID is the request's RequestId, the same from the
+	// webhook's 202 to the last callback.
+	LogKeyRequestID = "RequestId"
+	// LogKeyClusterID, LogKeyName and LogKeyNodepoolID name the pool.
+	LogKeyClusterID  = "ClusterId"
+	LogKeyName       = "Name"
+	LogKeyNodepoolID = "NodepoolId"
+	// LogKeyWebhookID is a callback event's webhook-id (Standard Webhooks).
+	LogKeyWebhookID = "webhookId"
+	// LogKeyMessageID is an MNS message id.
+	LogKeyMessageID = "messageId"
+	// LogKeyError is an error's text.
+	LogKeyError = "error"
 )
 
+// LogDuration is the attribute "<name>Ms": d in milliseconds.
+func LogDuration(name string, d time.Duration) slog.Attr {
+	return slog.Float64(name+"Ms", float64(d.Microseconds())/1000)
+}
+
+// LogError is the attribute LogKeyError with err's text ("" for nil).
+func LogError(err error) slog.Attr {
+	if err == nil {
+		return slog.String(LogKeyError, "")
+	}
+	return slog.String(LogKeyError, err.Error())
+}
+
 // NewLogHandler returns a JSON slog.Handler writing to w that adds the FC
-// request id (LogKeyRequestID) and function name (LogKeyFunction) from the
+// request id (LogKeyFCRequestID) and function name (LogKeyFunction) from the
 // record's context at the top level of every record, whatever groups were
 // opened with WithGroup (cf. aws-lambda-go lambdacontext/logger.go).
 func NewLogHandler(w io.Writer, cfg LogConfig) slog.Handler {
@@ -85,7 +118,7 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	fn := h.fn
 	if inv, ok := FromContext(ctx); ok {
 		if inv.RequestID != "" {
-			top = append(top, slog.String(LogKeyRequestID, inv.RequestID))
+			top = append(top, slog.String(LogKeyFCRequestID, inv.RequestID))
 		}
 		if inv.FunctionName != "" {
 			fn = inv.FunctionName

@@ -18,6 +18,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -124,7 +125,7 @@ func setup(tb testing.TB, mod ...func(*Config)) *testBundle {
 			return nil, nil
 		}},
 		Now:           func() time.Time { return testNow },
-		Logger:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:        fcadapter.NewLogger(logs, fcadapter.LogConfig{Level: slog.LevelDebug}), // as the function logs
 		StatusURLBase: "https://hooks.example.com/",
 	}
 	for _, m := range mod {

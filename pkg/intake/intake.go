@@ -3,8 +3,9 @@
 // validates the node-pool request (pkg/nodepool), puts a versioned envelope
 // with the password sealed on the requests queue, and answers 202 only
 // after the queue acknowledged. It also serves the live status of a pool
-// and a health check. It knows nothing of Function Compute; an adapter
-// maps FC HTTP trigger events to it.
+// and a health check. It knows nothing of Function Compute (it only logs
+// with pkg/fcadapter's key vocabulary); an adapter maps FC HTTP trigger
+// events to it.
 //
 // Routes:
 //
@@ -34,6 +35,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -167,13 +169,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("method", r.Method),
 		slog.String("route", r.Pattern),
 		slog.Int("status", sw.status),
-		slog.Duration("duration", h.cfg.Now().Sub(start)),
-	}
-	if id := invocationID(r); id != "" {
-		attrs = append(attrs, slog.String("fcRequestId", id))
+		fcadapter.LogDuration("duration", h.cfg.Now().Sub(start)),
 	}
 	if sw.requestID != "" {
-		attrs = append(attrs, slog.String("RequestId", sw.requestID))
+		attrs = append(attrs, slog.String(fcadapter.LogKeyRequestID, sw.requestID))
 	}
 	level := slog.LevelInfo
 	if sw.status >= 500 {
@@ -254,11 +253,11 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "intake: accepted",
-		slog.String("RequestId", requestID),
-		slog.String("ClusterId", req.ClusterId),
-		slog.String("Name", req.NodepoolInfo.Name),
-		slog.String("messageId", messageID),
-		slog.String("webhookId", webhookID))
+		slog.String(fcadapter.LogKeyRequestID, requestID),
+		slog.String(fcadapter.LogKeyClusterID, req.ClusterId),
+		slog.String(fcadapter.LogKeyName, req.NodepoolInfo.Name),
+		slog.String(fcadapter.LogKeyMessageID, messageID),
+		slog.String(fcadapter.LogKeyWebhookID, webhookID))
 
 	statusURL := h.statusURL(req.ClusterId, req.NodepoolInfo.Name)
 	w.Header().Set("Location", statusURL)
@@ -333,7 +332,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, reques
 	switch code {
 	case CodeInternal, CodeUnavailable:
 		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "intake: failed",
-			slog.String("code", string(code)), slog.String("RequestId", requestID), slog.String("error", err.Error()))
+			slog.String("code", string(code)), slog.String(fcadapter.LogKeyRequestID, requestID), fcadapter.LogError(err))
 	case CodeUnauthorized:
 		reason := "unknown"
 		if cause := errors.Unwrap(err); cause != nil {
@@ -425,31 +424,4 @@ func setRequestID(w http.ResponseWriter, id string) {
 	if sw, ok := w.(*statusWriter); ok {
 		sw.requestID = id
 	}
-}
-
-type invocationKey struct{}
-
-// WithInvocationID returns ctx carrying the platform's per-invocation
-// request id (Function Compute's x-fc-request-id). The FC adapter sets it;
-// the handler logs it as "fcRequestId".
-func WithInvocationID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, invocationKey{}, id)
-}
-
-// InvocationID returns the id set by WithInvocationID, if any.
-func InvocationID(ctx context.Context) (string, bool) {
-	id, ok := ctx.Value(invocationKey{}).(string)
-	return id, ok && id != ""
-}
-
-// invocationID reads the context first, then the X-Fc-Request-Id header.
-func invocationID(r *http.Request) string {
-	if id, ok := InvocationID(r.Context()); ok {
-		return id
-	}
-	id := r.Header.Get("X-Fc-Request-Id")
-	if len(id) > 128 || !printable(id) {
-		return ""
-	}
-	return id
 }

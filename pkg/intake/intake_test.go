@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -654,14 +655,14 @@ func TestLogs(t *testing.T) {
 	b := setup(t)
 	body := readFile(t, "ens-doc-example.json")
 	r := post(t, body)
-	r = r.WithContext(WithInvocationID(r.Context(), "fc-inv-1"))
+	r = r.WithContext(fcadapter.NewContext(r.Context(), fcadapter.Invocation{RequestID: "fc-inv-1"}))
 	sig := r.Header.Get(HeaderWebhookSignature)
 	w := b.do(r)
 	if w.Code != 202 {
 		t.Fatalf("%d", w.Code)
 	}
 	r2 := post(t, body)
-	r2.Header.Set("X-Fc-Request-Id", "fc-inv-2")
+	r2 = r2.WithContext(fcadapter.NewContext(r2.Context(), fcadapter.Invocation{RequestID: "fc-inv-2"}))
 	r2.Header.Set(HeaderWebhookSignature, "v1,"+strings.Repeat("B", 43)+"=")
 	b.do(r2)
 	b.queue.Fail(true)

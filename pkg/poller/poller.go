@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
@@ -180,9 +181,12 @@ func (p *Poller) Tick(ctx context.Context) (Stats, error) {
 
 	t.stats.Duration = time.Since(start)
 	s := t.stats
-	lvl := slog.LevelInfo
-	if err != nil {
+	lvl := slog.LevelDebug // an idle tick says nothing at INFO
+	switch {
+	case err != nil:
 		lvl = slog.LevelError
+	case s.Received > 0:
+		lvl = slog.LevelInfo
 	}
 	p.cfg.Logger.Log(ctx, lvl, "poller: tick",
 		slog.Int("received", s.Received), slog.Int("invalid", s.Invalid), slog.Int("clusters", s.Clusters),
@@ -190,7 +194,7 @@ func (p *Poller) Tick(ctx context.Context) (Stats, error) {
 		slog.Int("attempts", s.Attempts), slog.Int("delivered", s.Delivered), slog.Int("deadLettered", s.DeadLettered),
 		slog.Int("deleted", s.Deleted), slog.Int("replaced", s.Replaced), slog.Int("hidden", s.Hidden),
 		slog.Int("writeErrors", s.WriteErrors), slog.Bool("outOfBudget", s.OutOfBudget),
-		slog.Duration("duration", s.Duration), slog.Any("err", err))
+		fcadapter.LogDuration("duration", s.Duration), fcadapter.LogError(err))
 	return s, err
 }
 
@@ -246,6 +250,9 @@ func (t *tick) batch(ctx context.Context, msgs []mns.Message) {
 		}
 		v := t.p.decide(it.m, c, now)
 		it.stale = v.stale
+		if v.event != "" {
+			t.log.LogAttrs(ctx, slog.LevelInfo, "poller: "+v.event, append(requestAttrs(it.m), slog.String("type", v.event))...)
+		}
 		t.count(func(s *Stats) {
 			if v.checked {
 				s.Checked++
@@ -331,9 +338,9 @@ func (t *tick) readClusters(ctx context.Context, items []*item) {
 		switch {
 		case c.err != nil:
 			t.log.WarnContext(ctx, "poller: cluster not read; its pools are checked later",
-				slog.String("clusterId", id), slog.String("err", c.err.Error()))
+				slog.String(fcadapter.LogKeyClusterID, id), fcadapter.LogError(c.err))
 		case c.gone:
-			t.log.WarnContext(ctx, "poller: cluster does not exist", slog.String("clusterId", id))
+			t.log.WarnContext(ctx, "poller: cluster does not exist", slog.String(fcadapter.LogKeyClusterID, id))
 		}
 	}
 }
@@ -374,11 +381,11 @@ func (t *tick) reject(ctx context.Context, msg mns.Message, perr error) {
 		MessageID: msg.ID, Error: perr.Error(), Body: msg.Body}
 	b, _ := json.Marshal(rec) // plain strings and a time: cannot fail
 	t.log.WarnContext(ctx, "poller: invalid tracking message dead-lettered",
-		slog.String("messageId", msg.ID), slog.String("err", perr.Error()))
+		slog.String(fcadapter.LogKeyMessageID, msg.ID), fcadapter.LogError(perr))
 	if _, err := cfg.DeadLetter.Send(ctx, string(b), 0); err != nil {
 		t.count(func(s *Stats) { s.WriteErrors++ })
 		t.log.ErrorContext(ctx, "poller: dead-letter send failed; invalid message kept",
-			slog.String("messageId", msg.ID), slog.String("err", err.Error()))
+			slog.String(fcadapter.LogKeyMessageID, msg.ID), fcadapter.LogError(err))
 		return
 	}
 	t.count(func(s *Stats) { s.Invalid++; s.DeadLettered++ })
@@ -403,15 +410,15 @@ func (t *tick) settle(ctx context.Context, it *item, now time.Time) (dlqFailed b
 			}
 			if err == nil {
 				t.count(func(s *Stats) { s.DeadLettered++ })
-				t.log.WarnContext(ctx, "poller: callback dead-lettered",
-					slog.String("webhookId", d.MessageID), slog.String("type", d.Event.Type),
-					slog.String("reason", string(d.State)), slog.Int("attempts", len(d.Attempts)))
+				t.log.LogAttrs(ctx, slog.LevelWarn, "poller: callback dead-lettered", append(requestAttrs(it.m),
+					slog.String(fcadapter.LogKeyWebhookID, d.MessageID), slog.String("type", d.Event.Type),
+					slog.String("reason", string(d.State)), slog.Int("attempts", len(d.Attempts)))...)
 				continue
 			}
 			dlqFailed = true
 			t.count(func(s *Stats) { s.WriteErrors++ })
 			t.log.ErrorContext(ctx, "poller: dead-letter send failed; kept for the next tick",
-				slog.String("webhookId", d.MessageID), slog.String("err", err.Error()))
+				slog.String(fcadapter.LogKeyRequestID, it.m.RequestId), slog.String(fcadapter.LogKeyWebhookID, d.MessageID), fcadapter.LogError(err))
 		}
 		keep = append(keep, d)
 	}
@@ -451,7 +458,7 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 		body, err := it.m.Marshal()
 		if err != nil || body == it.msg.Body {
 			if err != nil {
-				t.log.ErrorContext(ctx, "poller: encode tracking message", slog.String("err", err.Error()))
+				t.log.ErrorContext(ctx, "poller: encode tracking message", slog.String(fcadapter.LogKeyRequestID, it.m.RequestId), fcadapter.LogError(err))
 			}
 			if _, err := cfg.Tracking.ChangeVisibility(ctx, it.msg.ReceiptHandle, min(wake, maxVisibility)); err != nil {
 				t.receiptFailed(ctx, "hide", it, err)
@@ -472,7 +479,8 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 				// same webhook-id.
 				t.count(func(s *Stats) { s.WriteErrors++ })
 				t.log.ErrorContext(ctx, "poller: replacement not sent; old message kept",
-					slog.String("messageId", it.msg.ID), slog.Any("err", errors.Join(err, resErr(res, i))))
+					slog.String(fcadapter.LogKeyRequestID, it.m.RequestId), slog.String(fcadapter.LogKeyMessageID, it.msg.ID),
+					fcadapter.LogError(errors.Join(err, resErr(res, i))))
 				continue
 			}
 			dels = append(dels, it.msg.ReceiptHandle)
@@ -498,6 +506,12 @@ func (t *tick) sendBatch(ctx context.Context, outs []mns.Outgoing) (res []mns.Se
 	return res, err
 }
 
+// requestAttrs are the log attributes that identify m's request.
+func requestAttrs(m *tracking.Message) []slog.Attr {
+	return []slog.Attr{slog.String(fcadapter.LogKeyRequestID, m.RequestId), slog.String(fcadapter.LogKeyClusterID, m.ClusterId),
+		slog.String(fcadapter.LogKeyName, m.Name), slog.String(fcadapter.LogKeyNodepoolID, m.NodepoolId)}
+}
+
 func resErr(res []mns.SendResult, i int) error {
 	if res == nil {
 		return nil
@@ -515,7 +529,7 @@ func (t *tick) deleteFailed(ctx context.Context, err error) {
 	if errors.Is(err, mns.ErrStaleReceipt) {
 		lvl = slog.LevelWarn
 	}
-	t.log.Log(ctx, lvl, "poller: delete failed", slog.String("err", err.Error()))
+	t.log.Log(ctx, lvl, "poller: delete failed", fcadapter.LogError(err))
 }
 
 func (t *tick) receiptFailed(ctx context.Context, op string, it *item, err error) {
@@ -524,5 +538,6 @@ func (t *tick) receiptFailed(ctx context.Context, op string, it *item, err error
 	if errors.Is(err, mns.ErrStaleReceipt) {
 		lvl = slog.LevelWarn
 	}
-	t.log.Log(ctx, lvl, "poller: "+op+" failed", slog.String("messageId", it.msg.ID), slog.String("err", err.Error()))
+	t.log.Log(ctx, lvl, "poller: "+op+" failed", slog.String(fcadapter.LogKeyRequestID, it.m.RequestId),
+		slog.String(fcadapter.LogKeyMessageID, it.msg.ID), fcadapter.LogError(err))
 }

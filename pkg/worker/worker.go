@@ -655,7 +655,8 @@ func (w *Worker) finish(ctx context.Context, it *item, now time.Time) error {
 	}
 	if err != nil && it.msg.Err == nil {
 		w.cfg.Logger.WarnContext(ctx, "worker: outcome not written; re-queueing the message",
-			slog.String("requestId", it.out.RequestId), slog.String("messageId", it.out.MessageID), slog.String("error", err.Error()))
+			slog.String(fcadapter.LogKeyRequestID, it.out.RequestId), slog.String(fcadapter.LogKeyMessageID, it.out.MessageID),
+			fcadapter.LogError(err))
 		if rerr := w.requeue(ctx, it); rerr != nil {
 			it.out.Outcome = Lost
 			err = errors.Join(err, rerr)
@@ -734,6 +735,10 @@ func (w *Worker) tell(ctx context.Context, it *item, m *tracking.Message, ev cal
 		if err := w.deadLetter(ctx, d.DeadLetter(now)); err != nil {
 			return // the poller finds it terminal in the tracking message
 		}
+		w.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "worker: callback dead-lettered",
+			slog.String(fcadapter.LogKeyRequestID, m.RequestId), slog.String(fcadapter.LogKeyClusterID, m.ClusterId),
+			slog.String(fcadapter.LogKeyName, m.Name), slog.String(fcadapter.LogKeyWebhookID, d.MessageID),
+			slog.String("type", d.Event.Type), slog.String("reason", string(d.State)))
 	default:
 		return
 	}
@@ -779,7 +784,10 @@ func (w *Worker) send(ctx context.Context, s Sender, body string, delay time.Dur
 	})
 }
 
-// log writes one record per message; never a body or a password.
+// log writes one record per message, named after its outcome ("worker:
+// created", "worker: adopted", ...): INFO for a state change that went
+// well, WARN for a failure, a rejection or a re-queue, ERROR for a lost
+// outcome. Never a body or a password.
 func (w *Worker) log(ctx context.Context, it *item) {
 	level := slog.LevelInfo
 	switch it.out.Outcome {
@@ -788,13 +796,13 @@ func (w *Worker) log(ctx context.Context, it *item) {
 	case Lost:
 		level = slog.LevelError
 	}
-	w.cfg.Logger.LogAttrs(ctx, level, "worker: message handled",
+	w.cfg.Logger.LogAttrs(ctx, level, "worker: "+string(it.out.Outcome),
 		slog.String("outcome", string(it.out.Outcome)),
-		slog.String("requestId", it.out.RequestId),
-		slog.String("messageId", it.out.MessageID),
-		slog.String("clusterId", it.out.ClusterId),
-		slog.String("name", it.out.Name),
-		slog.String("nodepoolId", it.out.NodepoolId),
+		slog.String(fcadapter.LogKeyRequestID, it.out.RequestId),
+		slog.String(fcadapter.LogKeyMessageID, it.out.MessageID),
+		slog.String(fcadapter.LogKeyClusterID, it.out.ClusterId),
+		slog.String(fcadapter.LogKeyName, it.out.Name),
+		slog.String(fcadapter.LogKeyNodepoolID, it.out.NodepoolId),
 		slog.String("code", it.out.Code),
 		slog.String("reason", it.out.Reason),
 		slog.Bool("notified", it.out.Notified))

@@ -1,0 +1,105 @@
+package localstack_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
+)
+
+// logLine is one JSON record of a function's output, with the function
+// named by the local runtime's line prefix "[<function>#<n>] ".
+type logLine struct {
+	function string
+	rec      map[string]any
+}
+
+var linePrefix = regexp.MustCompile(`^\[([a-z]+)#\d+\] (\{.*\})$`)
+
+// parseLogs returns the JSON records of out.
+func parseLogs(out string) []logLine {
+	var lines []logLine
+	for _, l := range strings.Split(out, "\n") {
+		m := linePrefix.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		var rec map[string]any
+		if json.Unmarshal([]byte(m[2]), &rec) == nil {
+			lines = append(lines, logLine{function: m[1], rec: rec})
+		}
+	}
+	return lines
+}
+
+// TestE2ELogsFollowOneRequestId: with the functions logging at INFO, one
+// query on the RequestId key finds every step of a request in the real
+// binaries' logs — accepted by the webhook, created by the worker, the
+// creating event sent, the active event sent by the poller — each at INFO
+// with the FC request id of its invocation; and no idle poller tick is
+// logged at INFO.
+func TestE2ELogsFollowOneRequestId(t *testing.T) {
+	t.Parallel()
+	out := &stacktest.SyncBuffer{}
+	stacktest.DumpOnFailure(t, out)
+	sec := stacktest.NewSecrets(t)
+	cfg := testConfig(t.TempDir(), sec, out)
+	cfg.LogLevel = "info"
+	st := stacktest.Start(t, cfg)
+	defer st.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	var demo bytes.Buffer
+	res, err := localstack.Demo(ctx, localstack.DemoConfig{URL: st.URL(), WebhookSecret: sec.Webhook,
+		CallbackSecret: sec.Callback, Template: template(t), Out: &demo})
+	if err != nil {
+		t.Fatalf("Demo: %v\n%s", err, demo.String())
+	}
+	id := res.Accepted.RequestId
+
+	// The steps, in the order they happen, each found by the RequestId alone.
+	type step struct{ function, msg, typ string }
+	want := []step{
+		{localstack.FuncWebhook, "intake: accepted", ""},
+		{localstack.FuncWorker, "worker: created", ""},
+		{"", "callback: event sent", callback.TypeCreating}, // the worker's attempt, or the poller's retry
+		{localstack.FuncPoller, "callback: event sent", callback.TypeActive},
+	}
+	found := make([]bool, len(want))
+	stacktest.WaitFor(t, 10*time.Second, "every step in the logs", func() bool {
+		lines := parseLogs(out.String())
+		for i, w := range want {
+			for _, l := range lines {
+				r := l.rec
+				if r[fcadapter.LogKeyRequestID] != id || r["msg"] != w.msg || (w.function != "" && l.function != w.function) ||
+					(w.typ != "" && r["type"] != w.typ) {
+					continue
+				}
+				if r["level"] != "INFO" || r[fcadapter.LogKeyFCRequestID] == "" || r[fcadapter.LogKeyFCRequestID] == nil {
+					t.Errorf("%s line %v: want level INFO and an %s", w.msg, r, fcadapter.LogKeyFCRequestID)
+				}
+				found[i] = true
+			}
+		}
+		for _, f := range found {
+			if !f {
+				return false
+			}
+		}
+		return true
+	})
+	for _, l := range parseLogs(out.String()) {
+		if l.rec["msg"] == "poller: tick" && l.rec["received"] == 0.0 {
+			t.Errorf("an idle tick is logged at %v: %v", l.rec["level"], l.rec)
+		}
+	}
+}
