@@ -126,6 +126,10 @@ func (s *Server) nowMs() int64 { return s.cfg.Now().UnixMilli() }
 // contains a dot (e.g. http://127.0.0.1:9100/123.mns.cn-hangzhou.aliyuncs.com), which is
 // stripped before routing and signature checks (reference/mns.md §1.1).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isAdmin(r) { // the inspection API (inspect.go), never the MNS API
+		s.serveAdmin(w, r)
+		return
+	}
 	reqID := fmt.Sprintf("%08X%016X", s.boot, s.reqID.Add(1))
 	rw := &responder{w: w, reqID: reqID, host: "http://" + r.Host}
 	uri := r.RequestURI

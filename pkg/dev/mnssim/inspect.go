@@ -1,0 +1,267 @@
+package mnssim
+
+import (
+	"cmp"
+	"encoding/json"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AdminPrefix is where the inspection API lives, beside the ENS
+// simulator's admin API of the same name. It is not part of the MNS API:
+// it is matched on the raw request path before anything else, so no MNS
+// path (with or without an endpoint prefix segment such as
+// /123.mns.cn-hangzhou.aliyuncs.com) reaches it, and it never reaches the
+// MNS handlers.
+//
+// It is unsigned, like the ENS simulator's, and answers only requests whose
+// Host is a loopback address or localhost (403 otherwise), so a web page
+// that rebinds a name to 127.0.0.1 cannot read or purge queues. The service
+// itself listens on loopback only.
+//
+//	GET    /_emulator/queues                  every queue with its counts
+//	GET    /_emulator/queues/{name}           one queue
+//	GET    /_emulator/queues/{name}/messages  peek: every message, visibility unchanged (?limit=N)
+//	DELETE /_emulator/queues/{name}/messages  purge the queue
+const AdminPrefix = "/_emulator/"
+
+// QueueStats is one queue as the inspection API reports it.
+type QueueStats struct {
+	Name string
+	// Visible messages can be received now; InFlight ones were received and
+	// are invisible until their visibility timeout; Delayed ones were never
+	// received and are not visible yet. Total is their sum.
+	Visible, InFlight, Delayed, Total int
+	// OldestAge is the age of the oldest message (0 when empty), as a Go
+	// duration string and in milliseconds.
+	OldestAge   string
+	OldestAgeMs int64
+	// DeadLetter is the queue's dead-letter target, if it has a policy.
+	DeadLetter string `json:",omitempty"`
+}
+
+// PeekedMessage is one message as the inspection API shows it.
+type PeekedMessage struct {
+	ID    string
+	Body  string
+	State string // visible, inflight, delayed
+	// EnqueueTime and NextVisibleTime are UTC.
+	EnqueueTime, NextVisibleTime time.Time
+	DequeueCount                 int64
+	Priority                     int64
+}
+
+// Message states in PeekedMessage.State.
+const (
+	StateVisible  = "visible"
+	StateInFlight = "inflight"
+	StateDelayed  = "delayed"
+)
+
+// isAdmin reports whether r is for the inspection API: its raw path
+// (undecoded, before any endpoint prefix is stripped) starts with
+// AdminPrefix.
+func isAdmin(r *http.Request) bool {
+	uri := r.RequestURI
+	if uri == "" || !strings.HasPrefix(uri, "/") {
+		uri = r.URL.RequestURI()
+	}
+	return strings.HasPrefix(uri, AdminPrefix)
+}
+
+// loopbackHost reports whether the Host header names this machine.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	if !loopbackHost(r.Host) {
+		adminJSON(w, http.StatusForbidden, map[string]string{"error": "the inspection API answers only loopback hosts"})
+		return
+	}
+	path, _, _ := strings.Cut(r.RequestURI, "?")
+	if path == "" {
+		path = r.URL.EscapedPath()
+	}
+	segs := strings.Split(strings.TrimPrefix(path, AdminPrefix), "/")
+	switch {
+	case len(segs) == 1 && segs[0] == "queues" && r.Method == http.MethodGet:
+		s.adminQueues(w)
+	case len(segs) == 2 && segs[0] == "queues" && r.Method == http.MethodGet:
+		s.adminQueue(w, segs[1])
+	case len(segs) == 3 && segs[0] == "queues" && segs[2] == "messages" && r.Method == http.MethodGet:
+		limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+		if err != nil || limit <= 0 {
+			limit = 1000
+		}
+		s.adminPeek(w, segs[1], limit)
+	case len(segs) == 3 && segs[0] == "queues" && segs[2] == "messages" && r.Method == http.MethodDelete:
+		s.adminPurge(w, segs[1])
+	default:
+		adminJSON(w, http.StatusNotFound, map[string]string{"error": "no such inspection API route: " + r.Method + " " + path})
+	}
+}
+
+func adminJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func adminQueueError(w http.ResponseWriter, name string, e *apiError) {
+	status := http.StatusBadRequest
+	if e == errQueueNotExist {
+		status = http.StatusNotFound
+	}
+	adminJSON(w, status, map[string]string{"error": e.Code + ": " + name})
+}
+
+// stats counts q's live messages at now. The caller holds q.mu.
+func (q *queue) stats(now int64) QueueStats {
+	st := QueueStats{Name: q.meta.Name}
+	if p := q.meta.Attrs.DeadLetter; p != nil {
+		st.DeadLetter = p.TargetQueue
+	}
+	oldest := int64(0)
+	for _, m := range q.msgs {
+		if q.expired(m, now) {
+			continue
+		}
+		switch stateOf(m, now) {
+		case StateVisible:
+			st.Visible++
+		case StateInFlight:
+			st.InFlight++
+		default:
+			st.Delayed++
+		}
+		if oldest == 0 || m.Enqueue < oldest {
+			oldest = m.Enqueue
+		}
+	}
+	st.Total = st.Visible + st.InFlight + st.Delayed
+	if oldest > 0 {
+		st.OldestAgeMs = max(now-oldest, 0)
+	}
+	st.OldestAge = (time.Duration(st.OldestAgeMs) * time.Millisecond).String()
+	return st
+}
+
+// stateOf classifies m the way GetQueueAttributes counts it.
+func stateOf(m *message, now int64) string {
+	switch {
+	case m.Visible <= now:
+		return StateVisible
+	case m.DequeueCount > 0:
+		return StateInFlight
+	}
+	return StateDelayed
+}
+
+func (s *Server) queueNames() []string {
+	s.mu.RLock()
+	names := make([]string, 0, len(s.qs))
+	for n := range s.qs {
+		names = append(names, n)
+	}
+	s.mu.RUnlock()
+	slices.Sort(names)
+	return names
+}
+
+func (s *Server) adminQueues(w http.ResponseWriter) {
+	out := []QueueStats{}
+	for _, name := range s.queueNames() {
+		q, e := s.lockQueue(name)
+		if e != nil {
+			continue // deleted meanwhile
+		}
+		out = append(out, q.stats(s.nowMs()))
+		q.mu.Unlock()
+		s.mu.RUnlock()
+	}
+	adminJSON(w, http.StatusOK, map[string]any{"Queues": out})
+}
+
+func (s *Server) adminQueue(w http.ResponseWriter, name string) {
+	q, e := s.lockQueue(name)
+	if e != nil {
+		adminQueueError(w, name, e)
+		return
+	}
+	st := q.stats(s.nowMs())
+	q.mu.Unlock()
+	s.mu.RUnlock()
+	adminJSON(w, http.StatusOK, st)
+}
+
+// adminPeek lists up to limit messages in delivery order (visible ones
+// first), changing nothing.
+func (s *Server) adminPeek(w http.ResponseWriter, name string, limit int) {
+	q, e := s.lockQueue(name)
+	if e != nil {
+		adminQueueError(w, name, e)
+		return
+	}
+	now := s.nowMs()
+	ms := make([]*message, 0, len(q.msgs))
+	for _, m := range q.msgs {
+		if !q.expired(m, now) {
+			ms = append(ms, m)
+		}
+	}
+	slices.SortFunc(ms, func(a, b *message) int {
+		switch {
+		case a.Visible != b.Visible:
+			return cmp.Compare(a.Visible, b.Visible)
+		case a.Priority != b.Priority:
+			return cmp.Compare(a.Priority, b.Priority)
+		}
+		return cmp.Compare(int64(a.Seq), int64(b.Seq))
+	})
+	out := make([]PeekedMessage, 0, min(len(ms), limit))
+	for _, m := range ms[:min(len(ms), limit)] {
+		out = append(out, PeekedMessage{ID: q.messageID(m.Seq), Body: m.Body, State: stateOf(m, now),
+			EnqueueTime: time.UnixMilli(m.Enqueue).UTC(), NextVisibleTime: time.UnixMilli(m.Visible).UTC(),
+			DequeueCount: m.DequeueCount, Priority: m.Priority})
+	}
+	st := q.stats(now)
+	q.mu.Unlock()
+	s.mu.RUnlock()
+	adminJSON(w, http.StatusOK, map[string]any{"Queue": st, "Messages": out})
+}
+
+// adminPurge deletes every message of the queue, durably, like deleting
+// each by its receipt.
+func (s *Server) adminPurge(w http.ResponseWriter, name string) {
+	q, e := s.lockQueue(name)
+	if e != nil {
+		adminQueueError(w, name, e)
+		return
+	}
+	ops := make([]op, 0, len(q.msgs))
+	for _, m := range q.msgs {
+		ops = append(ops, delMsgOp(q.meta.Name, m.Seq))
+		q.remove(m)
+	}
+	p, err := s.st.submit(ops...)
+	q.mu.Unlock()
+	s.mu.RUnlock()
+	if err = settled(p, err); err != nil {
+		adminJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	adminJSON(w, http.StatusOK, map[string]int{"Deleted": len(ops)})
+}

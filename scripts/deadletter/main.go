@@ -1,0 +1,250 @@
+// Command deadletter reads and acts on the dead-letter queue (pkg/deadletter):
+//
+//	ALIBABA_CLOUD_ACCESS_KEY_ID=… ALIBABA_CLOUD_ACCESS_KEY_SECRET=… \
+//	  go run ./scripts/deadletter -endpoint http://127.0.0.1:9100 list [-kind request] [-json]
+//	go run ./scripts/deadletter show <ID>
+//	go run ./scripts/deadletter redrive [-dry-run] [filters]
+//	go run ./scripts/deadletter purge [-yes] [filters]
+//
+// Filters: -kind, -request-id, -cluster-id, -caller, -cause (a Code or
+// Reason), -older-than, -newer-than. Flags go before or after the command.
+// list prints the records grouped by Kind and Cause with counts and ages,
+// then one line per record; show prints one record whole (passwords stay
+// masked, sealed ones sealed); redrive puts request records back on the
+// requests queue and callback records on the tracking queue, deleting each
+// only after its new message is acknowledged; purge deletes after asking
+// (or with -yes). -json prints JSON for tooling.
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/deadletter"
+	"github.com/ensnodepool/webhook/pkg/mns"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, nil)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "deadletter:", err)
+		os.Exit(1)
+	}
+}
+
+// run is main without the process: flags in args, environment through
+// getenv; tune, if set, adjusts the Tool before it runs (tests).
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer,
+	tune func(*deadletter.Tool)) error {
+	fs := flag.NewFlagSet("deadletter", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	endpoint := fs.String("endpoint", getenv(config.EnvMNSEndpoint), "MNS endpoint (default $MNS_ENDPOINT)")
+	dlq := fs.String("queue", cmp.Or(getenv(config.EnvDeadLetterQueue), config.DefaultDeadLetterQueue), "dead-letter queue (default $QUEUE_DEADLETTER)")
+	requests := fs.String("requests", cmp.Or(getenv(config.EnvRequestsQueue), config.DefaultRequestsQueue), "requests queue, for redrive (default $QUEUE_REQUESTS)")
+	trackingQ := fs.String("tracking", cmp.Or(getenv(config.EnvTrackingQueue), config.DefaultTrackingQueue), "tracking queue, for redrive (default $QUEUE_TRACKING)")
+	var f deadletter.Filter
+	fs.StringVar(&f.Kind, "kind", "", "only records of this Kind: request, callback, tracking, trigger, unknown")
+	fs.StringVar(&f.RequestId, "request-id", "", "only records of this RequestId")
+	fs.StringVar(&f.ClusterId, "cluster-id", "", "only records of this ClusterId")
+	fs.StringVar(&f.Caller, "caller", "", "only records of this Caller")
+	fs.StringVar(&f.Cause, "cause", "", "only records with this Code (request) or Reason (others)")
+	fs.DurationVar(&f.OlderThan, "older-than", 0, "only records at least this old")
+	fs.DurationVar(&f.NewerThan, "newer-than", 0, "only records at most this old")
+	asJSON := fs.Bool("json", false, "print JSON")
+	dry := fs.Bool("dry-run", false, "redrive, purge: show what would happen, change nothing")
+	yes := fs.Bool("yes", false, "purge: do not ask")
+	hold := fs.Duration("hold", 2*time.Minute, "how long records stay invisible while a command works")
+	maxN := fs.Int("max", 10000, "look at no more than this many records")
+
+	// Flags may come before and after the command.
+	if err := fs.Parse(args); err != nil {
+		return usage(err)
+	}
+	pos := fs.Args()
+	if len(pos) == 0 {
+		return usage(errors.New("a command is required"))
+	}
+	cmd := pos[0]
+	if err := fs.Parse(pos[1:]); err != nil {
+		return usage(err)
+	}
+	pos = fs.Args()
+	if *endpoint == "" {
+		return fmt.Errorf("-endpoint or %s is required", config.EnvMNSEndpoint)
+	}
+	c, err := mns.New(mns.Config{Endpoint: *endpoint, Credentials: mns.Credentials{
+		AccessKeyID: getenv(config.EnvAccessKeyID), AccessKeySecret: getenv(config.EnvAccessKeySecret),
+		SecurityToken: getenv(config.EnvSecurityToken)}})
+	if err != nil {
+		return err
+	}
+	t := &deadletter.Tool{DeadLetter: c.Queue(*dlq), Requests: c.Queue(*requests), Tracking: c.Queue(*trackingQ),
+		Hold: *hold, Max: *maxN}
+	if tune != nil {
+		tune(t)
+	}
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	switch cmd {
+	case "list":
+		if len(pos) > 0 {
+			return usage(fmt.Errorf("list takes no arguments, got %q", pos))
+		}
+		l, err := t.List(ctx, f)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(out).Encode(l)
+		}
+		printListing(out, l, time.Now())
+		return nil
+	case "show":
+		if len(pos) != 1 {
+			return usage(errors.New("show takes one record ID"))
+		}
+		r, err := t.Show(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return printRecord(out, r)
+	case "redrive", "purge":
+		if len(pos) > 0 {
+			return usage(fmt.Errorf("%s takes no arguments, got %q", cmd, pos))
+		}
+		report := func(a deadletter.Action) {
+			printAction(out, a, *asJSON)
+			_ = out.Flush()
+		}
+		var acts []deadletter.Action
+		if cmd == "redrive" {
+			acts, err = t.Redrive(ctx, f, *dry, report)
+		} else {
+			var confirm func([]deadletter.Record) bool
+			if !*yes {
+				confirm = func(recs []deadletter.Record) bool { return ask(out, stdin, recs) }
+			}
+			acts, err = t.Purge(ctx, f, *dry, confirm)
+			for _, a := range acts {
+				report(a)
+			}
+		}
+		if !*asJSON {
+			printSummary(out, acts)
+		}
+		return err
+	default:
+		return usage(fmt.Errorf("unknown command %q", cmd))
+	}
+}
+
+func usage(err error) error {
+	return fmt.Errorf("%w\nusage: deadletter [flags] list|show ID|redrive|purge [flags] (go doc ./scripts/deadletter)", err)
+}
+
+func age(d time.Duration) string { return d.Round(time.Second).String() }
+
+func printListing(w io.Writer, l deadletter.Listing, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tCAUSE\tCOUNT\tOLDEST\tNEWEST")
+	for _, g := range l.Groups {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", g.Kind, g.Cause, g.Count, age(g.Oldest), age(g.Newest))
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "ID\tKIND\tCAUSE\tEVENT\tREQUESTID\tCLUSTERID\tNAME\tCALLER\tAGE")
+	for _, r := range l.Records {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Kind, r.Cause(), dash(r.Event),
+			dash(r.RequestId), dash(r.ClusterId), dash(r.Name), dash(r.Caller), age(r.Age(now)))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d of %d records", len(l.Records), l.Scanned)
+	if l.Truncated {
+		fmt.Fprint(w, " (stopped at -max)")
+	}
+	fmt.Fprintln(w)
+}
+
+func dash(s string) string { return cmp.Or(s, "-") }
+
+// printRecord prints the record's fields and its body, as JSON when the
+// body is JSON (already masked by deadletter.Parse).
+func printRecord(w io.Writer, r deadletter.Record) error {
+	body := json.RawMessage(r.Body)
+	if !json.Valid(body) {
+		body, _ = json.Marshal(r.Body)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		deadletter.Record
+		Cause string
+		Body  json.RawMessage
+	}{r, r.Cause(), body})
+}
+
+func printAction(w io.Writer, a deadletter.Action, asJSON bool) {
+	if asJSON {
+		_ = json.NewEncoder(w).Encode(a)
+		return
+	}
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s", a.Outcome, a.Record.ID, a.Record.Kind, dash(a.Record.RequestId))
+	if a.To != "" {
+		fmt.Fprintf(w, "\t→ %s %s", a.To, a.MessageID)
+	}
+	if a.Detail != "" {
+		fmt.Fprintf(w, "\t(%s)", a.Detail)
+	}
+	fmt.Fprintln(w)
+}
+
+func printSummary(w io.Writer, acts []deadletter.Action) {
+	n := map[string]int{}
+	for _, a := range acts {
+		n[a.Outcome]++
+	}
+	var parts []string
+	for _, o := range []string{deadletter.Redriven, deadletter.WouldRedrive, deadletter.Purged, deadletter.WouldPurge,
+		deadletter.Skipped, deadletter.Failed} {
+		if n[o] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[o], o))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"nothing matched"}
+	}
+	fmt.Fprintln(w, strings.Join(parts, ", "))
+}
+
+// ask shows what purge would delete and reads the answer from stdin.
+func ask(w *bufio.Writer, stdin io.Reader, recs []deadletter.Record) bool {
+	counts := map[[2]string]int{}
+	for _, r := range recs {
+		counts[[2]string{r.Kind, r.Cause()}]++
+	}
+	for k, n := range counts {
+		fmt.Fprintf(w, "  %d × %s %s\n", n, k[0], k[1])
+	}
+	fmt.Fprintf(w, "purge %d records? type yes: ", len(recs))
+	_ = w.Flush()
+	line, _ := bufio.NewReader(stdin).ReadString('\n')
+	ok := strings.TrimSpace(line) == "yes"
+	if !ok {
+		fmt.Fprintln(w, "not purged")
+	}
+	return ok
+}
