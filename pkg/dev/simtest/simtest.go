@@ -82,6 +82,9 @@ func StartMNS(t testing.TB, cfg mnssim.Config) *MNS {
 // URL is the simulator's base URL, for mns.Config.Endpoint.
 func (m *MNS) URL() string { return m.HTTP.URL }
 
+// Inspector is a client of the simulator's inspection API.
+func (m *MNS) Inspector() mnssim.Inspector { return mnssim.Inspector{BaseURL: m.HTTP.URL} }
+
 // EnsureQueues creates the named queues with attrs (or checks they exist)
 // and returns them in the order named.
 func (m *MNS) EnsureQueues(t testing.TB, attrs mns.QueueAttributes, names ...string) []*mns.Queue {
