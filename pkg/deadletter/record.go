@@ -222,9 +222,15 @@ func parseCloudEvent(r *Record, body string) {
 func fromEnvelope(r *Record, b []byte) {
 	env, err := nodepool.Parse(b)
 	if err != nil {
-		var ids struct{ RequestId string }
+		var ids struct {
+			RequestId string
+			Request   struct {
+				ClusterId    string
+				NodepoolInfo struct{ Name string }
+			}
+		}
 		if json.Unmarshal(b, &ids) == nil {
-			r.RequestId = ids.RequestId
+			r.RequestId, r.ClusterId, r.Name = ids.RequestId, ids.Request.ClusterId, ids.Request.NodepoolInfo.Name
 		}
 		r.notRedrivable = "the body is not a valid envelope: " + err.Error()
 		return

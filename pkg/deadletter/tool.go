@@ -146,6 +146,23 @@ func (s *session) all(ctx context.Context) ([]*Record, error) {
 	}
 }
 
+// unseen counts the records the queue holds that this session has not
+// seen: received by someone else (another command whose hold has not run
+// out, a killed one), or delayed. It is -1 when the Source cannot tell.
+func (s *session) unseen(ctx context.Context) int {
+	a, ok := s.t.DeadLetter.(interface {
+		Attributes(ctx context.Context) (mns.Attributes, error)
+	})
+	if !ok {
+		return -1
+	}
+	at, err := a.Attributes(ctx)
+	if err != nil {
+		return -1
+	}
+	return max(int(at.Inactive+at.Delayed)-len(s.held), 0)
+}
+
 // drop forgets a record that was deleted.
 func (s *session) drop(r *Record) { delete(s.held, r.ID) }
 
@@ -181,6 +198,9 @@ type Listing struct {
 	// stopped the scan.
 	Scanned   int
 	Truncated bool
+	// Unseen counts records on the queue that the scan could not read
+	// (held by another reader, or delayed); -1 when unknown.
+	Unseen int
 }
 
 // List reads every record and returns those f selects, grouped.
@@ -190,9 +210,10 @@ func (t *Tool) List(ctx context.Context, f Filter) (Listing, error) {
 		return Listing{}, err
 	}
 	recs, err := s.all(ctx)
+	unseen := s.unseen(ctx)
 	err = errors.Join(err, s.release(ctx))
 	now := t.now()
-	l := Listing{Scanned: len(recs), Truncated: len(recs) >= t.max()}
+	l := Listing{Scanned: len(recs), Truncated: len(recs) >= t.max(), Unseen: unseen}
 	idx := map[[2]string]int{}
 	for _, r := range recs {
 		if !f.Match(r, now) {
@@ -233,6 +254,9 @@ func (t *Tool) Show(ctx context.Context, id string) (Record, error) {
 			return Record{}, err
 		}
 		if batch == nil {
+			if n := s.unseen(ctx); n > 0 {
+				return Record{}, fmt.Errorf("%w: %s (%d records are held by another reader or delayed; retry once they are visible)", ErrNotFound, id, n)
+			}
 			return Record{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
 		for _, r := range batch {
