@@ -233,11 +233,16 @@ func printSummary(w io.Writer, acts []deadletter.Action) {
 // ask shows what purge would delete and reads the answer from stdin.
 func ask(w *bufio.Writer, stdin io.Reader, recs []deadletter.Record) bool {
 	counts := map[[2]string]int{}
+	var keys [][2]string
 	for _, r := range recs {
-		counts[[2]string{r.Kind, r.Cause()}]++
+		k := [2]string{r.Kind, r.Cause()}
+		if counts[k] == 0 {
+			keys = append(keys, k)
+		}
+		counts[k]++
 	}
-	for k, n := range counts {
-		fmt.Fprintf(w, "  %d × %s %s\n", n, k[0], k[1])
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %d × %s %s\n", counts[k], k[0], k[1])
 	}
 	fmt.Fprintf(w, "purge %d records? type yes: ", len(recs))
 	_ = w.Flush()
