@@ -4,6 +4,7 @@
 // cloud.
 //
 //	go run ./scripts/local                       # ready http=127.0.0.1:9000 mns=127.0.0.1:9100 ens=127.0.0.1:9200
+//	                                             # (and where the MNS inspection API is: http://127.0.0.1:9100/_emulator/queues)
 //	go run ./scripts/local -demo -ens-provision 5s
 //
 // Flags (README.md, "Local stack"): -http, -mns, -ens, -data,
@@ -134,6 +135,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintln(stdout, st.ReadyLine())
 	fmt.Fprintf(stdout, "local: started in %v; webhook %s/v1/nodepools, ENS admin http://%s/_emulator/, data %s\n",
 		time.Since(start).Round(time.Millisecond), st.URL(), st.Addrs().ENS, *data)
+	if u := st.InspectURL(); u != "" {
+		fmt.Fprintf(stdout, "local: MNS inspection %s (peek: …/queues/{name}/messages); dead letters: go run ./scripts/deadletter -endpoint http://%s list\n",
+			u, st.Addrs().MNS)
+	}
 
 	var runErr error
 	if *demo {

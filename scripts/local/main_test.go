@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -39,7 +42,7 @@ func TestRunUntilSignal(t *testing.T) {
 	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(), "-poll-interval", "1s"}
 	go func() { done <- run(ctx, args, func(string) string { return "" }, &stdout, &stderr) }()
 	deadline := time.After(90 * time.Second)
-	for !strings.Contains(stdout.String(), "\nready http=") {
+	for !strings.Contains(stdout.String(), "\nready http=") || !strings.Contains(stdout.String(), "MNS inspection") {
 		select {
 		case err := <-done:
 			t.Fatalf("run ended early: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
@@ -52,6 +55,21 @@ func TestRunUntilSignal(t *testing.T) {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout does not print the defaulted %s", want)
 		}
+	}
+	// The printed inspection API answers with the stack's three queues.
+	m := regexp.MustCompile(`MNS inspection (http://127\.0\.0\.1:\d+/_emulator/queues) `).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("stdout does not say where the MNS inspection API is:\n%s", stdout.String())
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qs struct{ Queues []struct{ Name string } }
+	err = json.NewDecoder(resp.Body).Decode(&qs)
+	resp.Body.Close()
+	if err != nil || len(qs.Queues) != 3 {
+		t.Fatalf("GET %s: %+v %v", m[1], qs, err)
 	}
 	cancel() // what SIGINT/SIGTERM do through signal.NotifyContext
 	select {

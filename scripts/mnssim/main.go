@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	err = localstack.Serve(ctx, *addr, srv, os.Stdout, func(a net.Addr) string {
-		return fmt.Sprintf("ready mns=http://%s data=%q", a, *data)
+		return fmt.Sprintf("ready mns=http://%s inspect=http://%s%squeues data=%q", a, a, mnssim.AdminPrefix, *data)
 	}, srv.CancelPolls)
 	if cerr := srv.Close(); err == nil {
 		err = cerr

@@ -351,6 +351,15 @@ func (s *Stack) ReadyLine() string {
 }
 
 // URL is the webhook's base URL, e.g. http://127.0.0.1:9000.
+// InspectURL is the local MNS service's inspection API (queue counts; see
+// mnssim.AdminPrefix), or "" when the stack uses a real MNS endpoint.
+func (s *Stack) InspectURL() string {
+	if s.mns == nil {
+		return ""
+	}
+	return "http://" + s.addrs.MNS + mnssim.AdminPrefix + "queues"
+}
+
 func (s *Stack) URL() string { return "http://" + s.addrs.HTTP }
 
 // ENS returns the ENS simulator (admin methods: Stats, Pools, FailPool,
