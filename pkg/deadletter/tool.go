@@ -39,6 +39,10 @@ type Tool struct {
 	// other readers while it works (default 2 minutes): a command killed
 	// midway leaves them to reappear after Hold.
 	Hold time.Duration
+	// Settle is how long a command waits, once the queue looks empty, for
+	// records that others hold to become visible (default 2 s: enough for
+	// the records a command that just ended released); negative: no wait.
+	Settle time.Duration
 	// Max bounds how many records one command looks at (default 10,000).
 	Max int
 	// Now is the clock (default time.Now).
@@ -51,6 +55,12 @@ type Tool struct {
 
 func (t *Tool) hold() time.Duration { return cmp.Or(t.Hold, 2*time.Minute) }
 func (t *Tool) max() int            { return cmp.Or(t.Max, 10000) }
+func (t *Tool) settle() time.Duration {
+	if t.Settle < 0 {
+		return 0
+	}
+	return cmp.Or(t.Settle, 2*time.Second)
+}
 func (t *Tool) now() time.Time {
 	if t.Now != nil {
 		return t.Now()
@@ -87,10 +97,13 @@ func (f Filter) Match(r *Record, now time.Time) bool {
 
 // session holds the records a command has received until it releases them.
 type session struct {
-	t    *Tool
-	held map[string]*Record // by message id
-	seen int
+	t      *Tool
+	held   map[string]*Record // by message id
+	seen   int
+	waited time.Duration
 }
+
+const settleStep = 200 * time.Millisecond
 
 func (t *Tool) begin() (*session, error) {
 	if t.DeadLetter == nil {
@@ -109,6 +122,17 @@ func (s *session) next(ctx context.Context) ([]*Record, error) {
 			return nil, fmt.Errorf("deadletter: receive: %w", err)
 		}
 		if len(msgs) == 0 {
+			// Records a command that just ended released become visible a
+			// second later: wait for them a little, not for long holds.
+			if s.waited < s.t.settle() && s.unseen(ctx) > 0 {
+				s.waited += settleStep
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(settleStep):
+				}
+				continue
+			}
 			return nil, nil
 		}
 		var out []*Record

@@ -225,12 +225,13 @@ func TestE2EWorkerKilled(t *testing.T) {
 		t.Errorf("worker starts = %d, want a restart", inst[0].Starts)
 	}
 	for _, q := range []string{st.Config().RequestsQueue, st.Config().DeadLetterQueue} {
-		a, err := st.Queue(q).Attributes(ctx)
+		a, err := inspector(st).Queue(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Active+a.Inactive+a.Delayed != 0 {
-			t.Errorf("queue %s not empty: %+v", q, a)
+		if a.Total != 0 {
+			msgs, _ := inspector(st).Peek(ctx, q)
+			t.Errorf("queue %s not empty: %+v %+v", q, a, msgs)
 		}
 	}
 	if n := rcv.Rejected(); n != 0 {

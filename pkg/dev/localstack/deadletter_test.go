@@ -1,0 +1,146 @@
+package localstack_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/deadletter"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+)
+
+// inspector is a client of the stack's MNS inspection API.
+func inspector(st *localstack.Stack) mnssim.Inspector {
+	return mnssim.Inspector{BaseURL: strings.TrimSuffix(st.InspectURL(), mnssim.AdminPrefix+"queues")}
+}
+
+// TestE2EDeadLetterRedrive: a receiver that answers 410 sends both
+// callbacks of a request to the dead-letter queue (seen through the MNS
+// inspection API); once it is back, redrive delivers them again through
+// the real poller, under their original webhook-ids, and every queue ends
+// empty.
+func TestE2EDeadLetterRedrive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("heavy end-to-end case; runs without -short")
+	}
+	t.Parallel()
+	out := &stacktest.SyncBuffer{}
+	stacktest.DumpOnFailure(t, out)
+	sec := stacktest.NewSecrets(t)
+	st := stacktest.Start(t, testConfig(t.TempDir(), sec, out))
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var gone atomic.Bool
+	gone.Store(true)
+	var mu sync.Mutex
+	delivered := map[string]string{} // webhook-id → event type, 2xx answers only
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if gone.Load() {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		ev, _ := callback.ParseEvent(b)
+		mu.Lock()
+		delivered[r.Header.Get("webhook-id")] = ev.Type
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rcv.Close()
+
+	body, err := localstack.Request(template(t), "dl-redrive", rcv.URL+"/cb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body)
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s %v", status, resp, err)
+	}
+	var acc localstack.Accepted
+	_ = json.Unmarshal(resp, &acc)
+
+	cfg := st.Config()
+	in := inspector(st)
+	stacktest.WaitFor(t, 45*time.Second, "two dead-lettered callbacks", func() bool {
+		q, err := in.Queue(ctx, cfg.DeadLetterQueue)
+		return err == nil && q.Total == 2
+	})
+	peeked, err := in.Peek(ctx, cfg.DeadLetterQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range peeked {
+		if !strings.Contains(m.Body, `"Kind":"callback"`) || !strings.Contains(m.Body, acc.RequestId) {
+			t.Fatalf("dead letter %s", m.Body)
+		}
+	}
+
+	tool := &deadletter.Tool{DeadLetter: st.Queue(cfg.DeadLetterQueue), Requests: st.Queue(cfg.RequestsQueue),
+		Tracking: st.Queue(cfg.TrackingQueue), Hold: 30 * time.Second}
+	l, err := tool.List(ctx, deadletter.Filter{RequestId: acc.RequestId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{} // webhook-id → type, from the records
+	for _, r := range l.Records {
+		rec, err := tool.Show(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dl callback.DeadLetter
+		if err := json.Unmarshal([]byte(rec.Body), &dl); err != nil {
+			t.Fatal(err)
+		}
+		want[dl.Delivery.MessageID] = dl.Delivery.Event.Type
+	}
+	if len(l.Groups) != 1 || l.Groups[0].Kind != deadletter.KindCallback || l.Groups[0].Cause != "gone" || l.Groups[0].Count != 2 ||
+		len(want) != 2 {
+		t.Fatalf("listing %+v, records %v", l.Groups, want)
+	}
+
+	gone.Store(false)
+	stacktest.WaitFor(t, 10*time.Second, "the dead letters visible again", func() bool {
+		q, err := in.Queue(ctx, cfg.DeadLetterQueue)
+		return err == nil && q.Visible == 2
+	})
+	acts, err := tool.Redrive(ctx, deadletter.Filter{Kind: deadletter.KindCallback}, false, nil)
+	if err != nil || len(acts) != 2 || acts[0].Outcome != deadletter.Redriven || acts[1].Outcome != deadletter.Redriven {
+		t.Fatalf("redrive %+v %v", acts, err)
+	}
+	stacktest.WaitFor(t, 20*time.Second, "both callbacks delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(delivered) == 2
+	})
+	mu.Lock()
+	for id, typ := range want {
+		if delivered[id] != typ {
+			t.Errorf("webhook-id %s: delivered %q, want %q (all: %v)", id, delivered[id], typ, delivered)
+		}
+	}
+	mu.Unlock()
+	stacktest.WaitFor(t, 10*time.Second, "every queue empty", func() bool {
+		qs, err := in.Queues(ctx)
+		if err != nil {
+			return false
+		}
+		for _, q := range qs {
+			if q.Total != 0 {
+				return false
+			}
+		}
+		return len(qs) == 3
+	})
+}
