@@ -69,7 +69,8 @@ func TestListGroupsAndFilters(t *testing.T) {
 	s.put(t,
 		requestRecord(t, "req_a", "eck-demo0001", "a", "Conflict", now.Add(-3*time.Hour), env("req_a")),
 		requestRecord(t, "req_b", "eck-demo0002", "b", "Conflict", now.Add(-time.Hour), env("req_b")),
-		requestRecord(t, "req_c", "eck-demo0001", "c", "InvalidRequest", now.Add(-10*time.Minute), env("req_c")),
+		strings.Replace(requestRecord(t, "req_c", "eck-demo0001", "c", "InvalidRequest", now.Add(-10*time.Minute), env("req_c")),
+			`"Kind"`, `"Caller":"portal-a","Kind"`, 1),
 		callbackRecord(t, callbackDelivery("req_d", "eck-demo0001", "d", "https://x.example/cb", callback.StateGone, now), now.Add(-2*time.Hour)),
 		trackingRecord(t, now.Add(-time.Minute)),
 		cloudEvent(t, env("req_e"), false),
@@ -112,6 +113,7 @@ func TestListGroupsAndFilters(t *testing.T) {
 		"cause":       {deadletter.Filter{Cause: "Conflict"}, []string{"req_a", "req_b"}},
 		"older than":  {deadletter.Filter{OlderThan: 90 * time.Minute}, []string{"req_a", "req_d"}},
 		"newer than":  {deadletter.Filter{NewerThan: 30 * time.Minute, Kind: "request"}, []string{"req_c"}},
+		"caller":      {deadletter.Filter{Caller: "portal-a"}, []string{"req_c"}},
 		"caller none": {deadletter.Filter{Caller: "nobody"}, nil},
 	} {
 		l, err := s.tool.List(ctx, tc.f)
@@ -302,6 +304,28 @@ func TestRedrivenCallbackIsDelivered(t *testing.T) {
 	}
 	if q, _ := s.mns.Inspector().Queue(ctx, "trk"); q.Total != 0 {
 		t.Fatalf("tracking message left: %+v", q)
+	}
+}
+
+// TestRedriveLeavesNewRecords: a record written while a redrive runs (a
+// redriven request that failed again) waits for the next run.
+func TestRedriveLeavesNewRecords(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+	env := envelope(t, "req_n", "eck-demo0001", "n", "")
+	s.put(t, requestRecord(t, "req_n", "eck-demo0001", "n", "InternalError", time.Now(), env))
+	time.Sleep(5 * time.Millisecond) // the run starts after the first record's enqueue time
+	s.tool.AfterSend = func(deadletter.Record) {
+		time.Sleep(5 * time.Millisecond)
+		s.put(t, requestRecord(t, "req_n", "eck-demo0001", "n", "InternalError", time.Now(), env))
+	}
+	acts, err := s.tool.Redrive(ctx, deadletter.Filter{}, false, nil)
+	if err != nil || len(acts) != 1 || acts[0].Outcome != deadletter.Redriven {
+		t.Fatalf("redrive %+v %v", acts, err)
+	}
+	if st := s.settle(t, "dl"); st.Total != 1 {
+		t.Fatalf("dead letters %+v, want the new record left", st)
 	}
 }
 
