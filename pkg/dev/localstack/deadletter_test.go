@@ -14,6 +14,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/deadletter"
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
@@ -143,4 +144,73 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 		}
 		return len(qs) == 3
 	})
+}
+
+// TestE2EDeadLetterRequestRedrive: a create that ENS refuses permanently
+// becomes a request dead letter (and a nodepool.failed callback); once the
+// cause is gone, redrive puts the envelope back under its RequestId and
+// the pool is created once, reported creating and active.
+func TestE2EDeadLetterRequestRedrive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("heavy end-to-end case; runs without -short")
+	}
+	t.Parallel()
+	out := &stacktest.SyncBuffer{}
+	stacktest.DumpOnFailure(t, out)
+	sec := stacktest.NewSecrets(t)
+	st := stacktest.Start(t, testConfig(t.TempDir(), sec, out))
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rcv, err := localstack.NewReceiver(sec.Callback, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Close()
+	if err := st.ENS().InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Code: "InvalidParameter.Quota", Status: 400}); err != nil {
+		t.Fatal(err)
+	}
+	body, err := localstack.Request(template(t), "dl-request", rcv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body)
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s %v", status, resp, err)
+	}
+	var acc localstack.Accepted
+	_ = json.Unmarshal(resp, &acc)
+	cfg := st.Config()
+	in := inspector(st)
+	stacktest.WaitFor(t, 30*time.Second, "the request's dead letter", func() bool {
+		q, err := in.Queue(ctx, cfg.DeadLetterQueue)
+		return err == nil && q.Total == 1
+	})
+
+	tool := &deadletter.Tool{DeadLetter: st.Queue(cfg.DeadLetterQueue), Requests: st.Queue(cfg.RequestsQueue),
+		Tracking: st.Queue(cfg.TrackingQueue)}
+	acts, err := tool.Redrive(ctx, deadletter.Filter{Kind: deadletter.KindRequest, Cause: "InvalidParameter.Quota"}, false, nil)
+	if err != nil || len(acts) != 1 || acts[0].Outcome != deadletter.Redriven || acts[0].Record.RequestId != acc.RequestId {
+		t.Fatalf("redrive %+v %v", acts, err)
+	}
+	stacktest.WaitFor(t, 30*time.Second, "nodepool.active after the redrive", func() bool {
+		return len(stacktest.ByName(rcv.Received())["dl-request"][callback.TypeActive]) == 1
+	})
+	g := stacktest.ByName(rcv.Received())["dl-request"]
+	if len(g[callback.TypeFailed]) != 1 || len(g[callback.TypeCreating]) != 1 {
+		t.Errorf("callbacks %v, want failed (before the redrive), creating and active", g)
+	}
+	for _, c := range rcv.Received() {
+		if c.Event.Data.RequestId != acc.RequestId {
+			t.Errorf("callback %s under RequestId %s, want %s", c.Event.Type, c.Event.Data.RequestId, acc.RequestId)
+		}
+	}
+	for _, c := range st.ENS().Stats().Creates {
+		if c.Name == "dl-request" && c.Count != 1 {
+			t.Errorf("%d creates of the pool", c.Count)
+		}
+	}
+	if q, err := in.Queue(ctx, cfg.DeadLetterQueue); err != nil || q.Total != 0 {
+		t.Errorf("dead letters left: %+v %v", q, err)
+	}
 }
