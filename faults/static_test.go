@@ -185,6 +185,7 @@ func TestFuzzInputBoundaries(t *testing.T) {
 		{"./pkg/fcadapter", "FuzzDecode"},
 		{"./pkg/chatops", "FuzzParseCommand"},
 		{"./pkg/callback", "FuzzCheckURL"},
+		{"./pkg/deadletter", "FuzzParse"},
 	}
 	for _, tg := range targets {
 		t.Run(tg.pkg+"/"+tg.fn, func(t *testing.T) {
