@@ -185,6 +185,7 @@ func TestRedrive(t *testing.T) {
 	envA := envelope(t, "req_a", "eck-demo0001", "a", marker)
 	envE := envelope(t, "req_e", "eck-demo0001", "e", "")
 	d := callbackDelivery("req_d", "eck-demo0001", "d", "https://x.example/cb", callback.StateExhausted, now)
+	d.Format, d.ExpiresAt = "slack", now.Add(time.Hour).UTC().Truncate(time.Millisecond)
 	truncated := strings.Replace(requestRecord(t, "req_t", "eck-demo0001", "t", "Undecodable", now, "{"), `"Body"`, `"Truncated":true,"Body"`, 1)
 	s.put(t,
 		requestRecord(t, "req_a", "eck-demo0001", "a", "InvalidParameter", now, envA),
@@ -222,7 +223,8 @@ func TestRedrive(t *testing.T) {
 	}
 	nd := m.Deliveries[0]
 	if len(m.Deliveries) != 1 || !m.Terminal || m.Done() || nd.MessageID != d.MessageID || len(nd.Attempts) != 0 ||
-		nd.State != callback.Pending || nd.URL != d.URL || !nd.Due(time.Now()) || m.RequestId != "req_d" || m.NodepoolId != "np-d" {
+		nd.State != callback.Pending || nd.URL != d.URL || !nd.Due(time.Now()) || m.RequestId != "req_d" || m.NodepoolId != "np-d" ||
+		nd.Format != d.Format || !nd.ExpiresAt.Equal(d.ExpiresAt) || m.CallbackFormat != d.Format {
 		t.Fatalf("redriven tracking message %+v", m)
 	}
 	wantBody, _ := d.Event.Body()

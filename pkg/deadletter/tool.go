@@ -420,8 +420,10 @@ func (t *Tool) redriveMessage(r *Record, now time.Time) (string, string, error) 
 func redelivery(r *Record, now time.Time) *tracking.Message {
 	d := r.delivery
 	ev := d.Event
-	fresh := callback.Delivery{MessageID: d.MessageID, URL: d.URL, Event: ev, Format: d.Format,
-		ExpiresAt: d.ExpiresAt, NextAt: now, State: callback.Pending}
+	// Everything the delivery carries (format, expiry, whose secret signs
+	// it, …) stays; only its history and schedule start again.
+	fresh := *d
+	fresh.Attempts, fresh.NextAt, fresh.State = nil, now, callback.Pending
 	return &tracking.Message{
 		RequestId: ev.Data.RequestId, ClusterId: ev.Data.ClusterId, Name: ev.Data.Name, NodepoolId: ev.Data.NodepoolId,
 		CallbackUrl: d.URL, CallbackFormat: d.Format, CallbackExpiresAt: d.ExpiresAt,
