@@ -56,7 +56,7 @@ func TestRunUntilSignal(t *testing.T) {
 			t.Errorf("stdout does not print the defaulted %s", want)
 		}
 	}
-	// The printed inspection API answers with the stack's three queues.
+	// The printed inspection API answers with the stack's queues.
 	m := regexp.MustCompile(`MNS inspection (http://127\.0\.0\.1:\d+/_emulator/queues) `).FindStringSubmatch(stdout.String())
 	if m == nil {
 		t.Fatalf("stdout does not say where the MNS inspection API is:\n%s", stdout.String())
@@ -68,7 +68,7 @@ func TestRunUntilSignal(t *testing.T) {
 	var qs struct{ Queues []struct{ Name string } }
 	err = json.NewDecoder(resp.Body).Decode(&qs)
 	resp.Body.Close()
-	if err != nil || len(qs.Queues) != 3 {
+	if err != nil || len(qs.Queues) < 3 {
 		t.Fatalf("GET %s: %+v %v", m[1], qs, err)
 	}
 	cancel() // what SIGINT/SIGTERM do through signal.NotifyContext
