@@ -170,6 +170,25 @@ func stateOf(m *message, now int64) string {
 	return StateDelayed
 }
 
+// inspectQueue runs fn on the live queue name with it locked, and the
+// server read-locked so that the queue is not deleted meanwhile (the lock
+// order of the MNS handlers: server, then queue).
+func (s *Server) inspectQueue(name string, fn func(q *queue)) *apiError {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	q := s.qs[name]
+	if q == nil {
+		return errQueueNotExist
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.deleted {
+		return errQueueNotExist
+	}
+	fn(q)
+	return nil
+}
+
 func (s *Server) queueNames() []string {
 	s.mu.RLock()
 	names := make([]string, 0, len(s.qs))
@@ -184,84 +203,74 @@ func (s *Server) queueNames() []string {
 func (s *Server) adminQueues(w http.ResponseWriter) {
 	out := []QueueStats{}
 	for _, name := range s.queueNames() {
-		q, e := s.lockQueue(name)
-		if e != nil {
-			continue // deleted meanwhile
-		}
-		out = append(out, q.stats(s.nowMs()))
-		q.mu.Unlock()
-		s.mu.RUnlock()
+		// A queue deleted meanwhile is left out.
+		_ = s.inspectQueue(name, func(q *queue) { out = append(out, q.stats(s.nowMs())) })
 	}
 	adminJSON(w, http.StatusOK, map[string]any{"Queues": out})
 }
 
 func (s *Server) adminQueue(w http.ResponseWriter, name string) {
-	q, e := s.lockQueue(name)
-	if e != nil {
+	var st QueueStats
+	if e := s.inspectQueue(name, func(q *queue) { st = q.stats(s.nowMs()) }); e != nil {
 		adminQueueError(w, name, e)
 		return
 	}
-	st := q.stats(s.nowMs())
-	q.mu.Unlock()
-	s.mu.RUnlock()
 	adminJSON(w, http.StatusOK, st)
 }
 
 // adminPeek lists up to limit messages in delivery order (visible ones
 // first), changing nothing.
 func (s *Server) adminPeek(w http.ResponseWriter, name string, limit int) {
-	q, e := s.lockQueue(name)
+	var st QueueStats
+	var out []PeekedMessage
+	e := s.inspectQueue(name, func(q *queue) {
+		now := s.nowMs()
+		ms := make([]*message, 0, len(q.msgs))
+		for _, m := range q.msgs {
+			if !q.expired(m, now) {
+				ms = append(ms, m)
+			}
+		}
+		slices.SortFunc(ms, func(a, b *message) int {
+			return cmp.Or(cmp.Compare(a.Visible, b.Visible), cmp.Compare(a.Priority, b.Priority), cmp.Compare(a.Seq, b.Seq))
+		})
+		out = make([]PeekedMessage, 0, min(len(ms), limit))
+		for _, m := range ms[:min(len(ms), limit)] {
+			out = append(out, PeekedMessage{ID: q.messageID(m.Seq), Body: m.Body, State: stateOf(m, now),
+				EnqueueTime: time.UnixMilli(m.Enqueue).UTC(), NextVisibleTime: time.UnixMilli(m.Visible).UTC(),
+				DequeueCount: m.DequeueCount, Priority: m.Priority})
+		}
+		st = q.stats(now)
+	})
 	if e != nil {
 		adminQueueError(w, name, e)
 		return
 	}
-	now := s.nowMs()
-	ms := make([]*message, 0, len(q.msgs))
-	for _, m := range q.msgs {
-		if !q.expired(m, now) {
-			ms = append(ms, m)
-		}
-	}
-	slices.SortFunc(ms, func(a, b *message) int {
-		switch {
-		case a.Visible != b.Visible:
-			return cmp.Compare(a.Visible, b.Visible)
-		case a.Priority != b.Priority:
-			return cmp.Compare(a.Priority, b.Priority)
-		}
-		return cmp.Compare(int64(a.Seq), int64(b.Seq))
-	})
-	out := make([]PeekedMessage, 0, min(len(ms), limit))
-	for _, m := range ms[:min(len(ms), limit)] {
-		out = append(out, PeekedMessage{ID: q.messageID(m.Seq), Body: m.Body, State: stateOf(m, now),
-			EnqueueTime: time.UnixMilli(m.Enqueue).UTC(), NextVisibleTime: time.UnixMilli(m.Visible).UTC(),
-			DequeueCount: m.DequeueCount, Priority: m.Priority})
-	}
-	st := q.stats(now)
-	q.mu.Unlock()
-	s.mu.RUnlock()
 	adminJSON(w, http.StatusOK, map[string]any{"Queue": st, "Messages": out})
 }
 
 // adminPurge deletes every message of the queue, durably, like deleting
 // each by its receipt.
 func (s *Server) adminPurge(w http.ResponseWriter, name string) {
-	q, e := s.lockQueue(name)
+	var n int
+	var p pending
+	var err error
+	e := s.inspectQueue(name, func(q *queue) {
+		ops := make([]op, 0, len(q.msgs))
+		for _, m := range q.msgs {
+			ops = append(ops, delMsgOp(q.meta.Name, m.Seq))
+			q.remove(m)
+		}
+		n = len(ops)
+		p, err = s.st.submit(ops...)
+	})
 	if e != nil {
 		adminQueueError(w, name, e)
 		return
 	}
-	ops := make([]op, 0, len(q.msgs))
-	for _, m := range q.msgs {
-		ops = append(ops, delMsgOp(q.meta.Name, m.Seq))
-		q.remove(m)
-	}
-	p, err := s.st.submit(ops...)
-	q.mu.Unlock()
-	s.mu.RUnlock()
 	if err = settled(p, err); err != nil {
 		adminJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
-	adminJSON(w, http.StatusOK, map[string]int{"Deleted": len(ops)})
+	adminJSON(w, http.StatusOK, map[string]int{"Deleted": n})
 }
