@@ -47,6 +47,10 @@ type Tool struct {
 	Max int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnUnseen, if set, is told how many records redrive and purge could
+	// not look at because another reader held them (a killed run's hold
+	// ends after Hold) or they were delayed; a rerun then picks them up.
+	OnUnseen func(n int)
 	// AfterSend, if set, is called after a redriven record's new message
 	// was acknowledged and before the record is deleted (tests use it to
 	// stop a run at the worst moment).
@@ -394,8 +398,17 @@ func (t *Tool) Redrive(ctx context.Context, f Filter, dry bool, report func(Acti
 			break
 		}
 	}
+	t.tellUnseen(ctx, s)
 	errs = append(errs, s.release(ctx))
 	return acts, errors.Join(errs...)
+}
+
+func (t *Tool) tellUnseen(ctx context.Context, s *session) {
+	if t.OnUnseen != nil {
+		if n := s.unseen(context.WithoutCancel(ctx)); n > 0 {
+			t.OnUnseen(n)
+		}
+	}
 }
 
 // redriveMessage builds the message that puts r back and names its queue.
@@ -444,6 +457,7 @@ func (t *Tool) Purge(ctx context.Context, f Filter, dry bool, confirm func([]Rec
 	if err != nil {
 		return nil, errors.Join(err, s.release(ctx))
 	}
+	t.tellUnseen(ctx, s)
 	now := t.now()
 	var sel []*Record
 	var view []Record

@@ -95,16 +95,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	t := &deadletter.Tool{DeadLetter: c.Queue(*dlq), Requests: c.Queue(*requests), Tracking: c.Queue(*trackingQ),
 		Hold: *hold, Max: *maxN}
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	t.OnUnseen = func(n int) {
+		fmt.Fprintf(out, "note: %d records are held by another reader or delayed and were not looked at; rerun once they are visible (a killed run's hold ends after -hold)\n", n)
+	}
 	if tune != nil {
 		tune(t)
 	}
-	out := bufio.NewWriter(stdout)
-	defer out.Flush()
 	switch cmd {
 	case "list":
 		if len(pos) > 0 {
 			return usage(fmt.Errorf("list takes no arguments, got %q", pos))
 		}
+		t.OnUnseen = nil // the listing reports Unseen itself
 		l, err := t.List(ctx, f)
 		if err != nil {
 			return err
@@ -175,6 +179,9 @@ func printListing(w io.Writer, l deadletter.Listing, now time.Time) {
 	fmt.Fprintf(w, "%d of %d records", len(l.Records), l.Scanned)
 	if l.Truncated {
 		fmt.Fprint(w, " (stopped at -max)")
+	}
+	if l.Unseen > 0 {
+		fmt.Fprintf(w, "; %d more held by another reader or delayed", l.Unseen)
 	}
 	fmt.Fprintln(w)
 }

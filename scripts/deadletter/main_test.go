@@ -206,7 +206,9 @@ func TestRedriveKilledMidRun(t *testing.T) {
 	for i := range total {
 		envs = append(envs, f.record(t, i, "InternalError"))
 	}
-	args, _ := json.Marshal(append(slices.Clone(f.args), "redrive"))
+	// The killed run holds what it received for 8 s, longer than a rerun
+	// right after the kill takes.
+	args, _ := json.Marshal(append(slices.Clone(f.args), "-hold", "8s", "redrive"))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1", helperArgs+"="+string(args), stopAfterEnv+"="+strconv.Itoa(stopAfter),
 		config.EnvAccessKeyID+"="+ak, config.EnvAccessKeySecret+"="+sk, config.EnvMNSEndpoint+"="+f.mns.URL())
@@ -250,13 +252,21 @@ func TestRedriveKilledMidRun(t *testing.T) {
 		t.Fatalf("after the kill: %d on requests, %d dead letters; want %d and %d", reqs.Total, dl.Total, stopAfter, total-stopAfter+1)
 	}
 
-	f.settle(t, "dl") // the killed run's hold runs out
+	// Right away, the records the killed run received are still held: a
+	// rerun moves the others and says so; once the hold ends, another
+	// rerun moves the rest.
 	out, err := f.run(t, "", "redrive")
+	if err != nil || !strings.Contains(out, "records are held by another reader") {
+		t.Fatalf("rerun while held: %v\n%s", err, out)
+	}
+	first := strings.Count(out, "redriven\t")
+	f.settle(t, "dl")
+	out, err = f.run(t, "", "redrive")
 	if err != nil {
 		t.Fatalf("rerun: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, strconv.Itoa(total-stopAfter+1)+" redriven") {
-		t.Fatalf("rerun output:\n%s", out)
+	if n := first + strings.Count(out, "redriven\t"); n != total-stopAfter+1 {
+		t.Fatalf("reruns redrove %d records, want %d; last output:\n%s", n, total-stopAfter+1, out)
 	}
 	if st := f.settle(t, "dl"); st.Total != 0 {
 		t.Fatalf("dead letters left: %+v", st)
