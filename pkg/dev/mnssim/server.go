@@ -18,6 +18,9 @@
 // Config.Fsync for power-loss durability at the cost of one fsync per group commit. With Dir
 // empty the service is purely in memory (for unit tests).
 //
+// Beside the MNS API, an unsigned inspection API under AdminPrefix (inspect.go) reports queue
+// counts, peeks messages without changing them and purges queues; Inspector is its client.
+//
 // It is a development and test service, not a production queue.
 package mnssim
 
