@@ -46,6 +46,14 @@ type EventData struct {
 	Name string
 	// NodepoolId is the ENS node pool id; empty if creation failed before ENS assigned one.
 	NodepoolId string
+	// Sequence numbers the events of one request: 1 for the first, one
+	// more for each later event. Events can reach a receiver out of order
+	// (a retried nodepool.creating after nodepool.active); an event whose
+	// Sequence is below one already processed for the RequestId is stale.
+	Sequence int `json:",omitempty"`
+	// WatchUntil, on nodepool.timeout, is how long the node pool is still
+	// watched: a nodepool.active or nodepool.failed may follow until then.
+	WatchUntil *time.Time `json:",omitempty"`
 	// Status is the node pool's last observed ENS status, if any.
 	Status *ens.NodePoolStatus `json:",omitempty"`
 	// Error explains nodepool.failed and nodepool.timeout events.
@@ -63,6 +71,10 @@ type ErrorInfo struct {
 // the same body on every attempt.
 func (ev Event) Body() ([]byte, error) {
 	ev.Timestamp = ev.Timestamp.UTC()
+	if w := ev.Data.WatchUntil; w != nil {
+		u := w.UTC()
+		ev.Data.WatchUntil = &u
+	}
 	return json.Marshal(ev)
 }
 

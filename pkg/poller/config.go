@@ -103,6 +103,10 @@ type Config struct {
 	// DefaultDeadline applies to messages without a Deadline: CreatedAt +
 	// DefaultDeadline; default 60 min.
 	DefaultDeadline time.Duration
+	// LateWatch is how long a pool is still checked after its
+	// nodepool.timeout, so that a late nodepool.active (a pool that is
+	// billed) or nodepool.failed still reaches the caller; default 24 h.
+	LateWatch time.Duration
 	// Reserve is the part of the invocation left when the tick stops
 	// receiving and starting callbacks: enough for the last attempts (up to
 	// the callback timeout, 15 s) and the write-back; default 20 s.
@@ -117,6 +121,9 @@ type Config struct {
 	// Logger receives one line per tick and warnings; nil discards.
 	Logger *slog.Logger
 }
+
+// DefaultLateWatch is Config.LateWatch's default.
+const DefaultLateWatch = 24 * time.Hour
 
 // Limits of MNS (https://www.alibabacloud.com/help/en/mns/developer-reference/changemessagevisibility): visibility ≤ 12 h, delay ≤ 7 days.
 const (
@@ -135,6 +142,7 @@ func (c Config) withDefaults() Config {
 	c.WriteRetry = cmp.Or(c.WriteRetry, 5*time.Second)
 	c.VanishGrace = cmp.Or(c.VanishGrace, 2*time.Minute)
 	c.DefaultDeadline = cmp.Or(c.DefaultDeadline, 60*time.Minute)
+	c.LateWatch = cmp.Or(c.LateWatch, DefaultLateWatch)
 	c.Reserve = cmp.Or(c.Reserve, 20*time.Second)
 	c.MaxTick = cmp.Or(c.MaxTick, 50*time.Second)
 	if c.Now == nil {
@@ -156,7 +164,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: ReceiveWait %v: want ≤ %v", ErrConfig, c.ReceiveWait, mns.MaxWait)
 	case c.CallbackConcurrency < 1 || c.MaxPending < 1 || c.ClusterConcurrency < 1:
 		return fmt.Errorf("%w: CallbackConcurrency, MaxPending and ClusterConcurrency must be positive", ErrConfig)
-	case c.ClusterTimeout < 0 || c.ErrorRetry < 0 || c.VanishGrace < 0 || c.DefaultDeadline < 0 || c.Reserve < 0 || c.MaxTick < 0:
+	case c.ClusterTimeout < 0 || c.ErrorRetry < 0 || c.VanishGrace < 0 || c.DefaultDeadline < 0 || c.LateWatch < 0 || c.Reserve < 0 || c.MaxTick < 0:
 		return fmt.Errorf("%w: durations must not be negative", ErrConfig)
 	}
 	return nil

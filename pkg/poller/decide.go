@@ -76,9 +76,12 @@ func isActive(st ens.NodePoolStatus) bool {
 }
 
 // decide updates m from its cluster's view c at now: it records the
-// observed state and produces at most one terminal event, through
-// Message.Tell so that each event type is produced once per pool. c is
-// nil for messages that need no status (already Terminal).
+// observed state and produces at most one event, through Message.Tell so
+// that each event type is produced once per pool. Past the deadline it
+// produces nodepool.timeout and keeps checking for Config.LateWatch: a
+// pool that becomes active or fails in that time gets its late event;
+// after it the pool is no longer checked. c is nil for messages that need
+// no status (already Terminal).
 func (p *Poller) decide(m *tracking.Message, c *cluster, now time.Time) verdict {
 	var v verdict
 	if m.Terminal || c == nil {
@@ -129,24 +132,43 @@ func (p *Poller) decide(m *tracking.Message, c *cluster, now time.Time) verdict 
 				Message: fmt.Sprintf("ENS reports node pool %s as %s (%d of %d nodes serving)", m.NodepoolId, st.State, st.ServingNodes, st.DesiredNodes)}
 		}
 	}
-	if typ == "" && !now.Before(deadline) {
+	timedOut := m.WasTold(callback.TypeTimeout)
+	if typ == "" && !timedOut && !now.Before(deadline) {
+		watch := now.Add(p.cfg.LateWatch).UTC()
 		msg := fmt.Sprintf("node pool %s was not active by its deadline %s", m.NodepoolId, deadline.UTC().Format(time.RFC3339))
 		if stat != nil {
 			msg += fmt.Sprintf(" (state %s, %d of %d nodes serving)", stat.State, stat.ServingNodes, stat.DesiredNodes)
 		}
-		typ, info = callback.TypeTimeout, &callback.ErrorInfo{Code: CodeTimeout, Message: msg}
+		msg += fmt.Sprintf("; still watched until %s: nodepool.active or nodepool.failed follows if it gets there", watch.Format(time.RFC3339))
+		ev := p.event(m, callback.TypeTimeout, now, stat, &callback.ErrorInfo{Code: CodeTimeout, Message: msg})
+		ev.Data.WatchUntil = &watch
+		m.WatchUntil = watch
+		m.Checks++
+		if m.Tell(ev, now) {
+			v.event = callback.TypeTimeout
+		}
+		return v
 	}
 	if typ == "" {
+		if timedOut && !now.Before(m.WatchUntil) {
+			// The watch after the timeout is over: stop checking.
+			m.Terminal = true
+			return v
+		}
 		m.Checks++
 		return v
 	}
-	ev := callback.Event{Type: typ, Timestamp: now, Data: callback.EventData{
-		RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, NodepoolId: m.NodepoolId,
-		Status: stat, Error: info,
-	}}
 	m.Terminal = true
-	if m.Tell(ev, now) {
+	if m.Tell(p.event(m, typ, now, stat, info), now) {
 		v.event = typ
 	}
 	return v
+}
+
+// event returns an event of type typ about m's pool.
+func (p *Poller) event(m *tracking.Message, typ string, now time.Time, stat *ens.NodePoolStatus, info *callback.ErrorInfo) callback.Event {
+	return callback.Event{Type: typ, Timestamp: now, Data: callback.EventData{
+		RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, NodepoolId: m.NodepoolId,
+		Status: stat, Error: info,
+	}}
 }

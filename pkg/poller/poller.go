@@ -394,10 +394,17 @@ func (t *tick) reject(ctx context.Context, msg mns.Message, perr error) {
 	}
 }
 
-// settle ends the deliveries that are over: delivered ones are dropped,
+// settle ends the deliveries that are over (tracking.Message.Observe:
+// a 410 ends every delivery to that URL, a delivered event supersedes
+// pending earlier ones): delivered and superseded ones are dropped,
 // undeliverable ones are written to the dead-letter queue and dropped once
 // written. It reports whether the dead-letter queue failed.
 func (t *tick) settle(ctx context.Context, it *item, now time.Time) (dlqFailed bool) {
+	for _, d := range it.m.Observe() {
+		t.log.InfoContext(ctx, "poller: callback superseded by a later delivered event; not sent",
+			slog.String("webhookId", d.MessageID), slog.String("type", d.Event.Type),
+			slog.String("RequestId", it.m.RequestId), slog.Int("sequence", d.Event.Data.Sequence))
+	}
 	keep := it.m.Deliveries[:0]
 	for _, d := range it.m.Deliveries {
 		switch {

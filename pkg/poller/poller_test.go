@@ -55,8 +55,9 @@ func TestTickEvents(t *testing.T) {
 	// The vanished pool is missed once: not yet reported (a page shift
 	// between two page reads must not look like a vanished pool).
 	wantEvents := map[string]int{callback.TypeActive: 1, callback.TypeFailed: 1, callback.TypeTimeout: 1}
-	if fmt.Sprint(s.Events) != fmt.Sprint(wantEvents) || s.Received != 6 || s.Checked != 6 || s.Delivered != 3 || s.Deleted != 3 {
-		t.Errorf("stats = %+v; want events %v, 6 received and checked, 3 delivered and deleted", s, wantEvents)
+	// The timed-out pool stays tracked (watched for a late event).
+	if fmt.Sprint(s.Events) != fmt.Sprint(wantEvents) || s.Received != 6 || s.Checked != 6 || s.Delivered != 3 || s.Deleted != 2 {
+		t.Errorf("stats = %+v; want events %v, 6 received and checked, 3 delivered, 2 deleted", s, wantEvents)
 	}
 	for _, c := range rcv.Calls() {
 		if c.event.Data.Name == "vanished" {
@@ -107,10 +108,15 @@ func TestTickEvents(t *testing.T) {
 		t.Errorf("active status = %+v", st)
 	}
 
-	// Still tracked: only the slow pool, checked on every tick so far.
+	// Still tracked: the slow pool, checked on every tick so far, and the
+	// timed-out one, watched for a late event.
 	left := e.trackedBodies(t)
-	if len(left) != 1 || left[0].Name != "slow" || left[0].Terminal || left[0].LastState != "initial" || left[0].Checks != 4 {
-		t.Errorf("tracking messages left: %+v, want the slow pool with 4 checks", left)
+	slices.SortFunc(left, func(a, b *tracking.Message) int { return strings.Compare(a.Name, b.Name) })
+	if len(left) != 2 || left[1].Name != "slow" || left[1].Terminal || left[1].LastState != "initial" || left[1].Checks != 4 {
+		t.Fatalf("tracking messages left: %+v, want the late and the slow pool (4 checks)", left)
+	}
+	if l := left[0]; l.Name != "late" || l.Terminal || !l.WatchUntil.After(l.Deadline.Add(DefaultLateWatch)) {
+		t.Errorf("timed-out pool: %+v, want it watched for DefaultLateWatch after the timeout", l)
 	}
 }
 

@@ -62,9 +62,21 @@ type Message struct {
 	// the pool is declared vanished only after MissingLimit of them, so a
 	// pagination shift between pages during one read is not a false alarm.
 	Missing int `json:",omitempty"`
-	// Terminal is set once a terminal event (active, failed, timeout) has
-	// been produced: the pool is no longer polled, only deliveries remain.
+	// Terminal is set once the pool needs no more checks: active or
+	// failed was produced, or WatchUntil passed after a timeout. Only
+	// deliveries remain.
 	Terminal bool `json:",omitempty"`
+	// WatchUntil is set when nodepool.timeout is produced: the pool is
+	// still checked until then, and a late nodepool.active or
+	// nodepool.failed is produced if it gets there.
+	WatchUntil time.Time `json:",omitzero"`
+	// CallbackGone is set once CallbackUrl answered 410 Gone: no later
+	// event of this request is sent to it (each is dead-lettered as gone).
+	CallbackGone bool `json:",omitempty"`
+	// Delivered is the highest event Sequence delivered so far; a pending
+	// delivery of an earlier event is dropped as superseded rather than
+	// sent after it.
+	Delivered int `json:",omitempty"`
 	// Deliveries are the callbacks not yet delivered, with their history.
 	Deliveries []callback.Delivery `json:",omitempty"`
 }
@@ -109,19 +121,67 @@ func (m *Message) WasTold(t string) bool {
 }
 
 // Tell queues ev for delivery to the callback URL (if any) unless an event
-// of its type was already produced, and records it as told. It reports
-// whether ev was new.
+// of its type was already produced, and records it as told. ev gets the
+// request's next Sequence (1 for the first event). After the URL answered
+// 410 Gone the delivery starts out gone: it is never sent, and goes to the
+// dead-letter queue like any undeliverable event. It reports whether ev
+// was new.
 func (m *Message) Tell(ev callback.Event, now time.Time) bool {
 	if m.WasTold(ev.Type) {
 		return false
 	}
 	m.Told = append(m.Told, ev.Type)
+	ev.Data.Sequence = len(m.Told)
 	if m.CallbackUrl != "" {
 		d := callback.NewDelivery(m.CallbackUrl, ev, now)
 		d.Format, d.ExpiresAt = m.CallbackFormat, m.CallbackExpiresAt
+		if m.CallbackGone {
+			d.State, d.NextAt = callback.StateGone, time.Time{}
+		}
 		m.Deliveries = append(m.Deliveries, *d)
 	}
 	return true
+}
+
+// Observe folds the results of delivery attempts into m: a delivery that
+// ended gone (410, or an expired chat URL) marks the callback URL gone and
+// ends every other pending delivery to it as gone, unsent; a delivered one
+// raises Delivered. It then removes the pending deliveries of events
+// older than the latest delivered one, so a retried nodepool.creating is
+// never sent after nodepool.active, and returns them (superseded: the
+// receiver already knows a later state). Callers run it after attempts,
+// before they settle the terminal deliveries.
+func (m *Message) Observe() (superseded []callback.Delivery) {
+	for i := range m.Deliveries {
+		d := &m.Deliveries[i]
+		switch d.State {
+		case callback.StateGone:
+			if d.URL == m.CallbackUrl {
+				m.CallbackGone = true
+			}
+		case callback.StateDelivered:
+			m.Delivered = max(m.Delivered, d.Event.Data.Sequence)
+		}
+	}
+	keep := m.Deliveries[:0]
+	for _, d := range m.Deliveries {
+		if !d.Terminal() {
+			switch {
+			case m.CallbackGone && d.URL == m.CallbackUrl:
+				d.State, d.NextAt = callback.StateGone, time.Time{}
+			case d.Event.Data.Sequence < m.Delivered:
+				superseded = append(superseded, d)
+				continue
+			}
+		}
+		keep = append(keep, d)
+	}
+	clear(m.Deliveries[len(keep):])
+	m.Deliveries = keep
+	if len(keep) == 0 {
+		m.Deliveries = nil
+	}
+	return superseded
 }
 
 // Done reports whether the message can be deleted: the pool is terminal
@@ -169,8 +229,12 @@ func (m *Message) NextWake(now time.Time, b Backoff) time.Duration {
 			d *= 2
 		}
 		wake = now.Add(min(d, b.Max))
-		if !m.Deadline.IsZero() && m.Deadline.Before(wake) {
-			wake = m.Deadline
+		// Wake at the deadline (to report the timeout) and at the end of
+		// the watch after it, when those are still ahead.
+		for _, at := range []time.Time{m.Deadline, m.WatchUntil} {
+			if at.After(now) && at.Before(wake) {
+				wake = at
+			}
 		}
 	}
 	for i := range m.Deliveries {

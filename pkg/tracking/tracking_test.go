@@ -2,6 +2,7 @@ package tracking
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -143,7 +144,10 @@ func TestNextWake(t *testing.T) {
 		{"capped, many checks", func(m *Message) { m.Checks = 1000 }, b, 2 * time.Minute},
 		{"defaults", func(m *Message) { m.Checks = 2 }, Backoff{}, 40 * time.Second},
 		{"deadline first", func(m *Message) { m.Checks = 10; m.Deadline = now.Add(30 * time.Second) }, b, 30 * time.Second},
-		{"deadline passed", func(m *Message) { m.Deadline = now.Add(-time.Minute) }, b, time.Second},
+		{"deadline passed: the backoff again", func(m *Message) { m.Deadline = now.Add(-time.Minute) }, b, 10 * time.Second},
+		{"late watch ends first", func(m *Message) {
+			m.Checks, m.Deadline, m.WatchUntil = 10, now.Add(-time.Minute), now.Add(7*time.Second)
+		}, b, 7 * time.Second},
 		{"delivery first", func(m *Message) {
 			m.Checks = 10
 			m.Deliveries = []callback.Delivery{{State: callback.Pending, NextAt: now.Add(5 * time.Second)}}
@@ -227,4 +231,65 @@ func TestTellCarriesChatFormat(t *testing.T) {
 	if err != nil || om.CallbackFormat != "" {
 		t.Fatalf("old message: %+v, %v", om, err)
 	}
+}
+
+// TestSequenceAndObserve: Tell numbers a request's events; Observe marks
+// the URL gone after a 410 (ending the other pending deliveries to it and
+// making later ones start gone) and drops pending deliveries of events
+// older than a delivered one.
+func TestSequenceAndObserve(t *testing.T) {
+	ev := func(typ string) callback.Event {
+		return callback.Event{Type: typ, Timestamp: t0, Data: callback.EventData{RequestId: "req-1", NodepoolId: "np-1"}}
+	}
+	t.Run("sequence", func(t *testing.T) {
+		m := sample()
+		m.Tell(ev(callback.TypeCreating), t0)
+		m.Tell(ev(callback.TypeTimeout), t0)
+		m.Tell(ev(callback.TypeTimeout), t0) // told once
+		m.Tell(ev(callback.TypeActive), t0)
+		var got []int
+		for _, d := range m.Deliveries {
+			got = append(got, d.Event.Data.Sequence)
+		}
+		if fmt.Sprint(got) != "[1 2 3]" {
+			t.Errorf("sequences %v, want [1 2 3]", got)
+		}
+	})
+	t.Run("gone", func(t *testing.T) {
+		m := sample()
+		m.Tell(ev(callback.TypeCreating), t0)
+		m.Tell(ev(callback.TypeTimeout), t0)
+		m.Deliveries[0].State = callback.StateGone
+		if s := m.Observe(); len(s) != 0 {
+			t.Errorf("superseded %v", s)
+		}
+		if !m.CallbackGone || m.Deliveries[1].State != callback.StateGone {
+			t.Fatalf("after a 410: CallbackGone %v, other delivery %s; want true, gone", m.CallbackGone, m.Deliveries[1].State)
+		}
+		m.Tell(ev(callback.TypeActive), t0)
+		if d := m.Deliveries[2]; d.State != callback.StateGone || d.Due(t0) || !d.Undeliverable() {
+			t.Errorf("event after the 410: %+v, want it gone and never due", d)
+		}
+	})
+	t.Run("superseded", func(t *testing.T) {
+		m := sample()
+		m.Tell(ev(callback.TypeCreating), t0)
+		m.Tell(ev(callback.TypeActive), t0)
+		m.Deliveries[0].NextAt = t0.Add(5 * time.Minute) // retry pending
+		m.Deliveries[1].State = callback.StateDelivered
+		s := m.Observe()
+		if len(s) != 1 || s[0].Event.Type != callback.TypeCreating || m.Delivered != 2 {
+			t.Fatalf("superseded %v, Delivered %d; want the creating, 2", s, m.Delivered)
+		}
+		if len(m.Deliveries) != 1 || m.Deliveries[0].Event.Type != callback.TypeActive {
+			t.Errorf("left %+v, want only the delivered active (settled by the caller)", m.Deliveries)
+		}
+		// A later event is still sent.
+		m.Deliveries = nil
+		m.Told = m.Told[:1]
+		m.Tell(ev(callback.TypeFailed), t0)
+		if s := m.Observe(); len(s) != 0 || len(m.Deliveries) != 1 {
+			t.Errorf("a newer event was dropped: %v", s)
+		}
+	})
 }

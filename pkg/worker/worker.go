@@ -728,6 +728,7 @@ func (w *Worker) tell(ctx context.Context, it *item, m *tracking.Message, ev cal
 	nctx, cancel := context.WithTimeout(ctx, w.cfg.NotifyTimeout)
 	w.cfg.Notifier.Try(nctx, d)
 	cancel()
+	m.Observe() // a 410 marks the URL gone for the poller's later events
 	switch {
 	case d.State == callback.StateDelivered:
 		it.out.Notified = true
