@@ -69,6 +69,7 @@ func (a *app) handle(ctx context.Context, ev events.TimerEvent) error {
 		Pools:           ensClient,
 		Deliverer:       a.sender,
 		DefaultDeadline: a.cfg.PoolDeadline,
+		LateWatch:       a.cfg.PoolLateWatch,
 		Backoff:         tracking.Backoff{First: a.cfg.PollFirst, Max: a.cfg.PollMax},
 		Logger:          a.log,
 	})

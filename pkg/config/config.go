@@ -31,6 +31,7 @@ const (
 	EnvCallbackAllowHTTP  = "CALLBACK_ALLOW_HTTP"
 	EnvCallbackAllowCIDRs = "CALLBACK_ALLOW_CIDRS"
 	EnvPoolDeadline       = "POOL_DEADLINE"
+	EnvPoolLateWatch      = "POOL_LATE_WATCH"
 	EnvPollFirst          = "POLL_FIRST"
 	EnvPollMax            = "POLL_MAX"
 	EnvPublicURL          = "PUBLIC_URL"
@@ -68,8 +69,10 @@ type Settings struct {
 	// WebhookSecrets are the inbound Standard Webhooks secrets (whsec_…);
 	// several are accepted at once for rotation.
 	WebhookSecrets []string
-	// CallbackSecret signs outbound callbacks (whsec_…).
-	CallbackSecret string
+	// CallbackSecrets sign outbound callbacks (whsec_…, comma-separated
+	// in the variable): during a rotation every callback carries one
+	// signature per secret, so receivers holding either verify it.
+	CallbackSecrets []string
 	// SealKeys is the password sealing key list "kid:base64key,…"; the first
 	// seals, all open.
 	SealKeys string
@@ -81,6 +84,10 @@ type Settings struct {
 	// PoolDeadline is how long the poller waits for a pool to become active
 	// before it reports nodepool.timeout (default 60 minutes).
 	PoolDeadline time.Duration
+	// PoolLateWatch is how long the poller still checks a pool after its
+	// nodepool.timeout, to report a late nodepool.active or
+	// nodepool.failed (default 24 hours).
+	PoolLateWatch time.Duration
 	// PollFirst is how long after creation a pool is first checked
 	// (default 10 s); the interval then doubles per check up to PollMax
 	// (default 50 s: a little under the poller's 1-minute timer, so every
@@ -123,6 +130,7 @@ const (
 	DefaultDeadLetterQueue = "nodepool-deadletter"
 	DefaultENSEndpoint     = "ens.aliyuncs.com"
 	DefaultPoolDeadline    = 60 * time.Minute
+	DefaultPoolLateWatch   = 24 * time.Hour
 	DefaultPollFirst       = 10 * time.Second
 	DefaultPollMax         = 50 * time.Second
 	DefaultFeishuAPIBase   = "https://open.feishu.cn"
@@ -161,7 +169,6 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		ENSRegion:       get(EnvENSRegion, ""),
 		ENSWriteRate:    float(EnvENSWriteRate, 10),
 		ENSDescribeRate: float(EnvENSDescribeRate, 100),
-		CallbackSecret:  get(EnvCallbackSecret, ""),
 		SealKeys:        get(EnvSealKeys, ""),
 		PublicURL:       strings.TrimRight(get(EnvPublicURL, ""), "/"),
 		LogLevel:        strings.ToLower(get(EnvLogLevel, "info")),
@@ -169,6 +176,7 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		AccessKeySecret: get(EnvAccessKeySecret, ""),
 		SecurityToken:   get(EnvSecurityToken, ""),
 		PoolDeadline:    DefaultPoolDeadline,
+		PoolLateWatch:   DefaultPoolLateWatch,
 		PollFirst:       DefaultPollFirst,
 		PollMax:         DefaultPollMax,
 		FeishuAppID:     get(EnvFeishuAppID, ""),
@@ -190,6 +198,7 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	s.FeishuVerificationTokens = list(EnvFeishuToken)
 	s.FeishuEncryptKeys = list(EnvFeishuEncryptKey)
 	s.ChatOpsAllowHosts = list(EnvChatOpsAllowHosts)
+	s.CallbackSecrets = list(EnvCallbackSecret)
 	if len(s.FeishuVerificationTokens) > 0 && (s.FeishuAppID == "" || s.FeishuAppSecret == "") {
 		errs = append(errs, fmt.Errorf("%s: Feishu needs %s and %s to reply", EnvFeishuToken, EnvFeishuAppID, EnvFeishuAppSecret))
 	}
@@ -230,6 +239,7 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		}
 	}
 	duration(EnvPoolDeadline, &s.PoolDeadline, "60m")
+	duration(EnvPoolLateWatch, &s.PoolLateWatch, "24h")
 	duration(EnvPollFirst, &s.PollFirst, "10s")
 	duration(EnvPollMax, &s.PollMax, "50s")
 	if s.PollMax < s.PollFirst {
@@ -247,15 +257,18 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 // state what it needs. Names are the environment variable names.
 func (s Settings) Require(names ...string) error {
 	vals := map[string]string{
-		EnvMNSEndpoint:    s.MNSEndpoint,
-		EnvCallbackSecret: s.CallbackSecret,
-		EnvSealKeys:       s.SealKeys,
-		EnvENSRegion:      s.ENSRegion,
+		EnvMNSEndpoint: s.MNSEndpoint,
+		EnvSealKeys:    s.SealKeys,
+		EnvENSRegion:   s.ENSRegion,
+	}
+	lists := map[string][]string{
+		EnvWebhookSecret:  s.WebhookSecrets,
+		EnvCallbackSecret: s.CallbackSecrets,
 	}
 	var errs []error
 	for _, n := range names {
-		if n == EnvWebhookSecret {
-			if len(s.WebhookSecrets) == 0 {
+		if l, ok := lists[n]; ok {
+			if len(l) == 0 {
 				errs = append(errs, fmt.Errorf("%s is required", n))
 			}
 			continue
@@ -275,7 +288,7 @@ func Names() []string {
 	return []string{EnvMNSEndpoint, EnvRequestsQueue, EnvTrackingQueue, EnvDeadLetterQueue,
 		EnvENSEndpoint, EnvENSProtocol, EnvENSRegion, EnvENSWriteRate, EnvENSDescribeRate,
 		EnvWebhookSecret, EnvCallbackSecret, EnvSealKeys, EnvCallbackAllowHTTP, EnvCallbackAllowCIDRs,
-		EnvPoolDeadline, EnvPollFirst, EnvPollMax, EnvPublicURL, EnvLogLevel, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken,
+		EnvPoolDeadline, EnvPoolLateWatch, EnvPollFirst, EnvPollMax, EnvPublicURL, EnvLogLevel, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken,
 		EnvSlackSigningSecret, EnvDingTalkAppSecret, EnvFeishuToken, EnvFeishuEncryptKey, EnvFeishuAppID,
 		EnvFeishuAppSecret, EnvFeishuAPIBase, EnvChatOpsPresets, EnvChatOpsAllowHosts}
 }

@@ -19,11 +19,14 @@ func TestFromEnvDefaults(t *testing.T) {
 	if s.ENSEndpoint != DefaultENSEndpoint || s.ENSProtocol != "HTTPS" || s.ENSWriteRate != 10 || s.ENSDescribeRate != 100 {
 		t.Errorf("ens = %q %q %v %v", s.ENSEndpoint, s.ENSProtocol, s.ENSWriteRate, s.ENSDescribeRate)
 	}
-	if s.PoolDeadline != time.Hour || s.LogLevel != "info" {
-		t.Errorf("deadline %v level %q", s.PoolDeadline, s.LogLevel)
+	if s.PoolDeadline != time.Hour || s.PoolLateWatch != 24*time.Hour || s.LogLevel != "info" {
+		t.Errorf("deadline %v late watch %v level %q", s.PoolDeadline, s.PoolLateWatch, s.LogLevel)
 	}
-	if err := s.Require(EnvMNSEndpoint, EnvWebhookSecret); err == nil {
-		t.Error("Require passed on empty settings")
+	err = s.Require(EnvMNSEndpoint, EnvWebhookSecret, EnvCallbackSecret)
+	for _, n := range []string{EnvMNSEndpoint, EnvWebhookSecret, EnvCallbackSecret} {
+		if err == nil || !strings.Contains(err.Error(), n+" is required") {
+			t.Errorf("Require on empty settings: %v, want %s named", err, n)
+		}
 	}
 }
 
@@ -31,6 +34,8 @@ func TestFromEnvValues(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
 		EnvWebhookSecret:      "whsec_a, whsec_b ,",
+		EnvCallbackSecret:     "whsec_new,whsec_old",
+		EnvPoolLateWatch:      "6h",
 		EnvCallbackAllowCIDRs: "127.0.0.1/8, ::1/128",
 		EnvCallbackAllowHTTP:  "true",
 		EnvPoolDeadline:       "90m",
@@ -44,6 +49,9 @@ func TestFromEnvValues(t *testing.T) {
 	}
 	if got := strings.Join(s.WebhookSecrets, "|"); got != "whsec_a|whsec_b" {
 		t.Errorf("secrets = %q", got)
+	}
+	if got := strings.Join(s.CallbackSecrets, "|"); got != "whsec_new|whsec_old" || s.PoolLateWatch != 6*time.Hour {
+		t.Errorf("callback secrets = %q, late watch %v", got, s.PoolLateWatch)
 	}
 	want := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	if len(s.CallbackAllow) != 2 || s.CallbackAllow[0] != want[0] || s.CallbackAllow[1] != want[1] {
@@ -63,6 +71,7 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 		EnvCallbackAllowHTTP:  "maybe",
 		EnvCallbackAllowCIDRs: "10.0.0.1",
 		EnvPoolDeadline:       "soon",
+		EnvPoolLateWatch:      "forever",
 		EnvPollFirst:          "0s",
 		EnvPollMax:            "-1m",
 		EnvLogLevel:           "loud",

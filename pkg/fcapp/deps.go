@@ -87,7 +87,7 @@ func (c *Clients) For(cr fcadapter.Credentials) (*ens.Client, *mns.Client, error
 }
 
 // CallbackSender returns the callback sender: Standard Webhooks signing
-// with CALLBACK_SECRET, the SSRF policy of the settings, and the chat
+// with every CALLBACK_SECRET (one signature each, for rotation), the SSRF policy of the settings, and the chat
 // platforms' result formats (Feishu replies need FEISHU_APP_ID and
 // FEISHU_APP_SECRET).
 func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, error) {
@@ -99,7 +99,7 @@ func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, erro
 		}
 		rc.Feishu = fc
 	}
-	return callback.NewSender(callback.Config{Secrets: []string{s.CallbackSecret},
+	return callback.NewSender(callback.Config{Secrets: s.CallbackSecrets,
 		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: chatops.Renderers(rc), Logger: log})
 }
 

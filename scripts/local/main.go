@@ -10,10 +10,12 @@
 // Flags (README.md, "Local stack"): -http, -mns, -ens, -data,
 // -poll-interval, -ens-provision, -demo.
 //
-// Environment: WEBHOOK_SECRET (whsec_…, comma-separated for rotation),
-// CALLBACK_SECRET, ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET,
+// Environment: WEBHOOK_SECRET and CALLBACK_SECRET (whsec_…, comma-separated
+// for rotation), ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET,
 // SEAL_KEYS ("kid:base64key,…") — each falls back to a printed development
-// value when unset. MNS_ENDPOINT (https://<uid>.mns.<region>.aliyuncs.com)
+// value when unset. Every other function setting (pkg/config: ChatOps
+// secrets and presets, POOL_DEADLINE, POLL_FIRST, …) is passed to the
+// functions as it is. MNS_ENDPOINT (https://<uid>.mns.<region>.aliyuncs.com)
 // and ENS_ENDPOINT (host, e.g. ens.aliyuncs.com; ENS_PROTOCOL default HTTPS)
 // use real services instead of the simulators and then require a real key
 // pair. FC_REGION sets the region (default cn-hangzhou), LOG_LEVEL the
@@ -30,7 +32,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +42,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
 
@@ -71,42 +73,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 
-	cfg := localstack.Config{
-		HTTPAddr: *httpAddr, MNSAddr: *mnsAddr, ENSAddr: *ensAddr, DataDir: *data,
-		PollInterval: *poll, ENSProvision: *provision,
-		MNSEndpoint: getenv("MNS_ENDPOINT"), ENSEndpoint: getenv("ENS_ENDPOINT"), ENSProtocol: getenv("ENS_PROTOCOL"),
-		Region:   getenv("FC_REGION"),
-		LogLevel: getenv("LOG_LEVEL"),
-		Output:   stderr,
+	cfg, defaulted, err := stackConfig(getenv)
+	if err != nil {
+		return err
 	}
-	if *demo && cfg.LogLevel == "" {
+	cfg.HTTPAddr, cfg.MNSAddr, cfg.ENSAddr, cfg.DataDir = *httpAddr, *mnsAddr, *ensAddr, *data
+	cfg.PollInterval, cfg.ENSProvision = *poll, *provision
+	cfg.Output = stderr
+	if *demo && getenv(config.EnvLogLevel) == "" {
 		cfg.LogLevel = "warn"
-	}
-	var defaulted []string
-	secret := func(name, dev string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		defaulted = append(defaulted, fmt.Sprintf("  %s=%s", name, dev))
-		return dev
-	}
-	for _, s := range strings.Split(secret("WEBHOOK_SECRET", localstack.DevWebhookSecret), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			cfg.WebhookSecrets = append(cfg.WebhookSecrets, s)
-		}
-	}
-	cfg.CallbackSecret = secret("CALLBACK_SECRET", localstack.DevCallbackSecret)
-	cfg.SealKeys = secret("SEAL_KEYS", localstack.DevSealKeys)
-	realKeys := getenv("ALIBABA_CLOUD_ACCESS_KEY_ID") != "" && getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET") != ""
-	if (cfg.MNSEndpoint != "" || cfg.ENSEndpoint != "") && !realKeys {
-		return errors.New("MNS_ENDPOINT or ENS_ENDPOINT is set: ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET are required")
-	}
-	if realKeys {
-		cfg.AccessKeyID, cfg.AccessKeySecret = getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"), getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-	} else {
-		cfg.AccessKeyID, cfg.AccessKeySecret = localstack.DevAccessKeyID, localstack.DevAccessKeySecret
-		defaulted = append(defaulted, "  ALIBABA_CLOUD_ACCESS_KEY_ID="+localstack.DevAccessKeyID,
-			"  ALIBABA_CLOUD_ACCESS_KEY_SECRET="+localstack.DevAccessKeySecret)
 	}
 	if len(defaulted) > 0 {
 		fmt.Fprintln(stdout, "local: unset in the environment, using public development values (local use only):")
@@ -147,7 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		limit := max(2*time.Minute, 4*(*provision+*poll))
 		dctx, cancel := context.WithTimeout(ctx, limit)
 		res, err := localstack.Demo(dctx, localstack.DemoConfig{
-			URL: st.URL(), WebhookSecret: cfg.WebhookSecrets[0], CallbackSecret: cfg.CallbackSecret,
+			URL: st.URL(), WebhookSecret: cfg.WebhookSecrets[0], CallbackSecret: cfg.CallbackSecrets[0],
 			Template: template, Out: stdout,
 		})
 		cancel()
@@ -163,4 +138,64 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		runErr = cmp.Or(runErr, err)
 	}
 	return runErr
+}
+
+// stackConfig reads the stack's settings from the environment: the
+// secrets and key pair (each falling back to a printed development value,
+// listed in defaulted), real endpoints, and every other setting of
+// pkg/config, passed to the functions unchanged (Config.Env) — except
+// CALLBACK_ALLOW_CIDRS, whose ranges are added to the loopback ones the
+// local stack needs.
+func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted []string, err error) {
+	cfg = localstack.Config{
+		MNSEndpoint: getenv(config.EnvMNSEndpoint), ENSEndpoint: getenv(config.EnvENSEndpoint), ENSProtocol: getenv(config.EnvENSProtocol),
+		Region:   getenv("FC_REGION"),
+		LogLevel: getenv(config.EnvLogLevel),
+		Env:      map[string]string{},
+	}
+	secret := func(name, dev string) []string {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			defaulted = append(defaulted, fmt.Sprintf("  %s=%s", name, dev))
+			v = dev
+		}
+		var out []string
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	cfg.WebhookSecrets = secret(config.EnvWebhookSecret, localstack.DevWebhookSecret)
+	cfg.CallbackSecrets = secret(config.EnvCallbackSecret, localstack.DevCallbackSecret)
+	cfg.SealKeys = strings.Join(secret(config.EnvSealKeys, localstack.DevSealKeys), ",")
+	realKeys := getenv(config.EnvAccessKeyID) != "" && getenv(config.EnvAccessKeySecret) != ""
+	if (cfg.MNSEndpoint != "" || cfg.ENSEndpoint != "") && !realKeys {
+		return cfg, nil, fmt.Errorf("%s or %s is set: %s and %s are required", config.EnvMNSEndpoint, config.EnvENSEndpoint,
+			config.EnvAccessKeyID, config.EnvAccessKeySecret)
+	}
+	if realKeys {
+		cfg.AccessKeyID, cfg.AccessKeySecret = getenv(config.EnvAccessKeyID), getenv(config.EnvAccessKeySecret)
+	} else {
+		cfg.AccessKeyID, cfg.AccessKeySecret = localstack.DevAccessKeyID, localstack.DevAccessKeySecret
+		defaulted = append(defaulted, "  "+config.EnvAccessKeyID+"="+localstack.DevAccessKeyID,
+			"  "+config.EnvAccessKeySecret+"="+localstack.DevAccessKeySecret)
+	}
+	// Settings the stack itself turns into its Config (above); every
+	// other one goes to the functions as it is.
+	own := map[string]bool{
+		config.EnvMNSEndpoint: true, config.EnvENSEndpoint: true, config.EnvENSProtocol: true, config.EnvLogLevel: true,
+		config.EnvWebhookSecret: true, config.EnvCallbackSecret: true, config.EnvSealKeys: true,
+		config.EnvAccessKeyID: true, config.EnvAccessKeySecret: true,
+	}
+	for _, name := range config.Names() {
+		if v := getenv(name); v != "" && !own[name] {
+			cfg.Env[name] = v
+		}
+	}
+	if v := cfg.Env[config.EnvCallbackAllowCIDRs]; v != "" {
+		cfg.Env[config.EnvCallbackAllowCIDRs] = "127.0.0.0/8,::1/128," + v
+	}
+	return cfg, defaulted, nil
 }

@@ -3,13 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ensnodepool/webhook/pkg/chatops"
+	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
 
 type lockedBuffer struct {
@@ -95,5 +105,141 @@ func TestRunBadFlag(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"-nope"}, func(string) string { return "" }, &out, &out); err == nil {
 		t.Fatal("run(-nope) = nil")
+	}
+}
+
+// TestEveryFunctionSettingPassedThrough: each variable the functions read
+// (config.Names) that is set in scripts/local's environment reaches the
+// functions' environment unchanged — or, for the key pair, their
+// per-invocation credentials, and for CALLBACK_ALLOW_CIDRS, added to the
+// loopback ranges. A setting added to pkg/config without being passed
+// through fails here.
+func TestEveryFunctionSettingPassedThrough(t *testing.T) {
+	env := map[string]string{}
+	for _, n := range config.Names() {
+		env[n] = "value-of-" + n
+	}
+	env[config.EnvWebhookSecret] = "whsec_a,whsec_b"
+	env[config.EnvCallbackSecret] = "whsec_new,whsec_old"
+	env[config.EnvENSProtocol] = "HTTP"
+	cfg, defaulted, err := stackConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(defaulted) != 0 {
+		t.Errorf("defaulted %v although every variable is set", defaulted)
+	}
+	got := cfg.FunctionEnv(localstack.Addrs{HTTP: "127.0.0.1:1", MNS: "127.0.0.1:2", ENS: "127.0.0.1:3"})
+	for _, n := range config.Names() {
+		switch n {
+		case config.EnvAccessKeyID, config.EnvAccessKeySecret:
+			// Per-invocation credentials, as FC passes them.
+			if cfg.AccessKeyID != env[config.EnvAccessKeyID] || cfg.AccessKeySecret != env[config.EnvAccessKeySecret] {
+				t.Errorf("key pair %q/%q not passed as the functions' credentials", cfg.AccessKeyID, cfg.AccessKeySecret)
+			}
+		case config.EnvCallbackAllowCIDRs:
+			if !strings.HasSuffix(got[n], ","+env[n]) || !strings.Contains(got[n], "127.0.0.0/8") {
+				t.Errorf("%s = %q, want the loopback ranges and %q", n, got[n], env[n])
+			}
+		default:
+			if got[n] != env[n] {
+				t.Errorf("%s = %q in the functions' environment, want %q", n, got[n], env[n])
+			}
+		}
+	}
+}
+
+// TestSlackWalkthrough is README's local ChatOps walkthrough, run through
+// `go run ./scripts/local` as a newcomer would: SLACK_SIGNING_SECRET,
+// CHATOPS_PRESETS and CHATOPS_ALLOW_HOSTS in the environment reach the
+// webhook, a signed slash command is acknowledged with its RequestId, and
+// creating then active arrive at a local response_url receiver.
+func TestSlackWalkthrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the stack")
+	}
+	const signing = "walkthrough-signing-secret"
+	var (
+		mu    sync.Mutex
+		texts []string
+	)
+	rs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m chatops.SlackMessage
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, "bad", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		texts = append(texts, m.Text)
+		mu.Unlock()
+	}))
+	defer rs.Close()
+	presets, err := filepath.Abs(filepath.Join("..", "..", "pkg", "chatops", "testdata", "presets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		config.EnvSlackSigningSecret: signing,
+		config.EnvChatOpsPresets:     presets,
+		config.EnvChatOpsAllowHosts:  "127.0.0.1",
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	done := make(chan error, 1)
+	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),
+		"-poll-interval", "1s", "-ens-provision", "2s"}
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &stdout, &stderr) }()
+	ready := regexp.MustCompile(`\nready http=(\S+) `)
+	var base string
+	deadline := time.After(120 * time.Second)
+	for base == "" {
+		if m := ready.FindStringSubmatch(stdout.String()); m != nil {
+			base = "http://" + m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run ended early: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+		case <-deadline:
+			t.Fatalf("no ready line\nstdout:\n%s", stdout.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	defer func() {
+		cancel()
+		<-done
+		if t.Failed() {
+			t.Logf("function output:\n%s", stderr.String())
+		}
+	}()
+
+	form := url.Values{"command": {"/nodepool"}, "text": {"create eck-demo0001 walk-pool preset=small"},
+		"response_url": {rs.URL + "/commands/T1/1/x"}, "trigger_id": {"walk.1"}, "user_id": {"U1"}, "channel_id": {"C1"}}
+	body := []byte(form.Encode())
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/chatops/slack", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(chatops.SlackSignature(signing, ts, body)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(ack), "req_") {
+		t.Fatalf("slash command: %d %s; want 200 with the RequestId (404 means the secret never reached the webhook)", resp.StatusCode, ack)
+	}
+	got := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), texts...) }
+	for end := time.Now().Add(60 * time.Second); len(got()) < 2 && time.Now().Before(end); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if msgs := got(); len(msgs) != 2 || !strings.Contains(msgs[0], "is being created") || !strings.Contains(msgs[1], "is active") {
+		t.Fatalf("response_url got %q; want creating then active", msgs)
 	}
 }

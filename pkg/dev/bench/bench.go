@@ -227,7 +227,7 @@ func (r *run) stackConfig(name string) localstack.Config {
 		HTTPAddr: "127.0.0.1:0", MNSAddr: "127.0.0.1:0", ENSAddr: "127.0.0.1:0",
 		DataDir: filepath.Join(r.workDir, name), BinDir: r.binDir,
 		PollInterval: r.cfg.PollInterval, ENSProvision: r.cfg.Provision,
-		WebhookSecrets: []string{r.webhookSecret}, CallbackSecret: r.callbackSecret,
+		WebhookSecrets: []string{r.webhookSecret}, CallbackSecrets: []string{r.callbackSecret},
 		AccessKeyID: localstack.DevAccessKeyID, AccessKeySecret: localstack.DevAccessKeySecret,
 		SealKeys: localstack.DevSealKeys, LogLevel: "warn", Output: r.cfg.FunctionOutput,
 		StopGrace: 5 * time.Second,

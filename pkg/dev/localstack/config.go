@@ -46,8 +46,9 @@ type Config struct {
 	// WebhookSecrets are the inbound Standard Webhooks secrets (whsec_…,
 	// several for rotation). Required.
 	WebhookSecrets []string
-	// CallbackSecret signs outbound callbacks (whsec_…). Required.
-	CallbackSecret string
+	// CallbackSecrets sign outbound callbacks (whsec_…; several during a
+	// rotation: every callback carries one signature each). Required.
+	CallbackSecrets []string
 	// AccessKeyID and AccessKeySecret are the key pair the simulators
 	// accept and the functions receive as per-invocation credentials (with
 	// real endpoints: a real key pair). Required.
@@ -176,8 +177,13 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("WebhookSecrets[%d]: want the whsec_ form", i))
 		}
 	}
-	if !strings.HasPrefix(c.CallbackSecret, "whsec_") {
-		errs = append(errs, errors.New("CallbackSecret: a whsec_ secret is required"))
+	if len(c.CallbackSecrets) == 0 {
+		errs = append(errs, errors.New("CallbackSecrets: at least one whsec_ secret is required"))
+	}
+	for i, s := range c.CallbackSecrets {
+		if !strings.HasPrefix(s, "whsec_") {
+			errs = append(errs, fmt.Errorf("CallbackSecrets[%d]: want the whsec_ form", i))
+		}
 	}
 	if c.AccessKeyID == "" || c.AccessKeySecret == "" {
 		errs = append(errs, errors.New("AccessKeyID and AccessKeySecret are required"))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,7 +96,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.ensureQueues(ctx, mnsEndpoint); err != nil {
 		return nil, err
 	}
-	if err := s.startRuntime(ctx, mnsEndpoint); err != nil {
+	if err := s.startRuntime(ctx); err != nil {
 		return nil, err
 	}
 	s.webhook = &http.Server{Handler: s.rt.HTTPTrigger(FuncWebhook), ReadHeaderTimeout: 10 * time.Second}
@@ -214,60 +215,62 @@ func (s *Stack) ensureQueues(ctx context.Context, endpoint string) error {
 	return nil
 }
 
-// env is the environment every function gets: the variables of
-// pkg/config, as s.yaml sets them in the cloud, pointed at the local
-// endpoints, with local-only callback rules.
-func (s *Stack) env(mnsEndpoint string) map[string]string {
-	ensEndpoint, proto := s.addrs.ENS, s.cfg.ENSProtocol
-	if s.ens != nil {
-		proto = "HTTP"
+// env is the environment every function gets (Config.FunctionEnv).
+func (s *Stack) env() map[string]string { return s.cfg.FunctionEnv(s.addrs) }
+
+// FunctionEnv is the environment every function gets when the stack
+// listens on a: the variables of pkg/config, as s.yaml sets them in the
+// cloud, pointed at the local endpoints (or the real ones configured),
+// with local-only callback rules, then Env on top.
+func (c Config) FunctionEnv(a Addrs) map[string]string {
+	c = c.withDefaults()
+	mnsEndpoint := c.MNSEndpoint
+	if mnsEndpoint == "" {
+		mnsEndpoint = "http://" + a.MNS
 	}
-	secrets := ""
-	for i, sec := range s.cfg.WebhookSecrets {
-		if i > 0 {
-			secrets += ","
-		}
-		secrets += sec
+	ensEndpoint, proto := c.ENSEndpoint, c.ENSProtocol
+	if ensEndpoint == "" {
+		ensEndpoint, proto = a.ENS, "HTTP"
 	}
 	e := map[string]string{
 		config.EnvMNSEndpoint:        mnsEndpoint,
-		config.EnvRequestsQueue:      s.cfg.RequestsQueue,
-		config.EnvTrackingQueue:      s.cfg.TrackingQueue,
-		config.EnvDeadLetterQueue:    s.cfg.DeadLetterQueue,
+		config.EnvRequestsQueue:      c.RequestsQueue,
+		config.EnvTrackingQueue:      c.TrackingQueue,
+		config.EnvDeadLetterQueue:    c.DeadLetterQueue,
 		config.EnvENSEndpoint:        ensEndpoint,
 		config.EnvENSProtocol:        proto,
-		config.EnvENSRegion:          s.cfg.Region,
-		config.EnvWebhookSecret:      secrets,
-		config.EnvCallbackSecret:     s.cfg.CallbackSecret,
-		config.EnvSealKeys:           s.cfg.SealKeys,
+		config.EnvENSRegion:          c.Region,
+		config.EnvWebhookSecret:      strings.Join(c.WebhookSecrets, ","),
+		config.EnvCallbackSecret:     strings.Join(c.CallbackSecrets, ","),
+		config.EnvSealKeys:           c.SealKeys,
 		config.EnvCallbackAllowHTTP:  "true",
 		config.EnvCallbackAllowCIDRs: "127.0.0.0/8,::1/128",
-		config.EnvPublicURL:          "http://" + s.addrs.HTTP,
-		config.EnvLogLevel:           s.cfg.LogLevel,
+		config.EnvPublicURL:          "http://" + a.HTTP,
+		config.EnvLogLevel:           c.LogLevel,
 	}
-	if s.cfg.PoolDeadline > 0 {
-		e[config.EnvPoolDeadline] = s.cfg.PoolDeadline.String()
+	if c.PoolDeadline > 0 {
+		e[config.EnvPoolDeadline] = c.PoolDeadline.String()
 	}
 	// Check a new pool as soon as it can have changed (the simulated
 	// provisioning time), then at least every three quarters of a timer
 	// period, so that every tick sees every pool still provisioning and a
 	// change is reported within one period.
-	most := max(s.cfg.PollInterval*3/4, time.Millisecond)
-	first := min(most, s.cfg.ENSProvision)
+	most := max(c.PollInterval*3/4, time.Millisecond)
+	first := min(most, c.ENSProvision)
 	if first <= 0 {
 		first = most
 	}
 	e[config.EnvPollFirst] = first.String()
 	e[config.EnvPollMax] = most.String()
-	for k, v := range s.cfg.Env {
+	for k, v := range c.Env {
 		e[k] = v
 	}
 	return e
 }
 
 // startRuntime starts the three functions' instances.
-func (s *Stack) startRuntime(ctx context.Context, mnsEndpoint string) error {
-	env := s.env(mnsEndpoint)
+func (s *Stack) startRuntime(ctx context.Context) error {
+	env := s.env()
 	creds := func() fclocal.Creds {
 		return fclocal.Creds{AccessKeyID: s.cfg.AccessKeyID, AccessKeySecret: s.cfg.AccessKeySecret}
 	}

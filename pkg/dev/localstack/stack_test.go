@@ -15,7 +15,7 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
-	good := Config{WebhookSecrets: []string{DevWebhookSecret}, CallbackSecret: DevCallbackSecret,
+	good := Config{WebhookSecrets: []string{DevWebhookSecret}, CallbackSecrets: []string{DevCallbackSecret},
 		AccessKeyID: DevAccessKeyID, AccessKeySecret: DevAccessKeySecret, SealKeys: DevSealKeys}
 	tests := []struct {
 		name   string
@@ -25,7 +25,7 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults", func(*Config) {}, ""},
 		{"no webhook secret", func(c *Config) { c.WebhookSecrets = nil }, "WebhookSecrets"},
 		{"webhook secret not whsec", func(c *Config) { c.WebhookSecrets = []string{"abc"} }, "WebhookSecrets[0]"},
-		{"no callback secret", func(c *Config) { c.CallbackSecret = "" }, "CallbackSecret"},
+		{"no callback secret", func(c *Config) { c.CallbackSecrets = nil }, "CallbackSecrets"},
 		{"no key pair", func(c *Config) { c.AccessKeySecret = "" }, "AccessKeyID"},
 		{"no seal keys", func(c *Config) { c.SealKeys = "" }, "SealKeys"},
 		{"bad address", func(c *Config) { c.HTTPAddr = "9000" }, "HTTPAddr"},

@@ -83,7 +83,7 @@ func Config(dir, binDir string, sec Secrets, out *SyncBuffer) localstack.Config 
 		HTTPAddr: "127.0.0.1:0", MNSAddr: "127.0.0.1:0", ENSAddr: "127.0.0.1:0",
 		DataDir: dir, BinDir: binDir,
 		PollInterval: 400 * time.Millisecond, ENSProvision: 1500 * time.Millisecond,
-		WebhookSecrets: []string{sec.Webhook}, CallbackSecret: sec.Callback,
+		WebhookSecrets: []string{sec.Webhook}, CallbackSecrets: []string{sec.Callback},
 		AccessKeyID: localstack.DevAccessKeyID, AccessKeySecret: localstack.DevAccessKeySecret, SealKeys: localstack.DevSealKeys,
 		BatchWindow: 500 * time.Millisecond,
 		Backoff:     func(int) time.Duration { return 300 * time.Millisecond },
