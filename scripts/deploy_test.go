@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
@@ -194,5 +195,38 @@ func TestSYamlPropsPassTheFC3Schema(t *testing.T) {
 		if err := sch.Validate(inst); err != nil {
 			t.Errorf("%s props fail the fc3 schema: %v", name, err)
 		}
+	}
+}
+
+// TestSYamlPollerTicksDoNotOverlap: the poller's timeout is under its timer
+// period, so an invocation always ends before the next tick starts (no two
+// ticks drain the tracking queue at once).
+func TestSYamlPollerTicksDoNotOverlap(t *testing.T) {
+	f := loadSFile(t)
+	p := f.Resources["poller"].Props
+	timeout, ok := p["timeout"].(int)
+	if !ok {
+		t.Fatalf("poller timeout = %v, want a number of seconds", p["timeout"])
+	}
+	triggers, _ := p["triggers"].([]any)
+	var periods []time.Duration
+	for _, tr := range triggers {
+		m, _ := tr.(map[string]any)
+		if m["triggerType"] != "timer" {
+			continue
+		}
+		tc, _ := m["triggerConfig"].(map[string]any)
+		expr, _ := tc["cronExpression"].(string)
+		d, err := time.ParseDuration(strings.TrimPrefix(expr, "@every "))
+		if !strings.HasPrefix(expr, "@every ") || err != nil {
+			t.Fatalf("poller timer %q: want an @every <duration> expression", expr)
+		}
+		periods = append(periods, d)
+	}
+	if len(periods) != 1 {
+		t.Fatalf("poller has %d timer triggers, want 1", len(periods))
+	}
+	if to := time.Duration(timeout) * time.Second; to >= periods[0] {
+		t.Errorf("poller timeout %v is not under its timer period %v: ticks could overlap", to, periods[0])
 	}
 }

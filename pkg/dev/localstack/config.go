@@ -98,7 +98,7 @@ type Config struct {
 	// worker and the poller have one instance each (reservedConcurrency 1).
 	WebhookInstances int
 	// WebhookTimeout, WorkerTimeout and PollerTimeout are the function
-	// timeouts; defaults 10s, 120s and 120s as in s.yaml.
+	// timeouts; defaults 10s, 120s and 55s as in s.yaml.
 	WebhookTimeout, WorkerTimeout, PollerTimeout time.Duration
 	// PoolDeadline is POOL_DEADLINE; empty leaves the functions' default.
 	PoolDeadline time.Duration
@@ -145,7 +145,7 @@ func (c Config) withDefaults() Config {
 	c.WebhookInstances = cmp.Or(c.WebhookInstances, 2)
 	c.WebhookTimeout = cmp.Or(c.WebhookTimeout, 10*time.Second)
 	c.WorkerTimeout = cmp.Or(c.WorkerTimeout, 120*time.Second)
-	c.PollerTimeout = cmp.Or(c.PollerTimeout, 120*time.Second)
+	c.PollerTimeout = cmp.Or(c.PollerTimeout, 55*time.Second)
 	c.LogLevel = cmp.Or(c.LogLevel, "info")
 	c.StopGrace = cmp.Or(c.StopGrace, 10*time.Second)
 	pk := DefaultPackages()
