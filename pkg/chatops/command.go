@@ -25,6 +25,14 @@ var optionFields = map[string]string{
 	"keypair": "ScalingGroup.KeyPairName",
 }
 
+// passwordOptions are the spellings of a password option: chat commands
+// cannot carry one (chat history keeps it), so they get PasswordHint.
+var passwordOptions = map[string]bool{"password": true, "passwd": true, "pwd": true, "pass": true}
+
+// PasswordHint answers a password typed in chat.
+const PasswordHint = "passwords cannot be sent in chat (the chat history would keep them): " +
+	"use keypair=<name> with a key pair created in the ENS console"
+
 // optionAliases map forgiving spellings to option keys.
 var optionAliases = map[string]string{
 	"instancetype": "type", "instancetypes": "type", "types": "type",
@@ -46,8 +54,21 @@ type Command struct {
 }
 
 // CommandError is a command the grammar cannot read; Message is the chat
-// text to answer with (the help follows it).
-type CommandError struct{ Message string }
+// text to answer with (the help follows it). When several parts of one
+// command are wrong, Problems lists each and Message joins them.
+type CommandError struct {
+	Message  string
+	Problems []string
+}
+
+// commandError returns a *CommandError listing problems, or nil if there
+// are none.
+func commandError(problems []string) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	return &CommandError{Message: strings.Join(problems, "; "), Problems: problems}
+}
 
 // Error implements error.
 func (e *CommandError) Error() string { return "chatops: " + e.Message }
@@ -103,7 +124,10 @@ func ParseCommand(text string) (Command, error) {
 		return Command{}, &CommandError{Message: "unknown command " + quote(words[0]) + ": use create, status or help"}
 	}
 	cmd := Command{Verb: verb}
-	var pos []string
+	var (
+		pos      []string
+		problems []string // every wrong part, not just the first
+	)
 	for _, w := range words[1:] {
 		k, v, isOpt := strings.Cut(w, "=")
 		if !isOpt {
@@ -111,31 +135,42 @@ func ParseCommand(text string) (Command, error) {
 			continue
 		}
 		if verb != VerbCreate {
-			return Command{}, &CommandError{Message: "status takes no options (" + quote(w) + ")"}
+			problems = append(problems, "status takes no options ("+quote(w)+")")
+			continue
 		}
 		k = strings.ToLower(strings.TrimLeft(k, "-"))
 		if a, ok := optionAliases[k]; ok {
 			k = a
 		}
+		if passwordOptions[k] {
+			problems = append(problems, PasswordHint)
+			continue
+		}
 		if _, ok := optionFields[k]; !ok {
-			return Command{}, &CommandError{Message: "unknown option " + quote(k) + "; known: " + strings.Join(optionNames(), ", ")}
+			problems = append(problems, "unknown option "+quote(k)+" (known: "+strings.Join(optionNames(), ", ")+")")
+			continue
 		}
 		if v == "" {
-			return Command{}, &CommandError{Message: "option " + k + " needs a value (" + k + "=…)"}
+			problems = append(problems, "option "+k+" needs a value ("+k+"=…)")
+			continue
 		}
 		if cmd.Options == nil {
 			cmd.Options = map[string]string{}
 		}
 		if _, dup := cmd.Options[k]; dup {
-			return Command{}, &CommandError{Message: "option " + k + " is given twice"}
+			problems = append(problems, "option "+k+" is given twice")
+			continue
 		}
 		cmd.Options[k] = v
 	}
 	switch {
 	case len(pos) < 2:
-		return Command{}, &CommandError{Message: verb + " needs a cluster id and a node pool name: nodepool " + verb + " <cluster> <name>"}
+		problems = append(problems, verb+" needs a cluster id and a node pool name: nodepool "+verb+" <cluster> <name>")
 	case len(pos) > 2:
-		return Command{}, &CommandError{Message: "unexpected " + quote(pos[2]) + ": options are key=value"}
+		problems = append(problems, "unexpected "+quote(pos[2])+": options are key=value")
+	}
+	if err := commandError(problems); err != nil {
+		return Command{}, err
 	}
 	cmd.Cluster, cmd.Name = pos[0], pos[1]
 	return cmd, nil

@@ -221,13 +221,15 @@ func (h *Handler) status(ctx context.Context, cmd Command) answer {
 
 func (h *Handler) create(ctx context.Context, in incoming, cmd Command) answer {
 	req, err := h.cfg.Presets.BuildRequest(cmd)
-	if err != nil {
+	if req == nil {
 		return answer{text: ErrorText(err)}
 	}
 	if in.replyURL != "" {
 		req.Callback = &nodepool.Callback{Url: in.replyURL, Format: in.platform, ExpiresAt: in.expires.UTC().Truncate(time.Second)}
 	}
-	if err := h.cfg.Validator.Validate(req); err != nil {
+	// Report every wrong option at once: those that are not numbers and
+	// those the validation rejects.
+	if err := errors.Join(err, h.cfg.Validator.Validate(req)); err != nil {
 		return answer{text: ErrorText(err)}
 	}
 	key := ""

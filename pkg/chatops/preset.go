@@ -75,16 +75,23 @@ func (ps Presets) Names() []string {
 	return out
 }
 
-// BuildRequest merges a create command into its preset. The result is not
+// BuildRequest merges a create command into its preset (with no presets
+// configured, the options alone make the request). The result is not
 // validated: pass it to the same nodepool.Validator as the JSON API. The
-// errors returned here are *CommandError (unknown preset, a size or disk
-// that is not a number).
+// errors returned here are *CommandError: an unknown preset (no request),
+// or options that are not numbers (size, disk), all of them listed, with
+// the request built from the rest so that validation can report the
+// other fields too.
 func (ps Presets) BuildRequest(cmd Command) (*nodepool.Request, error) {
 	name := strings.ToLower(cmd.Options["preset"])
 	if name == "" {
 		name = DefaultPreset
 	}
 	p, ok := ps[name]
+	if len(ps) == 0 && cmd.Options["preset"] == "" {
+		// No presets at all: the options are the whole request.
+		ok = true
+	}
 	if !ok {
 		msg := "unknown preset " + quote(name)
 		if cmd.Options["preset"] == "" {
@@ -105,18 +112,25 @@ func (ps Presets) BuildRequest(cmd Command) (*nodepool.Request, error) {
 	}
 	r = r.Clone() // the preset's slices stay untouched
 	sg := &r.ScalingGroup
-	for k, v := range cmd.Options {
+	var problems []string
+	for _, k := range optionNames() {
+		v, ok := cmd.Options[k]
+		if !ok {
+			continue
+		}
 		switch k {
 		case "size":
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil {
-				return nil, &CommandError{Message: "size must be a whole number of nodes, not " + quote(v)}
+				problems = append(problems, "size must be a whole number of nodes, not "+quote(v))
+				continue
 			}
 			sg.DesiredSize = int32(n)
 		case "disk":
 			n, err := strconv.ParseInt(strings.TrimSuffix(strings.ToLower(v), "g"), 10, 32)
 			if err != nil {
-				return nil, &CommandError{Message: "disk must be the system disk size in GiB, not " + quote(v)}
+				problems = append(problems, "disk must be the system disk size in GiB, not "+quote(v))
+				continue
 			}
 			sg.SystemDiskSize = int32(n)
 		case "type":
@@ -129,7 +143,7 @@ func (ps Presets) BuildRequest(cmd Command) (*nodepool.Request, error) {
 			sg.KeyPairName, sg.Password = v, ""
 		}
 	}
-	return r, nil
+	return r, commandError(problems)
 }
 
 // splitList splits "a,b" (also ";" or "，") into trimmed, non-empty items.

@@ -116,3 +116,20 @@ func TestBuildRequestErrorsAsChatText(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildRequestWithoutPresets: with no presets configured, a command
+// that gives every needed option makes a valid request (as help says).
+func TestBuildRequestWithoutPresets(t *testing.T) {
+	t.Parallel()
+	cmd, err := ParseCommand("create eck-demo0001 pool-a size=2 type=ens.sn1.small image=m-6734fzvcwcv2o8jj201cpa7ox vsw=vsw-demo0001 keypair=k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Presets{}.BuildRequest(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nodepool.NewValidator(nodepool.ValidationConfig{}).Validate(r); err != nil {
+		t.Fatalf("request from options alone: %v", err)
+	}
+}

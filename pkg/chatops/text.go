@@ -25,39 +25,139 @@ func init() {
 	}
 }
 
+// HelpExample is the example command `nodepool help` shows.
+const helpExampleCluster, helpExampleName = "eck-abc123", "web-1"
+
 // HelpText is the answer to `nodepool help` (and follows a command error).
+// Parts in [brackets] are optional; which ones are depends on the
+// presets: with a "default" preset every option is, with presets but no
+// default preset= is required, and with none the options a request needs
+// (size, type, image, vsw, keypair) are. It shows an example and what
+// each preset sets, in the options' terms.
 func HelpText(ps Presets) string {
+	names := ps.Names()
+	_, hasDefault := ps[DefaultPreset]
+	opt := func(o string) string { return "[" + o + "]" }
+	req := func(o string) string { return o }
+	preset, needed := opt, opt // preset=, and the options a preset fills in
+	switch {
+	case len(names) == 0:
+		needed = req
+	case !hasDefault:
+		preset = req
+	}
 	var b strings.Builder
 	b.WriteString("Usage:\n")
-	b.WriteString("`nodepool create <cluster> <name> preset=<preset> size=<n> [type=<ens.x.y>] [image=<m-…>] [vsw=<vsw-…>] [disk=<GiB>] [keypair=<name>]`\n")
+	create := []string{"nodepool create <cluster> <name>"}
+	if len(names) > 0 {
+		create = append(create, preset("preset=<preset>"))
+	}
+	create = append(create, needed("size=<nodes>"), needed("type=<ens.x.y>[,…]"), needed("image=<m-…>"),
+		needed("vsw=<vsw-…>[,…]"), opt("disk=<GiB>"), needed("keypair=<key pair>"))
+	b.WriteString("`" + strings.Join(create, " ") + "`\n")
 	b.WriteString("`nodepool status <cluster> <name>`\n")
 	b.WriteString("`nodepool help`\n")
-	if names := ps.Names(); len(names) > 0 {
-		b.WriteString("Presets:")
-		for _, n := range names {
-			b.WriteString("\n• `" + n + "`")
-			if d := ps[n].Description; d != "" {
-				b.WriteString(" — " + d)
-			}
+	example := "nodepool create " + helpExampleCluster + " " + helpExampleName
+	switch {
+	case len(names) == 0:
+		example += " size=2 type=ens.sn1.small image=m-xxxx vsw=vsw-xxxx keypair=my-key"
+	case hasDefault:
+		example += " size=2"
+	default:
+		example += " preset=" + names[0] + " size=2"
+	}
+	b.WriteString("<…> is yours to fill in; [ … ] is optional.\n")
+	b.WriteString("Example: `" + example + "`\n")
+	if len(names) == 0 {
+		b.WriteString("No presets are configured: give size=, type=, image=, vsw= and keypair= yourself. ")
+		b.WriteString("Passwords cannot be sent in chat: use keypair=.")
+		return b.String()
+	}
+	b.WriteString("Options override the preset")
+	if hasDefault {
+		b.WriteString(" (`" + DefaultPreset + "` when none is named)")
+	}
+	b.WriteString(". Passwords cannot be sent in chat: use keypair=.\n")
+	b.WriteString("Presets:")
+	for _, n := range names {
+		p := ps[n]
+		b.WriteString("\n• `" + n + "`")
+		if d := p.Description; d != "" {
+			b.WriteString(" — " + strings.TrimRight(d, "."))
 		}
-	} else {
-		b.WriteString("No presets are configured: give image=, vsw=, type= and keypair= yourself.")
+		if c := presetContents(p); c != "" {
+			b.WriteString(": " + c)
+		}
 	}
 	return b.String()
 }
 
-// ErrorText renders a command or validation error as chat text. A
-// *nodepool.ValidationError lists each field by the option the user typed
-// and by its JSON path, e.g. "• size (ScalingGroup.DesiredSize) must be
-// between 1 and 100".
-func ErrorText(err error) string {
-	var ce *CommandError
-	if errors.As(err, &ce) {
-		return "Sorry, I could not read that: " + ce.Message + "."
+// presetContents lists what a preset sets, as the options that override
+// it (plus data disks and user data, which only presets can set).
+func presetContents(p Preset) string {
+	sg := p.ScalingGroup
+	var parts []string
+	add := func(cond bool, s string) {
+		if cond {
+			parts = append(parts, s)
+		}
 	}
-	var ve *nodepool.ValidationError
+	add(sg.DesiredSize > 0, "size="+strconv.Itoa(int(sg.DesiredSize)))
+	add(len(sg.InstanceTypes) > 0, "type="+strings.Join(sg.InstanceTypes, ","))
+	add(sg.ImageId != "", "image="+sg.ImageId)
+	add(len(sg.VswitchIds) > 0, "vsw="+strings.Join(sg.VswitchIds, ","))
+	add(sg.SystemDiskSize > 0, "disk="+strconv.Itoa(int(sg.SystemDiskSize)))
+	add(sg.KeyPairName != "", "keypair="+sg.KeyPairName)
+	var extra []string
+	if n := len(sg.DataDisks); n > 0 {
+		extra = append(extra, strconv.Itoa(n)+" data disk"+plural(n))
+	}
+	if k := p.KubernetesConfig; k != nil && (k.UserData != "" || k.PreUserData != "") {
+		extra = append(extra, "user data")
+	}
+	s := strings.Join(parts, " ")
+	if len(extra) > 0 {
+		s += ", plus " + strings.Join(extra, " and ")
+	}
+	return s
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// ErrorText renders command and validation errors as chat text, every
+// problem of the command at once (errors.Join of a *CommandError and a
+// *nodepool.ValidationError). A validation error lists each field by the
+// option the user typed and by its JSON path, e.g. "• size
+// (ScalingGroup.DesiredSize) must be between 1 and 100".
+func ErrorText(err error) string {
+	var (
+		ce *CommandError
+		ve *nodepool.ValidationError
+		b  strings.Builder
+	)
+	if errors.As(err, &ce) {
+		problems := ce.Problems
+		if len(problems) == 0 {
+			problems = []string{ce.Message}
+		}
+		if len(problems) == 1 {
+			b.WriteString("Sorry, I could not read that: " + sentence(problems[0]))
+		} else {
+			b.WriteString("Sorry, I could not read that:")
+			for _, p := range problems {
+				b.WriteString("\n• " + p)
+			}
+		}
+	}
 	if errors.As(err, &ve) {
-		var b strings.Builder
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
 		b.WriteString("The node pool request is invalid:")
 		for _, f := range ve.Fields {
 			b.WriteString("\n• ")
@@ -66,11 +166,23 @@ func ErrorText(err error) string {
 			} else if f.Field != "" {
 				b.WriteString(f.Field + " (from the preset) ")
 			}
-			b.WriteString(f.Message)
+			b.WriteString(strings.TrimRight(f.Message, "."))
 		}
-		return b.String()
 	}
-	return "Sorry, something went wrong."
+	if b.Len() == 0 {
+		return "Sorry, something went wrong."
+	}
+	return b.String()
+}
+
+// sentence ends s with a full stop unless it already ends with
+// punctuation, so that no answer shows "..".
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.ContainsAny(s[len(s)-1:], ".!?") || strings.HasSuffix(s, "…") || strings.HasSuffix(s, "。") {
+		return s
+	}
+	return s + "."
 }
 
 // optionFor maps a JSON path (possibly with an index) to a chat option.
@@ -138,10 +250,12 @@ func EventText(ev callback.Event) string {
 		s = pool + ": " + ev.Type
 	}
 	if e := d.Error; e != nil && (ev.Type == callback.TypeFailed || ev.Type == callback.TypeTimeout) {
-		s += ": " + e.Code
+		msg := e.Code
 		if e.Message != "" {
-			s += " — " + truncate(e.Message, 300)
+			msg += " — " + truncate(e.Message, 300)
 		}
+		s += ": " + sentence(msg)
+	} else if ev.Type == callback.TypeFailed || ev.Type == callback.TypeTimeout {
 		s += "."
 	}
 	return s + " RequestId `" + d.RequestId + "`."
