@@ -21,6 +21,10 @@
 // pair. FC_REGION sets the region (default cn-hangzhou), LOG_LEVEL the
 // functions' log level (default info; warn with -demo).
 //
+// With -receiver ADDR it also runs, on that loopback address, a receiver
+// that prints every POST it gets and answers 200: point a Slack command's
+// response_url or a request's Callback.Url at it.
+//
 // With -demo it also runs a callback receiver on 127.0.0.1 that verifies
 // signatures, sends events/create-nodepool.json (fresh pool name, callback
 // URL pointing at the receiver) signed with WEBHOOK_SECRET, prints each
@@ -30,18 +34,24 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
@@ -65,6 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	data := fs.String("data", ".localstack", "durable state of queues and simulated pools")
 	poll := fs.Duration("poll-interval", 10*time.Second, "timer trigger period for the poller")
 	provision := fs.Duration("ens-provision", 20*time.Second, "how long a simulated pool takes to become active")
+	receiver := fs.String("receiver", "", "also run, on this loopback address, a receiver that prints every POST it gets (a local Slack response_url or Callback.Url) and answers 200")
 	demo := fs.Bool("demo", false, "also run a callback receiver, send events/create-nodepool.json, print callbacks, exit 0 on nodepool.active")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -100,6 +111,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if template, err = os.ReadFile(filepath.Join(root, "events", "create-nodepool.json")); err != nil {
 			return err
 		}
+	}
+
+	if *receiver != "" {
+		rcv, err := startReceiver(*receiver, cfg.CallbackSecrets, stdout)
+		if err != nil {
+			return err
+		}
+		defer rcv.Close()
 	}
 
 	start := time.Now()
@@ -198,4 +217,49 @@ func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted [
 		cfg.Env[config.EnvCallbackAllowCIDRs] = "127.0.0.0/8,::1/128," + v
 	}
 	return cfg, defaulted, nil
+}
+
+// startReceiver serves, on a loopback addr, a receiver that prints each
+// POST it gets on one line ("receiver: POST <path> <body>") and answers
+// 200: a stand-in for a Slack response_url or a caller's callback URL. A
+// Standard Webhooks signed request is verified with the callback secrets
+// and printed with the result.
+func startReceiver(addr string, secrets []string, out io.Writer) (*http.Server, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip, perr := netip.ParseAddr(host); err != nil || perr != nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("-receiver %q: want a loopback host:port such as 127.0.0.1:9300", addr)
+	}
+	v, err := callback.NewVerifier(callback.VerifierConfig{Secrets: secrets})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "unreadable body", http.StatusBadRequest)
+			return
+		}
+		note := ""
+		if r.Header.Get(callback.HeaderSignature) != "" {
+			note = " (signature verified)"
+			if err := v.Verify(body, r.Header); err != nil {
+				note = " (signature NOT verified: " + err.Error() + ")"
+			}
+		}
+		mu.Lock()
+		fmt.Fprintf(out, "receiver: POST %s%s %s\n", r.URL.Path, note, bytes.TrimSpace(body))
+		mu.Unlock()
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintf(out, "local: receiver http://%s/ prints every POST\n", ln.Addr())
+	return srv, nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -150,30 +149,15 @@ func TestEveryFunctionSettingPassedThrough(t *testing.T) {
 }
 
 // TestSlackWalkthrough is README's local ChatOps walkthrough, run through
-// `go run ./scripts/local` as a newcomer would: SLACK_SIGNING_SECRET,
+// `go run ./scripts/local -receiver …` as a newcomer would: SLACK_SIGNING_SECRET,
 // CHATOPS_PRESETS and CHATOPS_ALLOW_HOSTS in the environment reach the
 // webhook, a signed slash command is acknowledged with its RequestId, and
-// creating then active arrive at a local response_url receiver.
+// creating then active arrive at the printing receiver.
 func TestSlackWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the stack")
 	}
 	const signing = "walkthrough-signing-secret"
-	var (
-		mu    sync.Mutex
-		texts []string
-	)
-	rs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m chatops.SlackMessage
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			http.Error(w, "bad", http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		texts = append(texts, m.Text)
-		mu.Unlock()
-	}))
-	defer rs.Close()
 	presets, err := filepath.Abs(filepath.Join("..", "..", "pkg", "chatops", "testdata", "presets.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -189,10 +173,11 @@ func TestSlackWalkthrough(t *testing.T) {
 	var stdout, stderr lockedBuffer
 	done := make(chan error, 1)
 	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),
-		"-poll-interval", "1s", "-ens-provision", "2s"}
+		"-poll-interval", "1s", "-ens-provision", "2s", "-receiver", "127.0.0.1:0"}
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &stdout, &stderr) }()
 	ready := regexp.MustCompile(`\nready http=(\S+) `)
-	var base string
+	rcvLine := regexp.MustCompile(`local: receiver (http://\S+)/ prints`)
+	var base, rcv string
 	deadline := time.After(120 * time.Second)
 	for base == "" {
 		if m := ready.FindStringSubmatch(stdout.String()); m != nil {
@@ -207,16 +192,21 @@ func TestSlackWalkthrough(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	if m := rcvLine.FindStringSubmatch(stdout.String()); m != nil {
+		rcv = m[1]
+	} else {
+		t.Fatalf("no receiver line:\n%s", stdout.String())
+	}
 	defer func() {
 		cancel()
 		<-done
 		if t.Failed() {
-			t.Logf("function output:\n%s", stderr.String())
+			t.Logf("stdout:\n%s\nfunction output:\n%s", stdout.String(), stderr.String())
 		}
 	}()
 
 	form := url.Values{"command": {"/nodepool"}, "text": {"create eck-demo0001 walk-pool preset=small"},
-		"response_url": {rs.URL + "/commands/T1/1/x"}, "trigger_id": {"walk.1"}, "user_id": {"U1"}, "channel_id": {"C1"}}
+		"response_url": {rcv + "/slack"}, "trigger_id": {"walk.1"}, "user_id": {"U1"}, "channel_id": {"C1"}}
 	body := []byte(form.Encode())
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req, err := http.NewRequest(http.MethodPost, base+"/v1/chatops/slack", bytes.NewReader(body))
@@ -232,14 +222,29 @@ func TestSlackWalkthrough(t *testing.T) {
 	}
 	ack, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(ack), "req_") {
+	var m chatops.SlackMessage
+	if err := json.Unmarshal(ack, &m); err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(m.Text, "RequestId `req_") {
 		t.Fatalf("slash command: %d %s; want 200 with the RequestId (404 means the secret never reached the webhook)", resp.StatusCode, ack)
 	}
-	got := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), texts...) }
-	for end := time.Now().Add(60 * time.Second); len(got()) < 2 && time.Now().Before(end); {
+	posts := func() []string {
+		var out []string
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			if strings.HasPrefix(l, "receiver: POST /slack ") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for end := time.Now().Add(60 * time.Second); len(posts()) < 2 && time.Now().Before(end); {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if msgs := got(); len(msgs) != 2 || !strings.Contains(msgs[0], "is being created") || !strings.Contains(msgs[1], "is active") {
-		t.Fatalf("response_url got %q; want creating then active", msgs)
+	if p := posts(); len(p) != 2 || !strings.Contains(p[0], "is being created") || !strings.Contains(p[1], "is active") {
+		t.Fatalf("receiver printed %q; want creating then active", p)
+	}
+}
+
+func TestReceiverRefusesNonLoopback(t *testing.T) {
+	if _, err := startReceiver("0.0.0.0:0", []string{localstack.DevCallbackSecret}, io.Discard); err == nil {
+		t.Fatal("startReceiver(0.0.0.0:0) = nil error, want a refusal")
 	}
 }
