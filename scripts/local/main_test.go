@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
@@ -246,5 +247,52 @@ func TestSlackWalkthrough(t *testing.T) {
 func TestReceiverRefusesNonLoopback(t *testing.T) {
 	if _, err := startReceiver("0.0.0.0:0", []string{localstack.DevCallbackSecret}, io.Discard); err == nil {
 		t.Fatal("startReceiver(0.0.0.0:0) = nil error, want a refusal")
+	}
+}
+
+// TestReceiverPrints: -receiver prints each POST with its path and body,
+// and says whether a Standard Webhooks signature verified with the
+// callback secrets.
+func TestReceiverPrints(t *testing.T) {
+	var out lockedBuffer
+	srv, err := startReceiver("127.0.0.1:0", []string{localstack.DevCallbackSecret}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	m := regexp.MustCompile(`receiver (http://\S+)/ prints`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no address line: %q", out.String())
+	}
+	post := func(path string, h http.Header, body string) {
+		req, _ := http.NewRequest(http.MethodPost, m[1]+path, strings.NewReader(body))
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("POST %s: %d, want 200", path, resp.StatusCode)
+		}
+	}
+	signer, err := callback.NewSigner(localstack.DevCallbackSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := signer.Headers("msg_1", time.Now(), []byte(`{"a":1}`))
+	post("/slack", nil, `{"text":"hi"}`)
+	post("/cb", good, `{"a":1}`)
+	post("/cb", good, `{"a":2}`)
+	for _, want := range []string{
+		"receiver: POST /slack {\"text\":\"hi\"}\n",
+		"receiver: POST /cb (signature verified) {\"a\":1}\n",
+		"receiver: POST /cb (signature NOT verified: ",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
