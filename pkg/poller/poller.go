@@ -14,12 +14,16 @@
 //     Σ ceil(pools per cluster / PageSize), not one per pool.
 //  3. Decide per pool: active (State active, ServingNodes = DesiredNodes,
 //     InitialNodes = 0), failed (State failed, the pool no longer listed,
-//     or the cluster gone), timeout (past the deadline) — each produced
-//     once, through tracking.Message.Tell — or check again later. A
-//     cluster that could not be read produces no event.
+//     or the cluster gone), timeout (past the deadline; the pool is then
+//     still checked for Config.LateWatch, so a late active or failed
+//     follows) — each produced once, through tracking.Message.Tell — or
+//     check again later. A cluster that could not be read produces no
+//     event.
 //  4. Make the due callback attempts on a pool of Config.CallbackConcurrency
 //     workers shared by the whole tick; undeliverable callbacks (gone,
 //     refused, exhausted) go to the dead-letter queue with their history.
+//     A 410 ends every later event of the request to that URL, and a
+//     delivered event drops pending earlier ones (tracking.Message.Observe).
 //  5. Write back: delete messages that are done; replace changed ones
 //     ("send the new message, then delete the old", safe on redelivery);
 //     hide unchanged ones until their next wake-up.
