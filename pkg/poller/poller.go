@@ -405,9 +405,9 @@ func (t *tick) reject(ctx context.Context, msg mns.Message, perr error) {
 // written. It reports whether the dead-letter queue failed.
 func (t *tick) settle(ctx context.Context, it *item, now time.Time) (dlqFailed bool) {
 	for _, d := range it.m.Observe() {
-		t.log.InfoContext(ctx, "poller: callback superseded by a later delivered event; not sent",
-			slog.String("webhookId", d.MessageID), slog.String("type", d.Event.Type),
-			slog.String("RequestId", it.m.RequestId), slog.Int("sequence", d.Event.Data.Sequence))
+		t.log.LogAttrs(ctx, slog.LevelInfo, "poller: callback superseded by a later delivered event; not sent", append(requestAttrs(it.m),
+			slog.String(fcadapter.LogKeyWebhookID, d.MessageID), slog.String("type", d.Event.Type),
+			slog.Int("sequence", d.Event.Data.Sequence))...)
 	}
 	keep := it.m.Deliveries[:0]
 	for _, d := range it.m.Deliveries {
