@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
 )
 
 // Names of the environment variables the functions read. s.yaml sets them
@@ -97,7 +99,8 @@ type Settings struct {
 	PollFirst, PollMax time.Duration
 	// PublicURL is the webhook's external base URL used in StatusUrl links.
 	PublicURL string
-	// LogLevel is debug, info (default), warn or error.
+	// LogLevel is debug, info (default), warn (or warning) or error, as
+	// fcadapter.ParseLevel reads it.
 	LogLevel string
 	// SlackSigningSecrets verify Slack slash commands (comma-separated for
 	// rotation); empty disables /v1/chatops/slack (404).
@@ -245,10 +248,8 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	if s.PollMax < s.PollFirst {
 		errs = append(errs, fmt.Errorf("%s must not be below %s", EnvPollMax, EnvPollFirst))
 	}
-	switch s.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error", EnvLogLevel))
+	if _, err := fcadapter.ParseLevel(s.LogLevel); err != nil { // the parser the loggers use
+		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error: %w", EnvLogLevel, err))
 	}
 	return s, errors.Join(errs...)
 }

@@ -43,7 +43,8 @@ func parseLogs(out string) []logLine {
 // TestE2ELogsFollowOneRequestId: with the functions logging at INFO, one
 // query on the RequestId key finds every step of a request in the real
 // binaries' logs — accepted by the webhook, created by the worker, the
-// creating event sent, the active event sent by the poller — each at INFO
+// creating event sent, the pool active and its event sent by the poller —
+// each at INFO
 // with the FC request id of its invocation; and no idle poller tick is
 // logged at INFO.
 func TestE2ELogsFollowOneRequestId(t *testing.T) {
@@ -71,7 +72,8 @@ func TestE2ELogsFollowOneRequestId(t *testing.T) {
 	want := []step{
 		{localstack.FuncWebhook, "intake: accepted", ""},
 		{localstack.FuncWorker, "worker: created", ""},
-		{"", "callback: event sent", callback.TypeCreating}, // the worker's attempt, or the poller's retry
+		{"", "callback: event sent", callback.TypeCreating},           // the worker's attempt, or the poller's retry
+		{localstack.FuncPoller, "poller: " + callback.TypeActive, ""}, // the pool's state change
 		{localstack.FuncPoller, "callback: event sent", callback.TypeActive},
 	}
 	found := make([]bool, len(want))

@@ -1,0 +1,67 @@
+package callback
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ensnodepool/webhook/pkg/fcadapter"
+)
+
+// lockedBuffer is a goroutine-safe log sink.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAttemptLogs: a delivered event is one INFO "callback: event sent"
+// line and each failed attempt one WARN "callback: attempt failed" line,
+// both with the request's identifiers under the shared keys and the
+// duration in milliseconds.
+func TestAttemptLogs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		code       int
+		level, msg string
+	}{
+		{204, "INFO", "callback: event sent"},
+		{500, "WARN", "callback: attempt failed"},
+		{410, "WARN", "callback: attempt failed"},
+	} {
+		var logs lockedBuffer
+		tb := setup(t, func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+		rc := newReceiver(t, status(tc.code))
+		ev := sampleEvent()
+		tb.sender.Deliver(context.Background(), rc.URL, ev.MessageID(), ev)
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &rec); err != nil {
+			t.Fatalf("%d: want one JSON line, got %q", tc.code, logs.String())
+		}
+		want := map[string]any{"level": tc.level, "msg": tc.msg, fcadapter.LogKeyRequestID: "req-0001",
+			fcadapter.LogKeyClusterID: "eck-demo0001", fcadapter.LogKeyName: "pool-a", fcadapter.LogKeyNodepoolID: "np-0001",
+			fcadapter.LogKeyWebhookID: ev.MessageID(), "type": TypeActive}
+		for k, v := range want {
+			if rec[k] != v {
+				t.Errorf("%d: %s = %v, want %v", tc.code, k, rec[k], v)
+			}
+		}
+		if _, ok := rec["durationMs"].(float64); !ok {
+			t.Errorf("%d: no durationMs in %v", tc.code, rec)
+		}
+	}
+}
