@@ -323,7 +323,13 @@ func (s *Sender) deliverAs(ctx context.Context, t target, msgID string, ev Event
 	// lets the connection be reused), then discard it.
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, s.cfg.MaxResponseBytes))
 	_ = resp.Body.Close()
+	return s.judge(resp, respBody, r, now)
+}
 
+// judge classifies a receiver's answer: 2xx delivered (unless the chat
+// renderer r finds an error in the body), 410 gone, anything else retried
+// after Retry-After if the receiver sent one.
+func (s *Sender) judge(resp *http.Response, respBody []byte, r Renderer, now time.Time) Attempt {
 	a := Attempt{Status: resp.StatusCode}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:

@@ -2,6 +2,7 @@ package fcadapter
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -84,40 +85,14 @@ func NewRequest(ctx context.Context, ev events.HTTPTriggerEvent) (*http.Request,
 	if !validMethod(method) {
 		return nil, fmt.Errorf("%w: bad method %q", ErrMalformedEvent, method)
 	}
-	path := deref(ev.RawPath)
-	if path == "" {
-		path = deref(hc.Path)
+	u, err := eventURL(ev)
+	if err != nil {
+		return nil, err
 	}
-	if path == "" {
-		path = "/"
+	body, err := eventBody(ev)
+	if err != nil {
+		return nil, err
 	}
-	if !strings.HasPrefix(path, "/") {
-		path = "/" + path
-	}
-	u, err := url.ParseRequestURI(path)
-	if err != nil || u.Host != "" || u.Scheme != "" {
-		return nil, fmt.Errorf("%w: bad path %q", ErrMalformedEvent, path)
-	}
-	if ev.QueryParameters != nil && len(*ev.QueryParameters) > 0 {
-		q := make(url.Values, len(*ev.QueryParameters))
-		for k, v := range *ev.QueryParameters {
-			q.Set(k, v)
-		}
-		u.RawQuery = q.Encode()
-	}
-
-	var body []byte
-	if b := deref(ev.Body); b != "" {
-		if ev.IsBase64Encoded != nil && *ev.IsBase64Encoded {
-			body, err = base64.StdEncoding.DecodeString(b)
-			if err != nil {
-				return nil, fmt.Errorf("%w: body is not valid base64: %v", ErrMalformedEvent, err)
-			}
-		} else {
-			body = []byte(b)
-		}
-	}
-
 	req, err := http.NewRequestWithContext(ctx, method, "/", bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
@@ -134,21 +109,7 @@ func NewRequest(ctx context.Context, ev events.HTTPTriggerEvent) (*http.Request,
 		}
 	}
 
-	req.Header = make(http.Header)
-	if ev.Headers != nil {
-		keys := make([]string, 0, len(*ev.Headers))
-		for k := range *ev.Headers {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys) // deterministic order when two keys differ only in case
-		for _, k := range keys {
-			ck := http.CanonicalHeaderKey(k)
-			if ck == "" || strings.ContainsAny(ck, " \t\r\n:") {
-				continue
-			}
-			req.Header.Add(ck, (*ev.Headers)[k])
-		}
-	}
+	req.Header = eventHeader(ev)
 	if host := req.Header.Get("Host"); host != "" {
 		req.Host = host
 		req.Header.Del("Host")
@@ -171,6 +132,62 @@ func NewRequest(ctx context.Context, ev events.HTTPTriggerEvent) (*http.Request,
 		req.Header.Del(HeaderRequestID) // never trust a caller-sent id
 	}
 	return req, nil
+}
+
+// eventURL is the request URL of ev: rawPath (URL-encoded, as received)
+// else requestContext.http.path, and the query parameters.
+func eventURL(ev events.HTTPTriggerEvent) (*url.URL, error) {
+	path := cmp.Or(deref(ev.RawPath), deref(ev.TriggerContext.Http.Path), "/")
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	u, err := url.ParseRequestURI(path)
+	if err != nil || u.Host != "" || u.Scheme != "" {
+		return nil, fmt.Errorf("%w: bad path %q", ErrMalformedEvent, path)
+	}
+	if ev.QueryParameters != nil && len(*ev.QueryParameters) > 0 {
+		q := make(url.Values, len(*ev.QueryParameters))
+		for k, v := range *ev.QueryParameters {
+			q.Set(k, v)
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u, nil
+}
+
+// eventBody is the body of ev, base64-decoded when isBase64Encoded.
+func eventBody(ev events.HTTPTriggerEvent) ([]byte, error) {
+	b := deref(ev.Body)
+	if b == "" || ev.IsBase64Encoded == nil || !*ev.IsBase64Encoded {
+		return []byte(b), nil
+	}
+	body, err := base64.StdEncoding.DecodeString(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: body is not valid base64: %v", ErrMalformedEvent, err)
+	}
+	return body, nil
+}
+
+// eventHeader is the headers of ev, canonicalised; a key that is not a
+// valid header name is dropped.
+func eventHeader(ev events.HTTPTriggerEvent) http.Header {
+	h := make(http.Header)
+	if ev.Headers == nil {
+		return h
+	}
+	keys := make([]string, 0, len(*ev.Headers))
+	for k := range *ev.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // deterministic order when two keys differ only in case
+	for _, k := range keys {
+		ck := http.CanonicalHeaderKey(k)
+		if ck == "" || strings.ContainsAny(ck, " \t\r\n:") {
+			continue
+		}
+		h.Add(ck, (*ev.Headers)[k])
+	}
+	return h
 }
 
 // validMethod reports whether m is an HTTP token (RFC 9110 §9.1).
