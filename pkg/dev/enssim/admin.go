@@ -2,6 +2,7 @@ package enssim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -249,106 +250,138 @@ func (s *Server) Pools(clusterID string) []ens.NodePool {
 // adminMux serves the unsigned admin API under /_emulator/.
 func (s *Server) adminMux() *http.ServeMux {
 	m := http.NewServeMux()
-	ok := func(w http.ResponseWriter, v any) { writeJSON(w, http.StatusOK, v) }
-	bad := func(w http.ResponseWriter, status int, err error) {
+	m.HandleFunc("GET /_emulator/stats", admin(func(*http.Request) (any, error) { return s.Stats(), nil }))
+	m.HandleFunc("GET /_emulator/pools", admin(func(r *http.Request) (any, error) {
+		return map[string]any{"pools": s.Pools(r.URL.Query().Get("clusterId"))}, nil
+	}))
+	m.HandleFunc("POST /_emulator/faults", admin(s.adminInjectFault))
+	m.HandleFunc("GET /_emulator/faults", admin(func(*http.Request) (any, error) { return map[string]any{"faults": s.Faults()}, nil }))
+	m.HandleFunc("DELETE /_emulator/faults", admin(func(*http.Request) (any, error) { s.ClearFaults(); return map[string]any{}, nil }))
+	m.HandleFunc("POST /_emulator/fail", admin(s.adminFail))
+	m.HandleFunc("POST /_emulator/vanish", admin(s.adminVanish))
+	m.HandleFunc("GET /_emulator/provisioning", admin(func(*http.Request) (any, error) { return s.provisioning(), nil }))
+	m.HandleFunc("POST /_emulator/provisioning", admin(s.adminSetProvisioning))
+	m.HandleFunc("POST /_emulator/reset", admin(func(*http.Request) (any, error) {
+		return map[string]any{}, internal(s.Reset())
+	}))
+	m.HandleFunc("/_emulator/", admin(func(r *http.Request) (any, error) {
+		return nil, adminError{http.StatusNotFound, fmt.Errorf("unknown admin endpoint %s %s", r.Method, r.URL.Path)}
+	}))
+	return m
+}
+
+// adminError is an admin endpoint's failure with its HTTP status; any
+// other error answers 400.
+type adminError struct {
+	status int
+	err    error
+}
+
+func (e adminError) Error() string { return e.err.Error() }
+
+// internal marks err (if any) as the simulator's own failure (500).
+func internal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return adminError{http.StatusInternalServerError, err}
+}
+
+// admin serves f: its answer as JSON with 200, or {"error": …} with the
+// error's status.
+func admin(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := f(r)
+		if err == nil {
+			writeJSON(w, http.StatusOK, v)
+			return
+		}
+		status := http.StatusBadRequest
+		var ae adminError
+		if errors.As(err, &ae) {
+			status = ae.status
+		}
 		writeJSON(w, status, map[string]string{"error": err.Error()})
 	}
-	m.HandleFunc("GET /_emulator/stats", func(w http.ResponseWriter, r *http.Request) { ok(w, s.Stats()) })
-	m.HandleFunc("GET /_emulator/pools", func(w http.ResponseWriter, r *http.Request) {
-		ok(w, map[string]any{"pools": s.Pools(r.URL.Query().Get("clusterId"))})
-	})
-	m.HandleFunc("POST /_emulator/faults", func(w http.ResponseWriter, r *http.Request) {
-		var f Fault
-		if err := readBody(r, &f); err != nil {
-			bad(w, http.StatusBadRequest, err)
-			return
-		}
-		if err := s.InjectFault(f); err != nil {
-			bad(w, http.StatusBadRequest, err)
-			return
-		}
-		ok(w, map[string]any{"queued": f})
-	})
-	m.HandleFunc("GET /_emulator/faults", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		fs := []Fault{}
-		for _, f := range s.faults {
-			fs = append(fs, *f)
-		}
-		s.mu.Unlock()
-		ok(w, map[string]any{"faults": fs})
-	})
-	m.HandleFunc("DELETE /_emulator/faults", func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.faults = nil
-		s.mu.Unlock()
-		ok(w, map[string]any{})
-	})
-	m.HandleFunc("POST /_emulator/fail", func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
-			ClusterId string   `json:"clusterId"`
-			Name      string   `json:"name"`
-			After     Duration `json:"after"`
-		}
-		if err := readBody(r, &in); err != nil {
-			bad(w, http.StatusBadRequest, err)
-			return
-		}
-		n, err := s.FailPool(in.ClusterId, in.Name, in.After.Duration)
-		if err != nil {
-			bad(w, http.StatusBadRequest, err)
-			return
-		}
-		ok(w, map[string]any{"failedNow": n})
-	})
-	m.HandleFunc("POST /_emulator/vanish", func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
-			ClusterId  string `json:"clusterId"`
-			NodepoolId string `json:"nodepoolId"`
-			Name       string `json:"name"`
-		}
-		if err := readBody(r, &in); err != nil {
-			bad(w, http.StatusBadRequest, err)
-			return
-		}
-		if in.ClusterId == "" || (in.NodepoolId == "" && in.Name == "") {
-			bad(w, http.StatusBadRequest, fmt.Errorf("clusterId and nodepoolId or name are required"))
-			return
-		}
-		n, err := s.Vanish(in.ClusterId, in.NodepoolId, in.Name)
-		if err != nil {
-			bad(w, http.StatusInternalServerError, err)
-			return
-		}
-		ok(w, map[string]any{"removed": n})
-	})
-	provision := func(w http.ResponseWriter) {
-		ok(w, map[string]any{"provisionTime": Duration{s.ProvisionTime()}})
+}
+
+func (s *Server) adminInjectFault(r *http.Request) (any, error) {
+	var f Fault
+	if err := readBody(r, &f); err != nil {
+		return nil, err
 	}
-	m.HandleFunc("GET /_emulator/provisioning", func(w http.ResponseWriter, r *http.Request) { provision(w) })
-	m.HandleFunc("POST /_emulator/provisioning", func(w http.ResponseWriter, r *http.Request) {
-		var in struct {
-			ProvisionTime *Duration `json:"provisionTime"`
-		}
-		if err := readBody(r, &in); err != nil || in.ProvisionTime == nil {
-			bad(w, http.StatusBadRequest, fmt.Errorf("want {\"provisionTime\":\"20s\"}"))
-			return
-		}
-		if err := s.SetProvisionTime(in.ProvisionTime.Duration); err != nil {
-			bad(w, http.StatusBadRequest, err)
-			return
-		}
-		provision(w)
-	})
-	m.HandleFunc("POST /_emulator/reset", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Reset(); err != nil {
-			bad(w, http.StatusInternalServerError, err)
-			return
-		}
-		ok(w, map[string]any{})
-	})
-	m.HandleFunc("/_emulator/", func(w http.ResponseWriter, r *http.Request) {
-		bad(w, http.StatusNotFound, fmt.Errorf("unknown admin endpoint %s %s", r.Method, r.URL.Path))
-	})
-	return m
+	if err := s.InjectFault(f); err != nil {
+		return nil, err
+	}
+	return map[string]any{"queued": f}, nil
+}
+
+func (s *Server) adminFail(r *http.Request) (any, error) {
+	var in struct {
+		ClusterId string   `json:"clusterId"`
+		Name      string   `json:"name"`
+		After     Duration `json:"after"`
+	}
+	if err := readBody(r, &in); err != nil {
+		return nil, err
+	}
+	n, err := s.FailPool(in.ClusterId, in.Name, in.After.Duration)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"failedNow": n}, nil
+}
+
+func (s *Server) adminVanish(r *http.Request) (any, error) {
+	var in struct {
+		ClusterId  string `json:"clusterId"`
+		NodepoolId string `json:"nodepoolId"`
+		Name       string `json:"name"`
+	}
+	if err := readBody(r, &in); err != nil {
+		return nil, err
+	}
+	if in.ClusterId == "" || (in.NodepoolId == "" && in.Name == "") {
+		return nil, fmt.Errorf("clusterId and nodepoolId or name are required")
+	}
+	n, err := s.Vanish(in.ClusterId, in.NodepoolId, in.Name)
+	if err != nil {
+		return nil, internal(err)
+	}
+	return map[string]any{"removed": n}, nil
+}
+
+func (s *Server) provisioning() any {
+	return map[string]any{"provisionTime": Duration{s.ProvisionTime()}}
+}
+
+func (s *Server) adminSetProvisioning(r *http.Request) (any, error) {
+	var in struct {
+		ProvisionTime *Duration `json:"provisionTime"`
+	}
+	if err := readBody(r, &in); err != nil || in.ProvisionTime == nil {
+		return nil, fmt.Errorf("want {\"provisionTime\":\"20s\"}")
+	}
+	if err := s.SetProvisionTime(in.ProvisionTime.Duration); err != nil {
+		return nil, err
+	}
+	return s.provisioning(), nil
+}
+
+// Faults returns the faults still queued (GET /_emulator/faults).
+func (s *Server) Faults() []Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fs := []Fault{}
+	for _, f := range s.faults {
+		fs = append(fs, *f)
+	}
+	return fs
+}
+
+// ClearFaults drops every queued fault (DELETE /_emulator/faults).
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	s.faults = nil
+	s.mu.Unlock()
 }
