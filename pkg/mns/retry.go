@@ -66,12 +66,10 @@ func (r Retry) Do(ctx context.Context, write func(ctx context.Context) error) er
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-time.After(d): // collected once it fires or is unreferenced (Go ≥ 1.23)
 		return nil
 	}
 }
