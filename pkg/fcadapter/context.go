@@ -22,7 +22,7 @@ type Credentials struct {
 func (c Credentials) Valid() bool { return c.AccessKeyID != "" && c.AccessKeySecret != "" }
 
 // Invocation is the metadata FC sends with one invocation (the x-fc-* headers
-// of the runtime API, reference/fc3.md §3.3).
+// of the runtime API, as github.com/aliyun/fc-runtime-go-sdk reads them).
 type Invocation struct {
 	RequestID       string
 	FunctionName    string

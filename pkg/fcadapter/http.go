@@ -31,7 +31,8 @@ type HTTPOptions struct {
 // HTTPFunc is the handler shape HTTPHandler returns; fc.Start accepts it.
 type HTTPFunc func(ctx context.Context, ev events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error)
 
-// HTTPHandler adapts h to the FC3 HTTP trigger (reference/fc3.md §2.2): the
+// HTTPHandler adapts h to the FC3 HTTP trigger
+// (https://help.aliyun.com/zh/functioncompute/fc-3-0/user-guide/http-trigger-invoking-function): the
 // event becomes an *http.Request (see NewRequest) and what h writes becomes
 // the trigger response (see Response). A payload that is not an HTTP
 // trigger event (for example an API invocation with another event) is

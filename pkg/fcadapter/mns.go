@@ -47,7 +47,8 @@ func Decode(payload []byte) ([]QueueMessage, error) {
 	return Decoder{TryBase64: true}.Decode(payload)
 }
 
-// Decode accepts every shape reference/fc3.md §2.1 lists:
+// Decode accepts every shape the MNS trigger is documented to deliver
+// (https://www.alibabacloud.com/help/en/functioncompute/fc/mns-queue-triggers):
 //
 //   - a single CloudEvent object (event-driven mode);
 //   - an array of CloudEvents (event-streaming mode, even for one message);

@@ -9,7 +9,7 @@ import (
 )
 
 // Timer is a decoded FC timer trigger event (events.TimerEvent:
-// {"triggerTime","triggerName","payload"}, reference/fc3.md §2.3).
+// {"triggerTime","triggerName","payload"}, https://help.aliyun.com/document_detail/2513615.html).
 type Timer struct {
 	// Time is triggerTime, the scheduled firing time (UTC).
 	Time time.Time

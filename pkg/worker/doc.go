@@ -38,9 +38,10 @@
 // # Partial batches
 //
 // EventBridge pushes a batch and, when the function returns an error,
-// retries the whole batch (reference/fc3.md §3.4): it has no per-message
-// acknowledgement like Lambda's batchItemFailures (reference/anchors.md
-// §3.2). So the worker acknowledges each message itself by writing its
+// retries the whole batch
+// (https://www.alibabacloud.com/help/en/functioncompute/fc/error-handling-4-1): it has no
+// per-message acknowledgement like Lambda's batchItemFailures
+// (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html). So the worker acknowledges each message itself by writing its
 // outcome somewhere durable before returning nil:
 //
 //   - success: the tracking queue;

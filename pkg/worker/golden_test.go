@@ -23,8 +23,8 @@ type goldenResult struct {
 
 type goldenDeadLetter struct{ Code, RequestId, Reason, Body string }
 
-// TestTriggerShapes handles each trigger payload shape of reference/fc3.md
-// §2.1 — a single CloudEvent, an array of CloudEvents, an array of JSON
+// TestTriggerShapes handles each documented MNS trigger payload shape
+// — a single CloudEvent, an array of CloudEvents, an array of JSON
 // strings, base64 bodies — and compares the outcome with its golden file.
 // The CloudEvents array is the repository's sample, events/mns-batch.json.
 func TestTriggerShapes(t *testing.T) {

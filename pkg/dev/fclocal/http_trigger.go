@@ -53,7 +53,8 @@ func (rt *Runtime) HTTPTrigger(fn string) http.Handler {
 }
 
 // NewHTTPTrigger returns an http.Handler that maps each request to the FC3
-// HTTP trigger event (reference/fc3.md §2.2: repeated headers and query
+// HTTP trigger event (as FC3 builds it,
+// https://help.aliyun.com/zh/functioncompute/fc-3-0/user-guide/http-trigger-invoking-function: repeated headers and query
 // parameters joined with commas, body base64 when binary, rawPath escaped,
 // requestContext.http.{method,path,protocol,sourceIp,userAgent}), invokes
 // the function and writes back the HTTPTriggerResponse it returns

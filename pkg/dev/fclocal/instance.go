@@ -354,7 +354,8 @@ func (in *instance) kill() {
 }
 
 // env is the process environment: BaseEnv, the function's variables, then
-// what FC sets (reference/fc3.md §3.6).
+// what FC sets
+// (https://www.alibabacloud.com/help/en/functioncompute/fc/environment-variables).
 func (in *instance) env(p *proc) []string {
 	fn, cfg := in.fn, in.rt.cfg
 	env := append([]string(nil), cfg.BaseEnv...)

@@ -39,7 +39,8 @@ type Source interface {
 }
 
 // QueueTriggerConfig configures a QueueTrigger: the EventBridge MNS source
-// in event-streaming mode with runOptions (reference/fc3.md §1.5).
+// in event-streaming mode with runOptions
+// (https://www.alibabacloud.com/help/en/functioncompute/fc/developer-reference/api-fc-2023-03-30-struct-eventbridgetriggerconfig).
 type QueueTriggerConfig struct {
 	// Function to invoke (required).
 	Function string
@@ -247,7 +248,7 @@ func (q *QueueTrigger) deadLetter(ctx context.Context, m Msg, reason error) {
 }
 
 // CloudEvent is one element of the event-streaming array for an MNS source
-// (reference/fc3.md §2.1).
+// (https://www.alibabacloud.com/help/en/functioncompute/fc/mns-queue-triggers).
 type CloudEvent struct {
 	ID                      string      `json:"id"`
 	Source                  string      `json:"source"`

@@ -2,8 +2,9 @@
 // it runs the same binaries that deploy (built with fc-runtime-go-sdk's
 // fc.Start) as child processes and serves each one the FC runtime API
 // (GET /2020-11-11/runtime/invocation/next, POST /{id}/response and
-// /{id}/error, reference/fc3.md §3.3), with the environment FC gives
-// (§3.6). It enforces one in-flight invocation per instance, keeps a pool of
+// /{id}/error, as github.com/aliyun/fc-runtime-go-sdk speaks it), with the
+// environment FC gives
+// (https://www.alibabacloud.com/help/en/functioncompute/fc/environment-variables). It enforces one in-flight invocation per instance, keeps a pool of
 // instances per function, enforces invocation timeouts (kill and restart),
 // restarts crashed instances and prefixes their output per instance.
 //

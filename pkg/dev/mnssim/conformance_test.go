@@ -13,7 +13,8 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 )
 
-// TestSignVectors checks Sign against the vectors of reference/mns.md §2.4.
+// TestSignVectors checks Sign against vectors computed from the documented algorithm and checked
+// against requests of the official SDK.
 func TestSignVectors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

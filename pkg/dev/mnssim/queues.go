@@ -44,7 +44,7 @@ func (s *Server) queueOp(rw *responder, req *request, name string) {
 	}
 }
 
-// applyQueueXML sets every element present in x on a, validating ranges (reference/mns.md §5).
+// applyQueueXML sets every element present in x on a, validating ranges (MNS SetQueueAttributes limits, http://mns.aliyuncs.com/doc/v1/).
 func applyQueueXML(a *queueAttrs, x *queueReqXML, self string) *apiError {
 	fields := []struct {
 		v        *string

@@ -127,7 +127,7 @@ func (s *Server) nowMs() int64 { return s.cfg.Now().UnixMilli() }
 
 // ServeHTTP serves the MNS queue API. The endpoint may carry one leading path segment that
 // contains a dot (e.g. http://127.0.0.1:9100/123.mns.cn-hangzhou.aliyuncs.com), which is
-// stripped before routing and signature checks (reference/mns.md §1.1).
+// stripped before routing and signature checks (the SDK needs a real-looking host name).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isAdmin(r) { // the inspection API (inspect.go), never the MNS API
 		s.serveAdmin(w, r)

@@ -42,7 +42,7 @@ func (a queueAttrs) equal(b queueAttrs) bool {
 }
 
 // DeadLetterPolicy moves a message to another queue instead of delivering it once it has been
-// received MaxReceiveCount times (MNS "DlqPolicy"; see reference/mns.md §6). On the wire it is the
+// received MaxReceiveCount times (MNS "DlqPolicy", https://www.alibabacloud.com/help/en/mns/). On the wire it is the
 // <DlqPolicy> element of <Queue> (an extension of the XML API; unknown to the SDKs, which ignore it).
 type DeadLetterPolicy struct {
 	// Enabled switches the policy on.

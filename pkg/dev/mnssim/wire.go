@@ -25,7 +25,7 @@ func newErr(status int, code, msg string) *apiError {
 	return &apiError{Status: status, Code: code, Message: msg}
 }
 
-// Error codes, statuses and messages as listed by MNS (reference/mns.md §4.2).
+// Error codes, statuses and messages as listed by MNS (https://www.alibabacloud.com/help/en/mns/error-codes).
 var (
 	errMessageNotExist   = newErr(http.StatusNotFound, "MessageNotExist", "Message not exist.")
 	errQueueNotExist     = newErr(http.StatusNotFound, "QueueNotExist", "The queue name you provided is not exist.")
