@@ -375,3 +375,13 @@ func outcomes(acts []deadletter.Action) map[string]int {
 	}
 	return n
 }
+
+// TestParseWithholdsUnparseableBodies: a dead letter that is not JSON (a
+// password in it could not be found) is shown as a note of its size.
+func TestParseWithholdsUnparseableBodies(t *testing.T) {
+	t.Parallel()
+	r := deadletter.Parse(mns.Message{ID: "X", Body: "Password=" + marker + "&x"})
+	if strings.Contains(r.Body, marker) || !strings.Contains(r.Body, "withheld") || !json.Valid([]byte(r.Body)) {
+		t.Fatalf("shown body %q, want a JSON note without the password", r.Body)
+	}
+}

@@ -137,9 +137,15 @@ func mustJSON(t testing.TB, v any) string {
 
 // requestRecord is the worker's record of a request that produced no pool.
 func requestRecord(t testing.TB, rid, cluster, name, code string, at time.Time, body string) string {
-	return mustJSON(t, worker.DeadLetter{Version: worker.DeadLetterVersion, Kind: worker.KindRequest,
+	dl := worker.DeadLetter{Version: worker.DeadLetterVersion, Kind: worker.KindRequest,
 		Reason: code + " happened", Code: code, RequestId: rid, ClusterId: cluster, Name: name, At: at.UTC(),
-		Body: worker.Redact(body)})
+		BodySize: len(body)}
+	if out, ok := nodepool.RedactJSON([]byte(body)); ok { // as the worker writes it
+		dl.Body = string(out)
+	} else {
+		dl.BodyWithheld = true
+	}
+	return mustJSON(t, dl)
 }
 
 // callbackDelivery is an undeliverable nodepool.active delivery.

@@ -20,6 +20,7 @@ package deadletter
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,7 +80,9 @@ type Record struct {
 	// EnqueuedAt and DequeueCount are as MNS reports them.
 	EnqueuedAt   time.Time `json:",omitzero"`
 	DequeueCount int       `json:",omitempty"`
-	// Body is the message body with any password masked (worker.Redact).
+	// Body is the message body with every password member masked
+	// (nodepool.RedactJSON); a body that is not JSON is not shown (see
+	// shown).
 	Body string `json:"-"`
 
 	// payload is what a redrive sends: the envelope of a request or
@@ -107,7 +110,7 @@ func (r *Record) Age(now time.Time) time.Duration { return now.Sub(r.At) }
 // cannot read is a KindUnknown record.
 func Parse(m mns.Message) Record {
 	r := Record{ID: m.ID, At: m.EnqueueTime, EnqueuedAt: m.EnqueueTime, DequeueCount: m.DequeueCount,
-		Body: worker.Redact(m.Body), receipt: m.ReceiptHandle}
+		Body: shown(m.Body), receipt: m.ReceiptHandle}
 	var head struct {
 		Kind        string
 		Specversion *string `json:"specversion"`
@@ -139,6 +142,16 @@ func Parse(m mns.Message) Record {
 	return r
 }
 
+// shown is body as a reader may see it: with every password member masked
+// (nodepool.RedactJSON), or, when body is not JSON and a password in it
+// could not be found, a note of its size instead.
+func shown(body string) string {
+	if out, ok := nodepool.RedactJSON([]byte(body)); ok {
+		return string(out)
+	}
+	return `"(withheld: ` + strconv.Itoa(len(body)) + ` bytes that are not JSON)"`
+}
+
 func parseRequest(r *Record, body string) {
 	var dl worker.DeadLetter
 	if err := json.Unmarshal([]byte(body), &dl); err != nil {
@@ -152,6 +165,10 @@ func parseRequest(r *Record, body string) {
 	}
 	if dl.Truncated {
 		r.notRedrivable = "the recorded body was truncated"
+		return
+	}
+	if dl.BodyWithheld {
+		r.notRedrivable = "the recorded body was withheld: it is not JSON"
 		return
 	}
 	inner := []byte(dl.Body)

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -499,7 +500,24 @@ func mapError(action string, err error) error {
 	case errors.As(err, &se):
 		return apiError(action, se.Code, se.StatusCode, se.RequestId, se.Data)
 	}
-	return &transportError{action: action, err: err}
+	return &transportError{action: action, err: withoutQuery(err)}
+}
+
+// withoutQuery drops the query from the URL of a *url.Error in err's chain.
+// An RPC-style call carries its parameters in the query — a node pool's
+// ScalingGroup with its Password — and net/http's errors quote the URL, so
+// kept as is it would reach logs, dead letters and callbacks.
+func withoutQuery(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment, u.User = "", false, "", "", nil
+			ue.URL = u.String()
+		} else {
+			ue.URL = "(unparseable URL)"
+		}
+	}
+	return err
 }
 
 func apiError(action string, code *string, status *int, requestID *string, data map[string]any) *APIError {

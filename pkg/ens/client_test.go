@@ -560,3 +560,25 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func newServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }
+
+// TestTransportErrorHidesParameters: an RPC call carries its parameters in
+// the URL query, and net/http's errors quote the URL; a create that times
+// out must not put the pool's password into the error (and from there into
+// logs, dead letters and callbacks).
+func TestTransportErrorHidesParameters(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{cliCfg: func(c *ens.Config) { c.ReadTimeout = 100 * time.Millisecond; c.MaxAttempts = 2 }})
+	b.sim.InjectFault(enssim.Fault{Action: "*", Count: 1000, Delay: enssim.Duration{Duration: time.Minute}})
+	req := createRequest("hidden")
+	req.ScalingGroup.Password = "Mk7pw-Hidden-Q"
+	_, err := b.client.CreateClusterNodePool(ctxTimeout(t, 2*time.Second), req)
+	if err == nil {
+		t.Fatal("create against a hung server succeeded")
+	}
+	if msg := err.Error(); strings.Contains(msg, "Hidden") || strings.Contains(msg, "ScalingGroup") {
+		t.Errorf("error quotes the request parameters: %s", msg)
+	}
+	if !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("error lost the host it called: %v", err)
+	}
+}

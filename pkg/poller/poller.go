@@ -46,6 +46,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
@@ -107,8 +108,15 @@ type InvalidMessage struct {
 	MessageID string
 	// Error says why it could not be parsed.
 	Error string
-	// Body is the message body as received.
+	// Body is the message body with every password member masked
+	// (nodepool.RedactJSON; tracking messages carry none, but a producer
+	// may break the contract); empty when BodyWithheld.
 	Body string
+	// BodySize is the size in bytes of the body as received.
+	BodySize int
+	// BodyWithheld reports that the body is not JSON, so a password in it
+	// could not be found and masked: it is not kept at all.
+	BodyWithheld bool `json:",omitempty"`
 }
 
 // InvalidMessageVersion is the version of the InvalidMessage record shape.
@@ -382,7 +390,12 @@ func (t *tick) worker(ctx context.Context) {
 func (t *tick) reject(ctx context.Context, msg mns.Message, perr error) {
 	cfg := t.p.cfg
 	rec := InvalidMessage{Version: InvalidMessageVersion, Kind: KindTracking, Reason: ReasonInvalid, At: cfg.Now(),
-		MessageID: msg.ID, Error: perr.Error(), Body: msg.Body}
+		MessageID: msg.ID, Error: perr.Error(), BodySize: len(msg.Body)}
+	if out, ok := nodepool.RedactJSON([]byte(msg.Body)); ok {
+		rec.Body = string(out)
+	} else {
+		rec.BodyWithheld = true
+	}
 	b, _ := json.Marshal(rec) // plain strings and a time: cannot fail
 	t.log.WarnContext(ctx, "poller: invalid tracking message dead-lettered",
 		slog.String(fcadapter.LogKeyMessageID, msg.ID), fcadapter.LogError(perr))

@@ -397,26 +397,42 @@ func TestClusterErrors(t *testing.T) {
 }
 
 // TestInvalidMessage: an unreadable tracking message is dead-lettered
-// with the reason and removed from the tracking queue.
+// with the reason and removed from the tracking queue; a password member in
+// it is masked by structure, and a body that is not JSON is not kept.
 func TestInvalidMessage(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	if _, err := e.tracking.Send(context.Background(), `{"Version":1,"RequestId":"r"}`, 0); err != nil {
-		t.Fatal(err)
+	const pw = "Zq8-tracking-pw"
+	bodies := []string{
+		`{"Version":1,"RequestId":"r"}`,
+		`{"Version":1,"RequestId":"r","X":[[{"Pass\u0077ord":"` + pw + `"}]]}`,
+		`Password=` + pw,
+	}
+	for _, b := range bodies {
+		if _, err := e.tracking.Send(context.Background(), b, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p := e.poller(t, e.sender(t, e.senderConfig()), nil)
-	if s := e.tick(t, p); s.Invalid != 1 {
-		t.Errorf("stats %+v, want 1 invalid", s)
+	if s := e.tick(t, p); s.Invalid != 3 {
+		t.Errorf("stats %+v, want 3 invalid", s)
 	}
-	bodies := drain(t, e.dlq)
-	if len(bodies) != 1 {
-		t.Fatalf("%d dead letters, want 1", len(bodies))
+	dls := drain(t, e.dlq)
+	if len(dls) != 3 {
+		t.Fatalf("%d dead letters, want 3", len(dls))
 	}
-	var rec InvalidMessage
-	if err := json.Unmarshal([]byte(bodies[0]), &rec); err != nil {
-		t.Fatal(err)
-	}
-	if rec.Reason != ReasonInvalid || rec.Body != `{"Version":1,"RequestId":"r"}` || !strings.Contains(rec.Error, "required") {
-		t.Errorf("record = %+v", rec)
+	want := map[int]string{len(bodies[0]): bodies[0], len(bodies[1]): `{"Version":1,"RequestId":"r","X":[[{"Password":"******"}]]}`, len(bodies[2]): ""}
+	for _, d := range dls {
+		if strings.Contains(d, pw) {
+			t.Errorf("dead letter keeps the password: %s", d)
+		}
+		var rec InvalidMessage
+		if err := json.Unmarshal([]byte(d), &rec); err != nil {
+			t.Fatal(err)
+		}
+		body, ok := want[rec.BodySize]
+		if !ok || rec.Reason != ReasonInvalid || rec.Body != body || rec.BodyWithheld != (body == "") || rec.Error == "" {
+			t.Errorf("record = %+v", rec)
+		}
 	}
 	if n := inQueue(t, e.tracking); n != 0 {
 		t.Errorf("%d tracking messages left", n)

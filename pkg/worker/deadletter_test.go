@@ -1,6 +1,8 @@
 package worker_test
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -8,42 +10,59 @@ import (
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
 
-func TestRedact(t *testing.T) {
+// TestDeadLetterBodies: whatever a producer puts on the queue, the dead
+// letter keeps no password — JSON bodies with password members masked by
+// structure (escaped names, any case, nested in arrays, duplicated), other
+// bodies withheld: only their size and, with a sealing key, the body sealed.
+func TestDeadLetterBodies(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ name, in, want string }{
-		{"json", `{"A":1,"ScalingGroup":{"Password":"p@ss\"w0rd","KeyPairName":"k"}}`, `{"A":1,"ScalingGroup":{"Password":"******","KeyPairName":"k"}}`},
-		{"any case and number", `{"password":12345678,"PASSWORD":null}`, `{"password":"******","PASSWORD":"******"}`},
-		{"sealed kept", `{"SealedPassword":"v1.k1.abc"}`, `{"SealedPassword":"v1.k1.abc"}`},
-		{"json in a string", `{"messageBody":"{\"Password\":\"secret-1\"}"}`, `{"messageBody":"{\"Password\":\"******\"}"}`},
-		{"not json", `oops {"Password": "secret-2", `, `oops {"Password": "******", `},
-		{"escaped not json", `x \"Password\":\"secret-3\" y`, `x \"Password\":\"******\" y`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := worker.Redact(tc.in); got != tc.want {
-				t.Errorf("Redact(%s) = %s, want %s", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
-func FuzzRedact(f *testing.F) {
-	f.Add(`{"Password":"secret-x"}`)
-	f.Add(`[{"a":{"password":"secret-x"}}]`)
-	f.Add(`"{\"Password\":\"secret-x\"}"`)
-	// Redact never panics, keeps valid JSON valid, and a top-level
-	// password member never survives.
-	f.Fuzz(func(t *testing.T, in string) {
-		out := worker.Redact(in)
-		if json.Valid([]byte(in)) && !json.Valid([]byte(out)) {
-			t.Errorf("Redact(%q) = %q is not JSON", in, out)
+	const pw = "Zq8-dead-letter-pw"
+	jsonBody := `{"Version":1,"RequestId":"req_escaped","ReceivedAt":"2026-01-02T03:04:05Z","Source":"queue",` +
+		`"Request":{"ClusterId":"eck-demo0001","NodepoolInfo":{"Name":"p"},"ScalingGroup":{"Pass\u0077ord":"` + pw + `"}},` +
+		`"X":[[[[{"pA\u017fSWORD":"` + pw + `","password":"` + pw + `"}]]]]}`
+	notJSON := `Password=` + pw + `&ClusterId=eck-demo0001`
+	brokenB64 := base64.StdEncoding.EncodeToString([]byte(`{"Password":"` + pw + `"`))
+	for _, sealing := range []bool{true, false} {
+		b := setup(t, options{})
+		w := b.w
+		if !sealing {
+			w = b.withWorker(t, func(c *worker.Config) { c.Sealer = nil })
 		}
-		var m map[string]any
-		if json.Unmarshal([]byte(out), &m) == nil {
-			for k, v := range m {
-				if strings.EqualFold(k, "password") && v != "******" {
-					t.Errorf("Redact(%q) = %q keeps %s", in, out, k)
+		b.enqueue(t, jsonBody, notJSON, brokenB64)
+		if _, err := w.HandleBatch(context.Background(), batch(b.pull(t, b.requests, 16, 0))); err != nil {
+			t.Fatal(err)
+		}
+		dls := b.deadLetters(t)
+		if len(dls) != 3 {
+			t.Fatalf("dead letters = %d, want 3", len(dls))
+		}
+		for _, dl := range dls {
+			rec, _ := json.Marshal(dl)
+			if strings.Contains(string(rec), pw) || strings.Contains(string(rec), "dead-letter-pw") {
+				t.Errorf("dead letter keeps the password: %s", rec)
+			}
+			switch {
+			case dl.BodySize == len(jsonBody):
+				if dl.BodyWithheld || !json.Valid([]byte(dl.Body)) || strings.Count(dl.Body, `"******"`) != 3 {
+					t.Errorf("JSON body not masked by structure: %s", rec)
 				}
+			case dl.BodySize == len(notJSON) || dl.BodySize == len(brokenB64):
+				if !dl.BodyWithheld || dl.Body != "" {
+					t.Errorf("unparseable body kept: %s", rec)
+				}
+				if !sealing {
+					if dl.BodySealed != "" {
+						t.Errorf("sealed without a key: %s", rec)
+					}
+					continue
+				}
+				got, err := b.sealer.Open(dl.BodySealed)
+				if err != nil || (got != notJSON && got != brokenB64) {
+					t.Errorf("BodySealed opens to %q, %v", got, err)
+				}
+			default:
+				t.Errorf("unexpected dead letter %s", rec)
 			}
 		}
-	})
+	}
 }

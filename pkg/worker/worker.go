@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -261,7 +262,7 @@ func (w *Worker) HandlePayload(ctx context.Context, payload []byte) (Result, err
 		return w.HandleBatch(ctx, msgs)
 	}
 	it := &item{out: Item{Outcome: Rejected, Code: CodeUndecodable, Reason: err.Error()}}
-	dl := newDeadLetter(CodeUndecodable, err.Error(), it, string(payload), w.cfg.Now())
+	dl := newDeadLetter(CodeUndecodable, err.Error(), it, string(payload), w.cfg.Now(), w.cfg.Sealer)
 	w.log(ctx, it)
 	if err := w.deadLetter(ctx, dl); err != nil {
 		return Result{Items: []Item{it.out}}, fmt.Errorf("worker: dead-letter a malformed payload: %w", err)
@@ -613,7 +614,7 @@ func (w *Worker) settle(it *item, v verdict, now time.Time) {
 				fmt.Sprintf("gave up after %s (pool deadline %s): %v", age.Round(time.Second), w.cfg.PoolDeadline, v.transient))
 		}
 	}
-	it.out.Outcome, it.out.Code, it.out.Reason = v.outcome, v.code, v.reason
+	it.out.Outcome, it.out.Code, it.out.Reason = v.outcome, v.code, it.scrub(v.reason)
 	if v.pool != nil {
 		it.pool, it.out.NodepoolId = v.pool, v.pool.NodepoolInfo.NodepoolId
 	}
@@ -632,6 +633,26 @@ func errorCode(err error) string {
 // errorInfo is the failure as a callback event reports it.
 func (it *item) errorInfo() *callback.ErrorInfo {
 	return &callback.ErrorInfo{Code: it.out.Code, Message: it.out.Reason}
+}
+
+// scrub masks the request's password in text that comes from elsewhere
+// (an ENS error message may quote the parameters it refused, a transport
+// error the URL it called), in the forms it can take there: as is,
+// JSON-escaped, URL-encoded.
+func (it *item) scrub(s string) string {
+	pw := ""
+	if it.req != nil {
+		pw = it.req.ScalingGroup.Password
+	}
+	if pw == "" {
+		return s
+	}
+	j, _ := json.Marshal(pw)
+	inJSON := string(j[1 : len(j)-1])
+	for _, form := range []string{pw, inJSON, url.QueryEscape(pw), url.QueryEscape(inJSON), url.PathEscape(pw), url.PathEscape(inJSON)} {
+		s = strings.ReplaceAll(s, form, nodepool.Mask)
+	}
+	return s
 }
 
 // finish writes the outcome of it: callbacks, tracking, dead letter or
@@ -708,10 +729,11 @@ func (w *Worker) reportFailure(ctx context.Context, it *item, now time.Time) err
 			errs = append(errs, w.sendTracking(ctx, m, now))
 		}
 	}
-	dl := newDeadLetter(it.out.Code, it.out.Reason, it, it.msg.Body, now)
+	body := it.msg.Body
 	if it.msg.Err != nil {
-		dl.Body = Redact(string(it.msg.Raw))
+		body = string(it.msg.Raw)
 	}
+	dl := newDeadLetter(it.out.Code, it.out.Reason, it, body, now, w.cfg.Sealer)
 	errs = append(errs, w.deadLetter(ctx, dl))
 	return errors.Join(errs...)
 }

@@ -459,8 +459,11 @@ func TestMalformedPayloadIsDeadLettered(t *testing.T) {
 		t.Fatalf("outcomes = %v", got)
 	}
 	dls := b.deadLetters(t)
-	if len(dls) != 1 || dls[0].Code != worker.CodeUndecodable || strings.Contains(dls[0].Body, "hunter2") {
-		t.Fatalf("dead letters = %+v", dls)
+	if len(dls) != 1 || dls[0].Code != worker.CodeUndecodable || dls[0].Body != "" || !dls[0].BodyWithheld {
+		t.Fatalf("dead letters = %+v, want the payload withheld", dls)
+	}
+	if got, err := b.sealer.Open(dls[0].BodySealed); err != nil || !strings.Contains(got, "hunter2") {
+		t.Errorf("BodySealed opens to %q, %v; want the payload", got, err)
 	}
 }
 

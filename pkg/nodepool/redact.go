@@ -1,0 +1,172 @@
+package nodepool
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// IsPasswordName reports whether a JSON member name, as decoded (escapes
+// such as "Pass\u0077ord" already resolved), names a password under any
+// rule this product or the APIs it feeds apply: encoding/json matches
+// member names to fields with Unicode case folding (so "PASSWORD" and
+// "pa\u017fsword" fill Password), JSON v2's case-insensitive matching also
+// ignores '-' and '_', and the ENS RPC API flattens nested parameters into
+// dotted names ("ScalingGroup.Password"). SealedPassword does not match: a
+// sealed value is not a password in clear.
+func IsPasswordName(name string) bool {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	if strings.ContainsAny(name, "-_") {
+		name = strings.NewReplacer("-", "", "_", "").Replace(name)
+	}
+	return strings.EqualFold(name, "password")
+}
+
+// maxRedactDepth bounds the nesting RedactJSON follows, counting arrays,
+// objects and JSON held in strings. Deeper bodies are not parsed, hence
+// withheld.
+const maxRedactDepth = 64
+
+var errRedactDepth = errors.New("nodepool: JSON nested too deeply to redact")
+
+// RedactJSON returns body re-encoded compactly, members in their order,
+// with the value of every password member (IsPasswordName; at any depth,
+// every duplicate, whatever its JSON type) replaced by Mask. A string value
+// that holds JSON itself (an object, array or string, possibly as strict
+// standard base64, the way queue message bodies may travel) is redacted the
+// same way and re-encoded; one that looks like JSON but does not parse is
+// replaced by a note of its size, since a password in it cannot be found.
+//
+// ok is false, and out nil, when body is not exactly one JSON value or is
+// nested deeper than the redactor follows: nothing of such a body may be
+// kept in clear.
+func RedactJSON(body []byte) (out []byte, ok bool) {
+	var b bytes.Buffer
+	if err := redactDoc(&b, body, 0); err != nil {
+		return nil, false
+	}
+	return b.Bytes(), true
+}
+
+// redactDoc writes the redacted form of one JSON document to b.
+func redactDoc(b *bytes.Buffer, data []byte, depth int) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := redactValue(dec, b, depth); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("nodepool: trailing data after the JSON value")
+	}
+	return nil
+}
+
+func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
+	if depth > maxRedactDepth {
+		return errRedactDepth
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if t != '{' && t != '[' {
+			return errors.New("nodepool: unexpected " + t.String())
+		}
+		b.WriteByte(byte(t))
+		for i := 0; dec.More(); i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if t == '[' {
+				if err := redactValue(dec, b, depth+1); err != nil {
+					return err
+				}
+				continue
+			}
+			k, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			key, _ := k.(string)
+			writeJSONString(b, key)
+			b.WriteByte(':')
+			if IsPasswordName(key) {
+				var skip json.RawMessage
+				if err := dec.Decode(&skip); err != nil {
+					return err
+				}
+				writeJSONString(b, Mask)
+				continue
+			}
+			if err := redactValue(dec, b, depth+1); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil { // the closing delimiter
+			return err
+		}
+		if t == '{' {
+			b.WriteByte('}')
+		} else {
+			b.WriteByte(']')
+		}
+	case string:
+		writeJSONString(b, redactString(t, depth+1))
+	case json.Number:
+		b.WriteString(t.String())
+	case bool:
+		b.WriteString(strconv.FormatBool(t))
+	case nil:
+		b.WriteString("null")
+	}
+	return nil
+}
+
+// redactString redacts a string value that holds JSON, directly or as
+// strict standard base64; other strings are returned as they are.
+func redactString(s string, depth int) string {
+	if looksJSON(s) {
+		var b bytes.Buffer
+		if redactDoc(&b, []byte(s), depth) != nil {
+			return withheldNote(len(s))
+		}
+		return b.String()
+	}
+	if len(s) < 4 || len(s)%4 != 0 {
+		return s
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil || !looksJSON(string(raw)) {
+		return s
+	}
+	var b bytes.Buffer
+	if redactDoc(&b, raw, depth) != nil {
+		return withheldNote(len(s))
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// looksJSON reports whether s, without surrounding white space, starts
+// like a JSON object, array or string.
+func looksJSON(s string) bool {
+	s = strings.TrimLeft(s, " \t\r\n")
+	return s != "" && (s[0] == '{' || s[0] == '[' || s[0] == '"')
+}
+
+// withheldNote replaces a string that looks like JSON but cannot be parsed.
+func withheldNote(n int) string {
+	return "(withheld: " + strconv.Itoa(n) + " bytes that look like JSON but do not parse)"
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	enc, _ := json.Marshal(s) // a string always marshals
+	b.Write(enc)
+}
