@@ -41,6 +41,7 @@ func TestFaults(t *testing.T) {
 		t.Run("functions-bad-messages", testBadMessages)
 		t.Run("receivers", testReceivers)
 		t.Run("security", testSecurity)
+		t.Run("security-hostile-producer", testHostileProducer)
 	})
 	tbl := renderTable()
 	t.Logf("fault suite (full=%v):\n%s", full(), tbl)
