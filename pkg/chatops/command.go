@@ -135,7 +135,9 @@ func ParseCommand(text string) (Command, error) {
 			continue
 		}
 		if verb != VerbCreate {
-			problems = append(problems, "status takes no options ("+quote(w)+")")
+			// Name the option, never echo its value: it may be a secret
+			// typed by mistake (password=…).
+			problems = append(problems, "status takes no options ("+quote(k)+"=…)")
 			continue
 		}
 		k = strings.ToLower(strings.TrimLeft(k, "-"))

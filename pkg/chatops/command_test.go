@@ -39,6 +39,7 @@ func TestParseCommand(t *testing.T) {
 		{"empty value", "nodepool create eck-demo0001 pool-a size=", Command{}, "needs a value"},
 		{"duplicate option", "nodepool create eck-demo0001 pool-a size=1 count=2", Command{}, "given twice"},
 		{"status with options", "nodepool status eck-demo0001 pool-a size=1", Command{}, "takes no options"},
+		{"status echoes no option value", "nodepool status eck-demo0001 pool-a password=Zq8-typed-pw", Command{}, "(`password`=…)"},
 		{"too long", "nodepool help " + strings.Repeat("x", MaxCommand), Command{}, "too long"},
 	}
 	for _, tt := range tests {
