@@ -66,6 +66,9 @@
 //
 // Records carry the RequestId, ClusterId, Name and MNS message id (the FC
 // request id comes from the log handler, fcadapter.NewLogHandler). Message
-// bodies, passwords (clear or sealed) and secrets are never logged, and
-// dead-letter records carry bodies with any "Password" value masked.
+// bodies, passwords (clear or sealed) and secrets are never logged;
+// reasons taken from ENS errors have the request's password masked.
+// Dead-letter records carry bodies with every password member masked by
+// structure (nodepool.RedactJSON), or, for a body that is not JSON, only
+// its size and the body sealed (DeadLetter.BodyWithheld).
 package worker
