@@ -1,12 +1,18 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
 
@@ -62,6 +68,49 @@ func TestDeadLetterBodies(t *testing.T) {
 				}
 			default:
 				t.Errorf("unexpected dead letter %s", rec)
+			}
+		}
+	}
+}
+
+// TestENSMessageHidesPassword: an ENS error that quotes the password it
+// refused (as is or URL-encoded) reaches the callback, the dead letter and
+// the log with the password masked.
+func TestENSMessageHidesPassword(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	const pw = `Zq8!pw "x"&=+`
+	quoted, _ := json.Marshal(pw) // HTML-escaped: \u0026
+	if err := b.ens.InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Code: "InvalidParameter.Password", Status: 400,
+		Message: "The specified Password " + pw + " is invalid (ScalingGroup=" + url.QueryEscape(`{"Password":"`+strings.ReplaceAll(pw, `"`, `\"`)+`"}`) + ", got " + url.PathEscape(string(quoted)) + ")"}); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	w := b.withWorker(t, func(c *worker.Config) { c.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	req := b.request(0, "pw-refused")
+	req.ScalingGroup.KeyPairName, req.ScalingGroup.Password = "", pw
+	b.enqueue(t, b.envelope(t, req, "req_pw_refused", time.Now()))
+	res, err := w.HandleBatch(context.Background(), batch(b.pull(t, b.requests, 16, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomes(res); !slices.Equal(got, []worker.Outcome{worker.Failed}) || !strings.Contains(res.Items[0].Reason, "******") {
+		t.Fatalf("outcomes = %v, reason %q; want failed with the password masked", got, res.Items[0].Reason)
+	}
+	evs := b.recv.events()
+	if len(evs) != 1 || evs[0].Event.Data.Error == nil {
+		t.Fatalf("callbacks = %+v, want one nodepool.failed", evs)
+	}
+	dls := b.deadLetters(t)
+	if len(dls) != 1 {
+		t.Fatalf("dead letters = %d, want 1", len(dls))
+	}
+	ev, _ := json.Marshal(evs[0].Event)
+	dl, _ := json.Marshal(dls[0])
+	for where, text := range map[string]string{"callback": string(ev), "dead letter": string(dl), "log": logs.String()} {
+		for _, form := range []string{"Zq8", url.QueryEscape("Zq8")} {
+			if strings.Contains(text, form) {
+				t.Errorf("%s keeps the password: %s", where, text)
 			}
 		}
 	}

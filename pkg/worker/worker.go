@@ -647,10 +647,20 @@ func (it *item) scrub(s string) string {
 	if pw == "" {
 		return s
 	}
-	j, _ := json.Marshal(pw)
-	inJSON := string(j[1 : len(j)-1])
-	for _, form := range []string{pw, inJSON, url.QueryEscape(pw), url.QueryEscape(inJSON), url.PathEscape(pw), url.PathEscape(inJSON)} {
-		s = strings.ReplaceAll(s, form, nodepool.Mask)
+	forms := []string{pw}
+	for _, html := range []bool{true, false} { // JSON encoders differ on <, >, &
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		_ = enc.Encode(pw) // a string always encodes
+		j := strings.TrimSuffix(b.String(), "\n")
+		forms = append(forms, j[1:len(j)-1])
+	}
+	for _, f := range forms[:3] {
+		forms = append(forms, url.QueryEscape(f), url.PathEscape(f))
+	}
+	for _, f := range forms {
+		s = strings.ReplaceAll(s, f, nodepool.Mask)
 	}
 	return s
 }
