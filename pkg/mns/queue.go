@@ -249,6 +249,30 @@ func (c *Client) EnsureQueue(ctx context.Context, name string, a QueueAttributes
 	return &Error{Op: "EnsureQueue", Queue: name, Code: code, MNSCode: mnsCode, Err: err}
 }
 
+// SetQueueAttributes overwrites the queue's settable attributes with a: every field is sent,
+// zero ones as zero (MNS validates the ranges; a zero Retention, VisibilityTimeout or
+// MaxMessageSize is refused), so a is the whole wanted state, not a patch.
+func (c *Client) SetQueueAttributes(ctx context.Context, name string, a QueueAttributes) error {
+	if err := c.check(ctx); err != nil {
+		return err
+	}
+	err := c.manager.SetQueueAttributesWithOptions(name,
+		ali_mns.WithDelaySeconds(seconds(a.Delay)),
+		ali_mns.WithMaxMessageSize(int32(a.MaxMessageSize)),
+		ali_mns.WithMessageRetentionPeriod(seconds(a.Retention)),
+		ali_mns.WithVisibilityTimeout(seconds(a.VisibilityTimeout)),
+		ali_mns.WithPollingWaitSeconds(seconds(a.PollingWait)),
+	)
+	if err != nil {
+		code, mnsCode := classify(err)
+		if code == nil {
+			return nil
+		}
+		return &Error{Op: "SetQueueAttributes", Queue: name, Code: code, MNSCode: mnsCode, Err: err}
+	}
+	return nil
+}
+
 // DeleteQueue deletes the queue and its messages. A missing queue is a success.
 func (c *Client) DeleteQueue(ctx context.Context, name string) error {
 	if err := c.check(ctx); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
+	"github.com/ensnodepool/webhook/pkg/queues"
 )
 
 // ErrConfig reports an invalid Config.
@@ -83,6 +84,10 @@ type Config struct {
 	// RequestsQueue, TrackingQueue and DeadLetterQueue name the queues;
 	// defaults as pkg/config.
 	RequestsQueue, TrackingQueue, DeadLetterQueue string
+	// TriggerDeadLetterQueue receives the worker trigger's raw dead
+	// letters (the requests it gave up on), as the cloud trigger's
+	// deadLetterQueue in s.yaml; default queues.DefaultTriggerDeadLetter.
+	TriggerDeadLetterQueue string
 	// BatchSize and BatchWindow are the worker trigger's count and time
 	// batch windows; defaults 50 and 1s (50 creates are 5 s of the 10/s
 	// limit: fewer gaps between batches and fewer describes than 16).
@@ -139,6 +144,7 @@ func (c Config) withDefaults() Config {
 	c.RequestsQueue = cmp.Or(c.RequestsQueue, config.DefaultRequestsQueue)
 	c.TrackingQueue = cmp.Or(c.TrackingQueue, config.DefaultTrackingQueue)
 	c.DeadLetterQueue = cmp.Or(c.DeadLetterQueue, config.DefaultDeadLetterQueue)
+	c.TriggerDeadLetterQueue = cmp.Or(c.TriggerDeadLetterQueue, queues.DefaultTriggerDeadLetter)
 	c.BatchSize = cmp.Or(c.BatchSize, 50)
 	c.BatchWindow = cmp.Or(c.BatchWindow, time.Second)
 	c.MaxAttempts = cmp.Or(c.MaxAttempts, 4)

@@ -18,6 +18,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/fclocal"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/queues"
 )
 
 // Addrs are the stack's endpoints as they listen.
@@ -190,9 +191,10 @@ func (s *Stack) startENS() error {
 	return nil
 }
 
-// ensureQueues creates the requests, tracking and dead-letter queues. The
-// request and tracking queues' visibility timeouts exceed the functions'
-// timeouts so a message in work is not delivered twice at once.
+// ensureQueues creates the queues from the product's spec (pkg/queues, as
+// scripts/queues does in the cloud), with visibility timeouts derived from
+// this stack's function timeouts. Queues that exist keep their attributes
+// (a test may have prepared them); differences are logged.
 func (s *Stack) ensureQueues(ctx context.Context, endpoint string) error {
 	c, err := mns.New(mns.Config{Endpoint: endpoint, Logger: s.log,
 		Credentials: mns.Credentials{AccessKeyID: s.cfg.AccessKeyID, AccessKeySecret: s.cfg.AccessKeySecret}})
@@ -200,17 +202,14 @@ func (s *Stack) ensureQueues(ctx context.Context, endpoint string) error {
 		return fmt.Errorf("localstack: queue client: %w", err)
 	}
 	s.queues = c
-	for _, q := range []struct {
-		name string
-		vis  time.Duration
-	}{
-		{s.cfg.DeadLetterQueue, 30 * time.Second},
-		{s.cfg.RequestsQueue, s.cfg.WorkerTimeout + 30*time.Second},
-		{s.cfg.TrackingQueue, s.cfg.PollerTimeout + 30*time.Second},
-	} {
-		if err := c.EnsureQueue(ctx, q.name, mns.QueueAttributes{VisibilityTimeout: min(q.vis, 12*time.Hour)}); err != nil {
-			return fmt.Errorf("localstack: %w", err)
-		}
+	specs := queues.Specs(queues.Names{Requests: s.cfg.RequestsQueue, Tracking: s.cfg.TrackingQueue, DeadLetter: s.cfg.DeadLetterQueue,
+		TriggerDeadLetter: s.cfg.TriggerDeadLetterQueue}, queues.Timeouts{Worker: s.cfg.WorkerTimeout, Poller: s.cfg.PollerTimeout})
+	_, drifts, err := queues.Create(ctx, c, specs)
+	if err != nil {
+		return fmt.Errorf("localstack: %w", err)
+	}
+	for _, d := range drifts {
+		s.log.Info("localstack: existing queue differs from the spec", slog.String("drift", d.String()))
 	}
 	return nil
 }
@@ -308,8 +307,8 @@ func (s *Stack) startRuntime(ctx context.Context) error {
 // startTriggers starts the worker's queue trigger and the poller's timer.
 func (s *Stack) startTriggers() error {
 	requests := s.queues.Queue(s.cfg.RequestsQueue, mns.WithDeadLetter(mns.DeadLetterPolicy{
-		Queue: s.cfg.DeadLetterQueue, MaxReceiveCount: s.cfg.MaxAttempts + 2}))
-	dlq := s.queues.Queue(s.cfg.DeadLetterQueue)
+		Queue: s.cfg.TriggerDeadLetterQueue, MaxReceiveCount: s.cfg.MaxAttempts + 2}))
+	dlq := s.queues.Queue(s.cfg.TriggerDeadLetterQueue)
 	qt, err := fclocal.NewQueueTrigger(fclocal.QueueTriggerConfig{
 		Function: FuncWorker, Invoker: detached{s.rt}, Source: queueSource{requests},
 		QueueName: s.cfg.RequestsQueue, TriggerName: "requests", Region: s.cfg.Region,
