@@ -134,4 +134,3 @@ func TestQueuesScript(t *testing.T) {
 		}
 	}
 }
-
