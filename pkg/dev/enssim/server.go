@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/dev/popauth"
 	"github.com/ensnodepool/webhook/pkg/ens"
 )
 
@@ -342,16 +343,9 @@ func (s *Server) parse(r *http.Request) (*request, *apiError) {
 		return req, &apiError{status: 400, code: "InvalidVersion", message: "Specified parameter Version is not valid."}
 	}
 	var authErr error
-	switch authz := r.Header.Get("Authorization"); {
-	case authz != "":
-		req.accessKey, authErr = s.verifyV3(r, authz, body)
-	case req.params.Has("Signature"):
-		req.accessKey, authErr = s.verifyV1(r.Method, req.params)
-	default:
-		authErr = errIncomplete("The request is not signed.")
-	}
-	if af, ok := authErr.(*authFailure); ok {
-		return req, &apiError{status: af.status, code: af.code, message: af.message}
+	req.accessKey, authErr = popauth.Verify(r, body, req.params, popauth.Key{AccessKeyID: s.cfg.AccessKeyID, AccessKeySecret: s.cfg.AccessKeySecret})
+	if af, ok := authErr.(*popauth.Failure); ok {
+		return req, &apiError{status: af.Status, code: af.Code, message: af.Message}
 	}
 	if _, ok := handlers[req.action]; !ok {
 		return req, &apiError{status: 404, code: "InvalidAction.NotFound", message: "Specified api is not found, please check your url and method."}

@@ -1,4 +1,8 @@
-package enssim
+// Package popauth verifies the signatures of Alibaba Cloud OpenAPI RPC
+// requests the way the real gateway does, for the local simulators of RPC
+// products (pkg/dev/enssim for ENS, pkg/dev/kmssim for KMS): the official
+// SDKs sign, the simulator recomputes and compares.
+package popauth
 
 import (
 	"crypto/hmac"
@@ -24,17 +28,40 @@ import (
 
 const v3Algorithm = "ACS3-HMAC-SHA256"
 
-// authFailure is a refused signature; code and status follow the API.
-type authFailure struct {
-	status  int
-	code    string
-	message string
+// Failure is a refused signature; Status, Code and Message follow the
+// API's common errors.
+type Failure struct {
+	Status  int
+	Code    string
+	Message string
 }
 
-func (a *authFailure) Error() string { return a.code + ": " + a.message }
+func (a *Failure) Error() string { return a.Code + ": " + a.Message }
 
-func errIncomplete(msg string) *authFailure {
-	return &authFailure{http.StatusBadRequest, "IncompleteSignature", "The request signature does not conform to Aliyun standards. " + msg}
+// Incomplete is the failure for a request whose signature is missing or
+// malformed.
+func Incomplete(msg string) *Failure {
+	return &Failure{http.StatusBadRequest, "IncompleteSignature", "The request signature does not conform to Aliyun standards. " + msg}
+}
+
+// Key is the AccessKey pair a simulator accepts.
+type Key struct {
+	AccessKeyID, AccessKeySecret string
+}
+
+// Verify checks the signature of r: an ACS3 Authorization header when
+// there is one, else a V1 query signature over params (the merged query
+// and form parameters). body is r's body, already read. It returns the
+// AccessKey id, or a *Failure.
+func Verify(r *http.Request, body []byte, params url.Values, k Key) (string, error) {
+	switch authz := r.Header.Get("Authorization"); {
+	case authz != "":
+		return verifyV3(r, authz, body, k)
+	case params.Has("Signature"):
+		return verifyV1(r.Method, params, k)
+	default:
+		return "", Incomplete("The request is not signed.")
+	}
 }
 
 // v3Auth is a parsed ACS3 Authorization header.
@@ -44,9 +71,9 @@ type v3Auth struct {
 	signature     string
 }
 
-// parseV3Authorization parses
+// ParseV3Authorization parses
 // "ACS3-HMAC-SHA256 Credential=<AK>,SignedHeaders=a;b,Signature=<hex>".
-func parseV3Authorization(h string) (v3Auth, error) {
+func ParseV3Authorization(h string) (v3Auth, error) {
 	var a v3Auth
 	alg, rest, ok := strings.Cut(h, " ")
 	if !ok || alg != v3Algorithm {
@@ -136,29 +163,29 @@ func v3StringToSign(r *http.Request, signed []string, body []byte) string {
 }
 
 // verifyV3 checks an ACS3-HMAC-SHA256 request; it returns the AccessKey id.
-func (s *Server) verifyV3(r *http.Request, authz string, body []byte) (string, error) {
-	a, err := parseV3Authorization(authz)
+func verifyV3(r *http.Request, authz string, body []byte, k Key) (string, error) {
+	a, err := ParseV3Authorization(authz)
 	if err != nil {
-		return "", errIncomplete(err.Error())
+		return "", Incomplete(err.Error())
 	}
 	// Every x-acs-* header and host must be signed.
 	for name := range r.Header {
 		l := strings.ToLower(name)
 		if strings.HasPrefix(l, "x-acs-") && !slices.Contains(a.signedHeaders, l) {
-			return "", errIncomplete("Header " + l + " is not signed.")
+			return "", Incomplete("Header " + l + " is not signed.")
 		}
 	}
 	if !slices.Contains(a.signedHeaders, "host") {
-		return "", errIncomplete("Header host is not signed.")
+		return "", Incomplete("Header host is not signed.")
 	}
 	if id := r.Header.Get("x-acs-accesskey-id"); id != "" && id != a.accessKeyID {
-		return "", errIncomplete("x-acs-accesskey-id does not match Credential.")
+		return "", Incomplete("x-acs-accesskey-id does not match Credential.")
 	}
-	if a.accessKeyID != s.cfg.AccessKeyID {
+	if a.accessKeyID != k.AccessKeyID {
 		return "", errUnknownKey()
 	}
 	sts := v3StringToSign(r, a.signedHeaders, body)
-	mac := hmac.New(sha256.New, []byte(s.cfg.AccessKeySecret))
+	mac := hmac.New(sha256.New, []byte(k.AccessKeySecret))
 	mac.Write([]byte(sts))
 	want := hex.EncodeToString(mac.Sum(nil))
 	if !hmac.Equal([]byte(want), []byte(strings.ToLower(a.signature))) {
@@ -188,22 +215,22 @@ func v1StringToSign(method string, params url.Values) string {
 
 // verifyV1 checks a V1 HMAC-SHA1 request; params are the merged query and
 // form parameters. It returns the AccessKey id.
-func (s *Server) verifyV1(method string, params url.Values) (string, error) {
+func verifyV1(method string, params url.Values, k Key) (string, error) {
 	if m := params.Get("SignatureMethod"); m != "HMAC-SHA1" {
-		return "", errIncomplete("SignatureMethod must be HMAC-SHA1.")
+		return "", Incomplete("SignatureMethod must be HMAC-SHA1.")
 	}
 	if v := params.Get("SignatureVersion"); v != "1.0" {
-		return "", errIncomplete("SignatureVersion must be 1.0.")
+		return "", Incomplete("SignatureVersion must be 1.0.")
 	}
 	id := params.Get("AccessKeyId")
 	if id == "" {
-		return "", errIncomplete("AccessKeyId is required.")
+		return "", Incomplete("AccessKeyId is required.")
 	}
-	if id != s.cfg.AccessKeyID {
+	if id != k.AccessKeyID {
 		return "", errUnknownKey()
 	}
 	sts := v1StringToSign(method, params)
-	mac := hmac.New(sha1.New, []byte(s.cfg.AccessKeySecret+"&"))
+	mac := hmac.New(sha1.New, []byte(k.AccessKeySecret+"&"))
 	mac.Write([]byte(sts))
 	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	if !hmac.Equal([]byte(want), []byte(params.Get("Signature"))) {
@@ -212,13 +239,13 @@ func (s *Server) verifyV1(method string, params url.Values) (string, error) {
 	return id, nil
 }
 
-func errUnknownKey() *authFailure {
+func errUnknownKey() *Failure {
 	// HTTP 400 as in Alibaba Cloud's common error table
 	// (https://www.alibabacloud.com/help/en/auto-scaling/developer-reference/client-errors).
-	return &authFailure{http.StatusBadRequest, "InvalidAccessKeyId.NotFound", "Specified access key is not found."}
+	return &Failure{http.StatusBadRequest, "InvalidAccessKeyId.NotFound", "Specified access key is not found."}
 }
 
-func errSignature(stringToSign string) *authFailure {
-	return &authFailure{http.StatusForbidden, "SignatureDoesNotMatch",
+func errSignature(stringToSign string) *Failure {
+	return &Failure{http.StatusForbidden, "SignatureDoesNotMatch",
 		"Specified signature is not matched with our calculation. server string to sign is:" + stringToSign}
 }
