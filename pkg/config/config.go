@@ -291,5 +291,6 @@ func Names() []string {
 		EnvWebhookSecret, EnvCallbackSecret, EnvSealKeys, EnvCallbackAllowHTTP, EnvCallbackAllowCIDRs,
 		EnvPoolDeadline, EnvPoolLateWatch, EnvPollFirst, EnvPollMax, EnvPublicURL, EnvLogLevel, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken,
 		EnvSlackSigningSecret, EnvDingTalkAppSecret, EnvFeishuToken, EnvFeishuEncryptKey, EnvFeishuAppID,
-		EnvFeishuAppSecret, EnvFeishuAPIBase, EnvChatOpsPresets, EnvChatOpsAllowHosts}
+		EnvFeishuAppSecret, EnvFeishuAPIBase, EnvChatOpsPresets, EnvChatOpsAllowHosts,
+		EnvKMSEndpoint, EnvKMSProtocol, EnvSecretsRefresh}
 }

@@ -68,6 +68,20 @@ type Config struct {
 	// path or ./relative path); default DefaultPackages.
 	Packages map[string]string
 
+	// SecretsInKMS keeps every secret setting — WEBHOOK_SECRET,
+	// CALLBACK_SECRET, SEAL_KEYS and any secret setting in Env (ChatOps) —
+	// in a local KMS Secrets Manager (pkg/dev/kmssim) as secrets named
+	// ens-nodepool/<setting in lower case>, and gives the functions
+	// "kms:<name>" references instead of the values, as a deployment that
+	// keeps its secrets in KMS does.
+	SecretsInKMS bool
+	// KMSAddr is the KMS simulator's listener with SecretsInKMS; default
+	// 127.0.0.1:9300.
+	KMSAddr string
+	// SecretsRefresh is the functions' SECRETS_REFRESH; zero leaves their
+	// default.
+	SecretsRefresh time.Duration
+
 	// MNSEndpoint, when set, is a real MNS endpoint
 	// (https://<uid>.mns.<region>.aliyuncs.com) used instead of the
 	// simulator.
@@ -136,6 +150,7 @@ func (c Config) withDefaults() Config {
 	c.HTTPAddr = cmp.Or(c.HTTPAddr, "127.0.0.1:9000")
 	c.MNSAddr = cmp.Or(c.MNSAddr, "127.0.0.1:9100")
 	c.ENSAddr = cmp.Or(c.ENSAddr, "127.0.0.1:9200")
+	c.KMSAddr = cmp.Or(c.KMSAddr, "127.0.0.1:9300")
 	c.DataDir = cmp.Or(c.DataDir, ".localstack")
 	c.PollInterval = cmp.Or(c.PollInterval, 10*time.Second)
 	c.ENSProvision = cmp.Or(c.ENSProvision, 20*time.Second)
@@ -170,7 +185,7 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	var errs []error
-	for _, a := range []struct{ name, addr string }{{"HTTPAddr", c.HTTPAddr}, {"MNSAddr", c.MNSAddr}, {"ENSAddr", c.ENSAddr}} {
+	for _, a := range []struct{ name, addr string }{{"HTTPAddr", c.HTTPAddr}, {"MNSAddr", c.MNSAddr}, {"ENSAddr", c.ENSAddr}, {"KMSAddr", c.KMSAddr}} {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: want host:port", a.name, a.addr))
 		}

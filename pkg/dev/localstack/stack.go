@@ -16,6 +16,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/fclocal"
+	"github.com/ensnodepool/webhook/pkg/dev/kmssim"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/queues"
@@ -31,6 +32,9 @@ type Addrs struct {
 	// ENS is the ENS endpoint the functions use: the simulator's host:port
 	// (admin API under /_emulator/), or the configured real endpoint.
 	ENS string
+	// KMS is the KMS simulator's host:port with Config.SecretsInKMS, else
+	// empty.
+	KMS string
 }
 
 // Stack is a running local stack. Close it to stop everything.
@@ -42,6 +46,7 @@ type Stack struct {
 
 	mns     *mnssim.Server // nil with a real MNS endpoint
 	ens     *enssim.Server // nil with a real ENS endpoint
+	kms     *kmssim.Server // nil unless SecretsInKMS
 	servers []*http.Server
 	webhook *http.Server // the HTTP trigger's server (also in servers)
 	rt      *fclocal.Runtime
@@ -92,6 +97,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	if err := s.startENS(); err != nil {
+		return nil, err
+	}
+	if err := s.startKMS(); err != nil {
 		return nil, err
 	}
 	if err := s.ensureQueues(ctx, mnsEndpoint); err != nil {
@@ -191,6 +199,42 @@ func (s *Stack) startENS() error {
 	return nil
 }
 
+// startKMS starts the KMS simulator when the secrets are to live there.
+func (s *Stack) startKMS() error {
+	if !s.cfg.SecretsInKMS {
+		return nil
+	}
+	srv, err := kmssim.New(kmssim.Config{AccessKeyID: s.cfg.AccessKeyID, AccessKeySecret: s.cfg.AccessKeySecret,
+		Logger: s.log.With(slog.String("component", "kmssim"))})
+	if err != nil {
+		return fmt.Errorf("localstack: kmssim: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.cfg.KMSAddr)
+	if err != nil {
+		return fmt.Errorf("localstack: kms listener: %w", err)
+	}
+	s.kms = srv
+	s.serve(&http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}, ln)
+	s.addrs.KMS = ln.Addr().String()
+	return nil
+}
+
+// moveSecretsToKMS stores every secret setting of e in the KMS simulator
+// and replaces its value with the reference "kms:<name>".
+func (s *Stack) moveSecretsToKMS(e map[string]string) {
+	for _, k := range config.SecretSettings() {
+		v := e[k]
+		if v == "" || strings.HasPrefix(v, config.SecretPrefix) {
+			continue
+		}
+		name := "ens-nodepool/" + strings.ToLower(k)
+		s.kms.PutSecret(name, v)
+		e[k] = config.SecretPrefix + name
+	}
+	e[config.EnvKMSEndpoint] = s.addrs.KMS
+	e[config.EnvKMSProtocol] = "HTTP"
+}
+
 // ensureQueues creates the queues from the product's spec (pkg/queues, as
 // scripts/queues does in the cloud), with visibility timeouts derived from
 // this stack's function timeouts. Queues that exist keep their attributes
@@ -214,8 +258,15 @@ func (s *Stack) ensureQueues(ctx context.Context, endpoint string) error {
 	return nil
 }
 
-// env is the environment every function gets (Config.FunctionEnv).
-func (s *Stack) env() map[string]string { return s.cfg.FunctionEnv(s.addrs) }
+// env is the environment every function gets (Config.FunctionEnv), with
+// the secret settings moved into the KMS simulator when it runs.
+func (s *Stack) env() map[string]string {
+	e := s.cfg.FunctionEnv(s.addrs)
+	if s.kms != nil {
+		s.moveSecretsToKMS(e)
+	}
+	return e
+}
 
 // FunctionEnv is the environment every function gets when the stack
 // listens on a: the variables of pkg/config, as s.yaml sets them in the
@@ -261,6 +312,9 @@ func (c Config) FunctionEnv(a Addrs) map[string]string {
 	}
 	e[config.EnvPollFirst] = first.String()
 	e[config.EnvPollMax] = most.String()
+	if c.SecretsRefresh > 0 {
+		e[config.EnvSecretsRefresh] = c.SecretsRefresh.String()
+	}
 	for k, v := range c.Env {
 		e[k] = v
 	}
@@ -347,9 +401,13 @@ func (s *Stack) startTriggers() error {
 func (s *Stack) Addrs() Addrs { return s.addrs }
 
 // ReadyLine is the line scripts/local prints once everything listens:
-// "ready http=… mns=… ens=…".
+// "ready http=… mns=… ens=…" (and " kms=…" with Config.SecretsInKMS).
 func (s *Stack) ReadyLine() string {
-	return fmt.Sprintf("ready http=%s mns=%s ens=%s", s.addrs.HTTP, s.addrs.MNS, s.addrs.ENS)
+	line := fmt.Sprintf("ready http=%s mns=%s ens=%s", s.addrs.HTTP, s.addrs.MNS, s.addrs.ENS)
+	if s.addrs.KMS != "" {
+		line += " kms=" + s.addrs.KMS
+	}
+	return line
 }
 
 // URL is the webhook's base URL, e.g. http://127.0.0.1:9000.
@@ -367,6 +425,10 @@ func (s *Stack) URL() string { return "http://" + s.addrs.HTTP }
 // ENS returns the ENS simulator (admin methods: Stats, Pools, FailPool,
 // InjectFault…), or nil when a real ENS endpoint is used.
 func (s *Stack) ENS() *enssim.Server { return s.ens }
+
+// KMS returns the KMS simulator holding the functions' secrets (PutSecret
+// rotates one), or nil without Config.SecretsInKMS.
+func (s *Stack) KMS() *kmssim.Server { return s.kms }
 
 // Runtime returns the local FC runtime hosting the functions
 // (Instances reports PIDs and cold starts).
