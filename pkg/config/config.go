@@ -98,6 +98,8 @@ type Settings struct {
 	// one read per cluster per tick).
 	PollFirst, PollMax time.Duration
 	// PublicURL is the webhook's external base URL used in StatusUrl links.
+	// A value without a host ("https://", as s.yaml derives it from an
+	// unset CUSTOM_DOMAIN) counts as unset.
 	PublicURL string
 	// LogLevel is debug, info (default), warn (or warning) or error, as
 	// fcadapter.ParseLevel reads it.
@@ -230,6 +232,9 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 			continue
 		}
 		s.CallbackAllow = append(s.CallbackAllow, p.Masked())
+	}
+	if s.PublicURL == "https:" || s.PublicURL == "http:" { // "https://" trimmed: no host
+		s.PublicURL = ""
 	}
 	duration := func(k string, dst *time.Duration, example string) {
 		if v := get(k, ""); v != "" {

@@ -52,3 +52,12 @@ func TestSecretsFromEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestPublicURLWithoutHostIsUnset(t *testing.T) {
+	for v, want := range map[string]string{"https://": "", "http://": "", "https://hook.example.com/": "https://hook.example.com", "": ""} {
+		s, err := FromEnv(func(k string) string { return map[string]string{EnvPublicURL: v}[k] })
+		if err != nil || s.PublicURL != want {
+			t.Errorf("PUBLIC_URL=%q: %q, %v; want %q", v, s.PublicURL, err, want)
+		}
+	}
+}
