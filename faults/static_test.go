@@ -56,9 +56,9 @@ func TestSecretsOnlyFromEnv(t *testing.T) {
 // (deploy/ram/<function>-policy.json) must grant exactly what that code
 // calls.
 var ramFunctions = map[string][]string{
-	"webhook": {"functions/webhook", "pkg/intake", "pkg/chatops"},
-	"worker":  {"functions/worker", "pkg/worker"},
-	"poller":  {"functions/poller", "pkg/poller"},
+	"webhook": {"functions/webhook", "pkg/intake", "pkg/chatops", "pkg/nodepool", "pkg/fcapp"},
+	"worker":  {"functions/worker", "pkg/worker", "pkg/nodepool", "pkg/fcapp"},
+	"poller":  {"functions/poller", "pkg/poller", "pkg/fcapp"},
 }
 
 // codeCalls scans dirs for calls whose method name is in one of the

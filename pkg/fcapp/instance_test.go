@@ -92,3 +92,61 @@ func TestInstanceStartErrorsNameTheSetting(t *testing.T) {
 		})
 	}
 }
+
+// handlerApp is an App whose handler reports the settings it was built
+// with.
+type handlerApp struct{ s config.Settings }
+
+func (a handlerApp) Handler() any {
+	return func(_ context.Context, in string) (string, error) { return in + ":" + a.s.CallbackSecret, nil }
+}
+
+// TestHandlerFollowsTheCurrentApp: the handler Main gives the runtime has
+// the app's own signature and runs each invocation on the app current
+// then, so a rotated secret is used without a restart.
+func TestHandlerFollowsTheCurrentApp(t *testing.T) {
+	sim, err := kmssim.New(kmssim.Config{AccessKeyID: keyID, AccessKeySecret: keySecret, Secrets: map[string]string{"app/cb": "whsec_one"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	env := map[string]string{config.EnvCallbackSecret: "kms:app/cb", config.EnvKMSEndpoint: strings.TrimPrefix(srv.URL, "http://"),
+		config.EnvKMSProtocol: "HTTP", config.EnvAccessKeyID: keyID, config.EnvAccessKeySecret: keySecret}
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	inst, err := fcapp.NewInstance(t.Context(), fcapp.InstanceConfig{Getenv: func(k string) string { return env[k] }, Now: clk.Now},
+		func(s config.Settings) (handlerApp, error) { return handlerApp{s}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := fcapp.Handler(inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := h.(func(context.Context, string) (string, error))
+	if !ok {
+		t.Fatalf("handler type %T", h)
+	}
+	if out, err := f(t.Context(), "a"); err != nil || out != "a:whsec_one" {
+		t.Errorf("first call: %q %v", out, err)
+	}
+	sim.PutSecret("app/cb", "whsec_two")
+	clk.Add(secretsDefaultRefresh)
+	if out, _ := f(t.Context(), "b"); out != "b:whsec_two" {
+		t.Errorf("after rotation: %q", out)
+	}
+	bad := func(s config.Settings) (badApp, error) { return badApp{}, nil }
+	plain, err := fcapp.NewInstance(t.Context(), fcapp.InstanceConfig{Getenv: func(string) string { return "" }}, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fcapp.Handler(plain); err == nil {
+		t.Error("a handler without a context first was accepted")
+	}
+}
+
+const secretsDefaultRefresh = 5 * time.Minute
+
+type badApp struct{}
+
+func (badApp) Handler() any { return func(string) error { return nil } }
