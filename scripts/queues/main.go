@@ -161,6 +161,7 @@ func remove(ctx context.Context, c queues.Admin, specs []queues.Spec, yes bool, 
 		fmt.Fprintf(out, "delete queues %s and every message in them? type delete to confirm: ", strings.Join(names, ", "))
 		line, _ := bufio.NewReader(in).ReadString('\n')
 		if strings.TrimSpace(line) != "delete" {
+			fmt.Fprintln(out)
 			return errors.New("not confirmed; nothing deleted (pass -yes to skip the question)")
 		}
 	}
