@@ -40,7 +40,9 @@ func (l *lockedBuffer) String() string {
 }
 
 // TestRunUntilSignal starts the stack on free ports with the development
-// fallbacks, waits for the ready line and shuts it down as SIGINT would.
+// fallbacks kept in the local KMS (-secrets-in-kms: the functions start
+// only if they can read them there), waits for the ready line and shuts it
+// down as SIGINT would.
 func TestRunUntilSignal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the stack")
@@ -49,7 +51,8 @@ func TestRunUntilSignal(t *testing.T) {
 	defer cancel()
 	var stdout, stderr lockedBuffer
 	done := make(chan error, 1)
-	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(), "-poll-interval", "1s"}
+	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(), "-poll-interval", "1s",
+		"-secrets-in-kms", "-kms", "127.0.0.1:0"}
 	go func() { done <- run(ctx, args, func(string) string { return "" }, &stdout, &stderr) }()
 	deadline := time.After(90 * time.Second)
 	for !strings.Contains(stdout.String(), "\nready http=") || !strings.Contains(stdout.String(), "MNS inspection") {
@@ -61,7 +64,7 @@ func TestRunUntilSignal(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	for _, want := range []string{"WEBHOOK_SECRET=whsec_", "CALLBACK_SECRET=", "SEAL_KEYS=", "ALIBABA_CLOUD_ACCESS_KEY_ID="} {
+	for _, want := range []string{"WEBHOOK_SECRET=whsec_", "CALLBACK_SECRET=", "SEAL_KEYS=", "ALIBABA_CLOUD_ACCESS_KEY_ID=", " kms=127.0.0.1:"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("stdout does not print the defaulted %s", want)
 		}
