@@ -56,19 +56,19 @@ func TestInstanceResolvesAndRefreshes(t *testing.T) {
 	ctx := fcadapter.NewContext(context.Background(), fcadapter.Invocation{
 		Credentials: fcadapter.Credentials{AccessKeyID: keyID, AccessKeySecret: keySecret, SecurityToken: "sts"}})
 	s := inst.Get(ctx)
-	if s.CallbackSecret != "whsec_one" || len(s.WebhookSecrets) != 1 || s.WebhookSecrets[0] != "whsec_plain" {
-		t.Fatalf("settings: callback %q webhook %v", s.CallbackSecret, s.WebhookSecrets)
+	if strings.Join(s.CallbackSecrets, ",") != "whsec_one" || len(s.WebhookSecrets) != 1 || s.WebhookSecrets[0] != "whsec_plain" {
+		t.Fatalf("settings: callback %q webhook %v", s.CallbackSecrets, s.WebhookSecrets)
 	}
 	sim.PutSecret("app/callback", "whsec_two")
-	if inst.Get(ctx).CallbackSecret != "whsec_one" || sim.Calls() != 1 {
+	if strings.Join(inst.Get(ctx).CallbackSecrets, ",") != "whsec_one" || sim.Calls() != 1 {
 		t.Errorf("re-read before the period (%d calls)", sim.Calls())
 	}
 	clk.Add(time.Minute)
-	if got := inst.Get(ctx).CallbackSecret; got != "whsec_two" || builds != 2 {
+	if got := strings.Join(inst.Get(ctx).CallbackSecrets, ","); got != "whsec_two" || builds != 2 {
 		t.Errorf("after the period: %q, %d builds", got, builds)
 	}
 	clk.Add(time.Minute)
-	if got := inst.Get(ctx).CallbackSecret; got != "whsec_two" || builds != 2 || sim.Calls() != 3 {
+	if got := strings.Join(inst.Get(ctx).CallbackSecrets, ","); got != "whsec_two" || builds != 2 || sim.Calls() != 3 {
 		t.Errorf("unchanged secret: %q, %d builds, %d calls", got, builds, sim.Calls())
 	}
 }
@@ -98,7 +98,9 @@ func TestInstanceStartErrorsNameTheSetting(t *testing.T) {
 type handlerApp struct{ s config.Settings }
 
 func (a handlerApp) Handler() any {
-	return func(_ context.Context, in string) (string, error) { return in + ":" + a.s.CallbackSecret, nil }
+	return func(_ context.Context, in string) (string, error) {
+		return in + ":" + strings.Join(a.s.CallbackSecrets, ","), nil
+	}
 }
 
 // TestHandlerFollowsTheCurrentApp: the handler Main gives the runtime has

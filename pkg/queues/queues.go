@@ -36,7 +36,7 @@ const DefaultTriggerDeadLetter = "nodepool-trigger-deadletter"
 // the same (a test keeps them equal).
 const (
 	DefaultWorkerTimeout = 120 * time.Second
-	DefaultPollerTimeout = 120 * time.Second
+	DefaultPollerTimeout = 55 * time.Second
 )
 
 // VisibilityMargin is added to a consumer's function timeout: a message in

@@ -87,7 +87,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("check after a change: err %v, want errDrift\n%s", err, out)
 	}
 	for _, want := range []string{
-		"drift nodepool-tracking: VisibilityTimeout is 30, want 150\n",
+		"drift nodepool-tracking: VisibilityTimeout is 30, want 85\n",
 		"drift nodepool-tracking: MessageRetentionPeriod is 3600, want 345600\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -99,7 +99,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	out, err = do("", "create")
-	if err != nil || !strings.Contains(out, "set nodepool-tracking VisibilityTimeout: 30 -> 150") {
+	if err != nil || !strings.Contains(out, "set nodepool-tracking VisibilityTimeout: 30 -> 85") {
 		t.Fatalf("create does not fix the drift: %v\n%s", err, out)
 	}
 	if out, err := do("", "check"); err != nil {
