@@ -32,6 +32,10 @@ func Decode(body []byte) (*Request, error) {
 	if err := decodeStrict(body, &r); err != nil {
 		return nil, err
 	}
+	if r.ScalingGroup.DesiredSize == 0 && statesZeroDesiredSize(body) {
+		// Absent means ENS's default; a stated 0 is a mistake, not that.
+		return nil, fieldErr("ScalingGroup.DesiredSize", "must be at least 1 (leave it out for ENS's default)")
+	}
 	// Callback.Format and Callback.ExpiresAt route results to a chat
 	// conversation; only the chatops intake sets them, so the JSON API
 	// keeps treating them as unknown.
@@ -44,6 +48,13 @@ func Decode(body []byte) (*Request, error) {
 		}
 	}
 	return &r, nil
+}
+
+// statesZeroDesiredSize reports whether a checked body states
+// "DesiredSize": 0 (which the int32 field cannot tell from absent).
+func statesZeroDesiredSize(body []byte) bool {
+	var probe struct{ ScalingGroup struct{ DesiredSize *int32 } }
+	return json.Unmarshal(body, &probe) == nil && probe.ScalingGroup.DesiredSize != nil
 }
 
 // decodeStrict checks body against the shape of *dst with a token walk that

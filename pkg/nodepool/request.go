@@ -39,13 +39,15 @@ type NodepoolInfo struct {
 
 // ScalingGroup describes the instances of a node pool.
 type ScalingGroup struct {
-	// DesiredSize is the number of nodes, 1..ValidationConfig.MaxDesiredSize.
-	DesiredSize int32 `json:"DesiredSize" validate:"required,desired_size"`
+	// DesiredSize is the number of nodes, 1..ValidationConfig.MaxDesiredSize;
+	// optional as in the ENS API: 0 (absent) is not sent and ENS applies
+	// its default.
+	DesiredSize int32 `json:"DesiredSize,omitempty" validate:"omitempty,desired_size"`
 	// KeyPairName is the SSH key pair; exactly one of KeyPairName and Password.
 	KeyPairName string `json:"KeyPairName,omitempty" validate:"excluded_with=Password,omitempty,keypair_name"`
-	// Password is the node login password (ENS instance rules: 8–30
-	// printable ASCII characters, 3 of 4 classes). It never leaves the
-	// webhook in clear: the envelope carries it sealed.
+	// Password is the node login password (8–30 printable ASCII
+	// characters, see ValidPassword). It never leaves the webhook in clear:
+	// the envelope carries it sealed.
 	Password string `json:"Password,omitempty" validate:"required_without=KeyPairName,omitempty,password"`
 	// VswitchIds are 1–10 distinct "vsw-…" ids in the cluster's ENS region.
 	VswitchIds []string `json:"VswitchIds" validate:"required,min=1,max=10,unique,dive,vsw_id"`

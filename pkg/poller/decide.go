@@ -11,16 +11,17 @@ import (
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
-// Error codes of nodepool.failed and nodepool.timeout events.
+// Error codes of the poller's nodepool.failed and nodepool.timeout events
+// (the list of every code is callback.Codes).
 const (
 	// CodeFailed: ENS reports the node pool's state as failed.
-	CodeFailed = "NodepoolFailed"
+	CodeFailed = callback.CodeNodepoolFailed
 	// CodeVanished: the node pool is no longer listed by DescribeClusterNodePools.
-	CodeVanished = "NodepoolVanished"
+	CodeVanished = callback.CodeNodepoolVanished
 	// CodeClusterNotFound: ENS says the cluster does not exist (any more).
-	CodeClusterNotFound = "ClusterNotFound"
+	CodeClusterNotFound = callback.CodeClusterNotFound
 	// CodeTimeout: the node pool was not active by its deadline.
-	CodeTimeout = "NodepoolTimeout"
+	CodeTimeout = callback.CodeNodepoolTimeout
 )
 
 // cluster is what one DescribeClusterNodePools read says about a cluster,

@@ -210,13 +210,16 @@ func (r Result) Count(o Outcome) int {
 }
 
 // Error codes of failures the worker decides itself (ENS failures carry
-// the API's code).
+// the API's code); the list of every code is callback.Codes.
 const (
-	CodeConflict           = "Conflict"
-	CodeInvalidRequest     = "InvalidRequest"
-	CodeUnsupportedVersion = "UnsupportedVersion"
-	CodeUndecodable        = "Undecodable"
-	CodeDeadlineExceeded   = "DeadlineExceeded"
+	CodeConflict             = callback.CodeConflict
+	CodeInvalidRequest       = callback.CodeInvalidRequest
+	CodeUnsupportedVersion   = callback.CodeUnsupportedVersion
+	CodeUndecodable          = callback.CodeUndecodable
+	CodeDeadlineExceeded     = callback.CodeDeadlineExceeded
+	CodeUnknownSealKey       = callback.CodeUnknownSealKey
+	CodeIdempotencyKeyReused = callback.CodeIdempotencyKeyReused
+	CodeClusterNotFound      = callback.CodeClusterNotFound
 )
 
 // item is the working state of one message. Its outcome is out.Outcome:
@@ -529,6 +532,10 @@ func (w *Worker) workPool(ctx context.Context, sem chan struct{}, g *group, d *d
 	for _, it := range g.items {
 		var v verdict
 		switch {
+		case d.err != nil && errors.Is(d.err, ens.ErrNotFound):
+			// DescribeClusterNodePools names only the cluster: the same
+			// code as the poller's when a tracked pool's cluster goes.
+			v = failed(CodeClusterNotFound, fmt.Sprintf("cluster %s does not exist", it.req.ClusterId))
 		case d.err != nil:
 			v = classify(d.err)
 		case unsure != nil:
