@@ -44,8 +44,13 @@ type EventData struct {
 	ClusterId string
 	// Name is the node pool name from the request.
 	Name string
-	// NodepoolId is the ENS node pool id; empty if creation failed before ENS assigned one.
-	NodepoolId string
+	// NodepoolId is the ENS node pool id (DescribeClusterNodePools
+	// NodepoolInfo.NodepoolId); omitted when creation failed before ENS
+	// assigned one.
+	NodepoolId string `json:",omitempty"`
+	// EnsRegionId is the ENS region of the pool (NodepoolInfo.EnsRegionId);
+	// omitted when ENS has not reported it.
+	EnsRegionId string `json:",omitempty"`
 	// Sequence numbers the events of one request: 1 for the first, one
 	// more for each later event. Events can reach a receiver out of order
 	// (a retried nodepool.creating after nodepool.active); an event whose
@@ -54,7 +59,8 @@ type EventData struct {
 	// WatchUntil, on nodepool.timeout, is how long the node pool is still
 	// watched: a nodepool.active or nodepool.failed may follow until then.
 	WatchUntil *time.Time `json:",omitempty"`
-	// Status is the node pool's last observed ENS status, if any.
+	// Status is the node pool's last observed ENS status with every
+	// element ENS reports (node counts and State), if any.
 	Status *ens.NodePoolStatus `json:",omitempty"`
 	// Error explains nodepool.failed and nodepool.timeout events.
 	Error *ErrorInfo `json:",omitempty"`

@@ -8,7 +8,6 @@ import (
 	"testing"
 )
 
-
 // TestDocumentValues: bodies built from CreateClusterNodePool's documented
 // example values — with KeyPairName, with Password, and with only the
 // parameters the document marks required — pass every rule, and the ENS

@@ -263,24 +263,30 @@ func TestValidatePoolKey(t *testing.T) {
 func TestSpecDiff(t *testing.T) {
 	t.Parallel()
 	req := mustDecode(t, "full.json")
-	base := ens.NodePool{ScalingGroup: ens.ScalingGroup{
-		ImageId:            "m-6734fzvcwcv2o8jj201cpa7ox",
-		InstanceTypes:      []string{"ens.sn1.medium", "ens.sn1.small"},
-		VswitchIds:         []string{"vsw-demo0002", "vsw-demo0001"},
-		InstanceChargeType: "PostPaid",
-		KeyPairName:        "ops-key",
-		Password:           "******",
-		SystemDiskCategory: "cloud_efficiency",
-		SystemDiskSize:     80,
-		DataDisks:          []ens.DataDisk{{Category: "local_hdd", Size: 500}, {Category: "cloud_ssd", Size: 100}},
-	}}
+	base := ens.NodePool{Status: ens.NodePoolStatus{DesiredNodes: 3},
+		KubernetesConfig: &ens.KubernetesConfig{PreUserData: "IyEvYmluL3NoCmVjaG8gcHJlCg==", UserData: "ZWNobyBvawo="},
+		ScalingGroup: ens.ScalingGroup{
+			ImageId:            "m-6734fzvcwcv2o8jj201cpa7ox",
+			InstanceTypes:      []string{"ens.sn1.medium", "ens.sn1.small"},
+			VswitchIds:         []string{"vsw-demo0002", "vsw-demo0001"},
+			InstanceChargeType: "PostPaid",
+			KeyPairName:        "ops-key",
+			Password:           "******",
+			SystemDiskCategory: "cloud_efficiency",
+			SystemDiskSize:     80,
+			DataDisks:          []ens.DataDisk{{Category: "local_hdd", Size: 500}, {Category: "cloud_ssd", Size: 100}},
+		}}
 	tests := []struct {
 		name   string
 		mutate func(p *ens.NodePool)
 		want   []string
 	}{
 		{"same, other order", func(p *ens.NodePool) {}, nil},
-		{"desired size ignored", func(p *ens.NodePool) { p.ScalingGroup.DesiredSize = 9 }, nil},
+		{"desired size", func(p *ens.NodePool) { p.Status.DesiredNodes = 2 }, []string{"ScalingGroup.DesiredSize"}},
+		{"user data", func(p *ens.NodePool) { p.KubernetesConfig = &ens.KubernetesConfig{UserData: "ZWNobyBvawo="} },
+			[]string{"KubernetesConfig.PreUserData"}},
+		{"no kubernetes config reported", func(p *ens.NodePool) { p.KubernetesConfig = nil },
+			[]string{"KubernetesConfig.PreUserData", "KubernetesConfig.UserData"}},
 		{"image", func(p *ens.NodePool) { p.ScalingGroup.ImageId = "m-other" }, []string{"ScalingGroup.ImageId"}},
 		{"types", func(p *ens.NodePool) { p.ScalingGroup.InstanceTypes = []string{"ens.sn1.small"} }, []string{"ScalingGroup.InstanceTypes"}},
 		{"vswitch", func(p *ens.NodePool) { p.ScalingGroup.VswitchIds = []string{"vsw-demo0001", "vsw-x"} }, []string{"ScalingGroup.VswitchIds"}},
@@ -305,6 +311,7 @@ func TestSpecDiff(t *testing.T) {
 	// Defaults: an empty scalar in the request matches what ENS chose.
 	r2 := req.Clone()
 	r2.ScalingGroup.SystemDiskCategory, r2.ScalingGroup.SystemDiskSize, r2.ScalingGroup.InstanceChargeType = "", 0, ""
+	r2.ScalingGroup.DesiredSize, r2.ScalingGroup.DataDisks, r2.KubernetesConfig = 0, nil, nil
 	if d := SpecDiff(r2, &base); d != nil {
 		t.Errorf("defaults: SpecDiff = %q", d)
 	}

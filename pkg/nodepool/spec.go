@@ -8,13 +8,19 @@ import (
 )
 
 // SpecDiff lists the fields in which an existing node pool differs from a
-// request, as JSON paths under ScalingGroup (e.g. "ScalingGroup.ImageId").
-// It compares what DescribeClusterNodePools returns: ImageId,
-// InstanceTypes and VswitchIds (as sets), SystemDiskCategory,
-// SystemDiskSize, DataDisks (as a multiset of Category/Size),
-// InstanceChargeType and KeyPairName. Password (masked by ENS) and
-// DesiredSize (absent, and changed by scaling) are not compared. A scalar
-// the request leaves empty matches whatever ENS chose as its default.
+// request, as JSON paths (e.g. "ScalingGroup.ImageId"). Every field the
+// request states and DescribeClusterNodePools reports is compared:
+// ScalingGroup.DesiredSize (against Status.DesiredNodes), ImageId,
+// InstanceTypes and VswitchIds (as sets), InstanceChargeType, KeyPairName,
+// SystemDiskCategory, SystemDiskSize, DataDisks (as a multiset of
+// Category/Size), KubernetesConfig.PreUserData and UserData. A field the
+// request leaves out matches whatever ENS chose as its default.
+//
+// Not compared, because ENS does not report them back: Password (masked;
+// but a password request never matches a key-pair pool, since KeyPairName
+// is compared even when empty) and Callback (not part of the ENS API).
+// DesiredNodes also changes when someone scales the pool: a request whose
+// DesiredSize no longer matches is a conflict, not a resize.
 //
 // The worker uses it to adopt an existing pool with the same spec and to
 // refuse one with a different spec (a conflict).
@@ -23,28 +29,39 @@ func SpecDiff(req *Request, pool *ens.NodePool) []string {
 	var diff []string
 	scalar := func(name, want, got string) {
 		if want != "" && want != got {
-			diff = append(diff, "ScalingGroup."+name)
+			diff = append(diff, name)
 		}
 	}
-	scalar("ImageId", r.ImageId, p.ImageId)
+	if r.DesiredSize != 0 && r.DesiredSize != pool.Status.DesiredNodes {
+		diff = append(diff, "ScalingGroup.DesiredSize")
+	}
+	scalar("ScalingGroup.ImageId", r.ImageId, p.ImageId)
 	if !sameSet(r.InstanceTypes, p.InstanceTypes) {
 		diff = append(diff, "ScalingGroup.InstanceTypes")
 	}
 	if !sameSet(r.VswitchIds, p.VswitchIds) {
 		diff = append(diff, "ScalingGroup.VswitchIds")
 	}
-	scalar("InstanceChargeType", r.InstanceChargeType, p.InstanceChargeType)
+	scalar("ScalingGroup.InstanceChargeType", r.InstanceChargeType, p.InstanceChargeType)
 	// KeyPairName: a password request must not adopt a key-pair pool and
 	// vice versa, so compare it even when empty.
 	if r.KeyPairName != p.KeyPairName {
 		diff = append(diff, "ScalingGroup.KeyPairName")
 	}
-	scalar("SystemDiskCategory", r.SystemDiskCategory, p.SystemDiskCategory)
+	scalar("ScalingGroup.SystemDiskCategory", r.SystemDiskCategory, p.SystemDiskCategory)
 	if r.SystemDiskSize != 0 && r.SystemDiskSize != p.SystemDiskSize {
 		diff = append(diff, "ScalingGroup.SystemDiskSize")
 	}
-	if !sameDisks(r.DataDisks, p.DataDisks) {
+	if len(r.DataDisks) > 0 && !sameDisks(r.DataDisks, p.DataDisks) {
 		diff = append(diff, "ScalingGroup.DataDisks")
+	}
+	if k := req.KubernetesConfig; k != nil {
+		var got ens.KubernetesConfig
+		if pool.KubernetesConfig != nil {
+			got = *pool.KubernetesConfig
+		}
+		scalar("KubernetesConfig.PreUserData", k.PreUserData, got.PreUserData)
+		scalar("KubernetesConfig.UserData", k.UserData, got.UserData)
 	}
 	return diff
 }

@@ -32,6 +32,8 @@ type cluster struct {
 	readAt time.Time
 	// pools maps NodepoolId to status; nil when err is set.
 	pools map[string]ens.NodePoolStatus
+	// regions maps NodepoolId to the pool's EnsRegionId.
+	regions map[string]string
 	// gone: ENS answered that the cluster does not exist.
 	gone bool
 	// err is a transient failure (throttled beyond retries, 5xx, timeout):
@@ -47,9 +49,11 @@ func newCluster(readAt time.Time, pools []ens.NodePool, err error) *cluster {
 		}
 		return &cluster{readAt: readAt, err: err}
 	}
-	c := &cluster{readAt: readAt, pools: make(map[string]ens.NodePoolStatus, len(pools))}
+	c := &cluster{readAt: readAt, pools: make(map[string]ens.NodePoolStatus, len(pools)), regions: make(map[string]string, len(pools))}
 	for i := range pools {
-		c.pools[pools[i].NodepoolInfo.NodepoolId] = pools[i].Status
+		id := pools[i].NodepoolInfo.NodepoolId
+		c.pools[id] = pools[i].Status
+		c.regions[id] = pools[i].NodepoolInfo.EnsRegionId
 	}
 	return c
 }
@@ -124,6 +128,9 @@ func (p *Poller) decide(m *tracking.Message, c *cluster, now time.Time) verdict 
 	default:
 		m.Missing = 0
 		m.LastState = st.State
+		if r := c.regions[m.NodepoolId]; r != "" {
+			m.EnsRegionId = r
+		}
 		stat = &st
 		switch {
 		case isActive(st):
@@ -170,6 +177,6 @@ func (p *Poller) decide(m *tracking.Message, c *cluster, now time.Time) verdict 
 func (p *Poller) event(m *tracking.Message, typ string, now time.Time, stat *ens.NodePoolStatus, info *callback.ErrorInfo) callback.Event {
 	return callback.Event{Type: typ, Timestamp: now, Data: callback.EventData{
 		RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, NodepoolId: m.NodepoolId,
-		Status: stat, Error: info,
+		EnsRegionId: m.EnsRegionId, Status: stat, Error: info,
 	}}
 }

@@ -36,6 +36,8 @@ type Message struct {
 	// NodepoolId is the ENS id; empty for a request that failed before ENS
 	// assigned one (then the message only carries its failed callback).
 	NodepoolId string `json:",omitempty"`
+	// EnsRegionId is the pool's ENS region as ENS last reported it.
+	EnsRegionId string `json:",omitempty"`
 	// CallbackUrl is where events go; empty when the caller gave none.
 	CallbackUrl string `json:",omitempty"`
 	// CallbackFormat is the chat format of the callback (see

@@ -591,10 +591,15 @@ func (w *Worker) decide(ctx context.Context, sem chan struct{}, req *nodepool.Re
 	// spec), so a later message for the same name compares against it.
 	spec := req.ENS()
 	p := ens.NodePool{
-		ClusterId:    req.ClusterId,
-		NodepoolInfo: ens.NodepoolInfo{Name: req.NodepoolInfo.Name, NodepoolId: resp.Nodepool.NodepoolInfo.NodepoolId},
-		ScalingGroup: *spec.ScalingGroup,
-		Status:       resp.Nodepool.Status,
+		ClusterId: req.ClusterId,
+		NodepoolInfo: ens.NodepoolInfo{Name: req.NodepoolInfo.Name, NodepoolId: resp.Nodepool.NodepoolInfo.NodepoolId,
+			EnsRegionId: resp.Nodepool.NodepoolInfo.EnsRegionId},
+		ScalingGroup:     *spec.ScalingGroup,
+		KubernetesConfig: spec.KubernetesConfig,
+		Status:           resp.Nodepool.Status,
+	}
+	if p.Status.DesiredNodes == 0 {
+		p.Status.DesiredNodes = spec.ScalingGroup.DesiredSize // ENS may not echo it
 	}
 	p.ScalingGroup.Password = ""
 	*same = append(*same, p)
@@ -713,12 +718,12 @@ func (w *Worker) finish(ctx context.Context, it *item, now time.Time) error {
 func (w *Worker) track(ctx context.Context, it *item, now time.Time) error {
 	m := &tracking.Message{
 		RequestId: it.env.RequestId, ClusterId: it.req.ClusterId, Name: it.req.NodepoolInfo.Name,
-		NodepoolId: it.out.NodepoolId, CallbackUrl: it.callback.Url,
+		NodepoolId: it.out.NodepoolId, EnsRegionId: it.pool.NodepoolInfo.EnsRegionId, CallbackUrl: it.callback.Url,
 		CallbackFormat: it.callback.Format, CallbackExpiresAt: it.callback.ExpiresAt,
 		CreatedAt: now, Deadline: now.Add(w.cfg.PoolDeadline),
 	}
 	ev := callback.Event{Type: callback.TypeCreating, Timestamp: now, Data: callback.EventData{
-		RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, NodepoolId: m.NodepoolId,
+		RequestId: m.RequestId, ClusterId: m.ClusterId, Name: m.Name, NodepoolId: m.NodepoolId, EnsRegionId: m.EnsRegionId,
 	}}
 	if st := it.pool.Status; st.State != "" {
 		m.LastState = st.State

@@ -33,7 +33,7 @@ func TestInvalidMessagesAreDeadLetteredAndReported(t *testing.T) {
 	now := time.Now()
 
 	invalid := b.request(0, "bad-size")
-	invalid.ScalingGroup.DesiredSize = 0
+	invalid.ScalingGroup.DesiredSize = 101
 	env, err := nodepool.NewEnvelope(b.request(0, "placeholder"), "req_invalid", nodepool.SourceQueue, now, nil)
 	if err != nil {
 		t.Fatal(err)
