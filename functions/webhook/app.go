@@ -59,7 +59,7 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	if a.clients, err = fcapp.NewClients(s, log); err != nil {
 		return nil, err
 	}
-	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP})
+	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP, CallbackAllow: s.CallbackAllow})
 	api, err := intake.New(intake.Config{
 		Secrets:       s.WebhookSecrets,
 		Sealer:        sealer,

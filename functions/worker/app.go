@@ -59,7 +59,7 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	}
 	h.base = worker.Config{
 		Notifier:     sender,
-		Validator:    nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP}),
+		Validator:    nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP, CallbackAllow: s.CallbackAllow}),
 		Sealer:       sealer,
 		PoolDeadline: s.PoolDeadline,
 		Backoff:      tracking.Backoff{First: s.PollFirst, Max: s.PollMax},

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"syscall"
 )
@@ -143,33 +142,9 @@ func (g *guard) checkAddr(host string, a netip.Addr) error {
 	return nil
 }
 
-// parseURL checks the static shape of a callback URL.
+// parseURL checks a callback URL against the static rule (URLRule).
 func (g *guard) parseURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, &RefusedError{Reason: "malformed URL"}
-	}
-	host := u.Hostname()
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && g.allowHTTP:
-	case u.Scheme == "http":
-		return nil, &RefusedError{Host: host, Reason: "https required"}
-	default:
-		return nil, &RefusedError{Host: host, Reason: "scheme must be https"}
-	}
-	if host == "" {
-		return nil, &RefusedError{Reason: "URL has no host"}
-	}
-	if u.User != nil {
-		return nil, &RefusedError{Host: host, Reason: "credentials in URL not allowed"}
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, &RefusedError{Host: host, Reason: "invalid port"}
-		}
-	}
-	return u, nil
+	return URLRule{AllowHTTP: g.allowHTTP, Allow: g.allow}.parse(raw)
 }
 
 // resolve returns the addresses for host (a literal or a name), refusing the
@@ -241,8 +216,8 @@ func (g *guard) control(network, address string, _ syscall.RawConn) error {
 	return g.checkAddr("", ap.Addr())
 }
 
-// CheckURL applies the SSRF policy to a callback URL now: its shape (scheme,
-// host, no credentials) and every address its host resolves to. Use it to
+// CheckURL applies the SSRF policy to a callback URL now: the static rule
+// (URLRule) and every address its host resolves to. Use it to
 // reject bad URLs early (e.g. when a request is accepted); Deliver checks
 // again at dial time, which is the check that counts.
 func (s *Sender) CheckURL(ctx context.Context, rawURL string) error {

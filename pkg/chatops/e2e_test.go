@@ -98,7 +98,7 @@ func TestSlackEndToEnd(t *testing.T) {
 	t.Cleanup(rs.Close)
 
 	// Loopback is allowed here, in the test configuration only.
-	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true})
+	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true, CallbackAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	sender, err := callback.NewSender(callback.Config{Secrets: []string{callbackWhse}, Now: clk.Now, AllowHTTP: true,
 		Allow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Renderers: chatops.Renderers(chatops.RenderConfig{ExtraHosts: []string{"127.0.0.1"}}),

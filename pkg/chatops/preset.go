@@ -121,8 +121,8 @@ func (ps Presets) BuildRequest(cmd Command) (*nodepool.Request, error) {
 		switch k {
 		case "size":
 			n, err := strconv.ParseInt(v, 10, 32)
-			if err != nil {
-				problems = append(problems, "size must be a whole number of nodes, not "+quote(v))
+			if err != nil || n < 1 {
+				problems = append(problems, "size must be a whole number of nodes, at least 1, not "+quote(v))
 				continue
 			}
 			sg.DesiredSize = int32(n)

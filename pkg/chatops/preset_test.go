@@ -82,7 +82,7 @@ func TestBuildRequestErrorsAsChatText(t *testing.T) {
 		{"no default preset", ps, "create eck-demo0001 pool-a", []string{"no preset given and no `default` preset"}},
 		{"no presets", Presets{}, "create eck-demo0001 pool-a preset=x", []string{"no presets are configured"}},
 		{"size not a number", ps, "create eck-demo0001 pool-a preset=small size=three", []string{"size must be a whole number"}},
-		{"size out of range", ps, "create eck-demo0001 pool-a preset=small size=0", []string{"• size (ScalingGroup.DesiredSize) is required"}},
+		{"size out of range", ps, "create eck-demo0001 pool-a preset=small size=0", []string{"size must be a whole number of nodes, at least 1"}},
 		{"size too big", ps, "create eck-demo0001 pool-a preset=small size=101", []string{"• size (ScalingGroup.DesiredSize) must be between 1 and 100"}},
 		{"several fields", ps, "create cluster-1 -pool preset=small type=big image=ubuntu vsw=vsw-a,vsw-a disk=25", []string{
 			"• <cluster> (ClusterId) must be a cluster id like eck-abc123",

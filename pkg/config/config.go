@@ -256,6 +256,7 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 	if _, err := fcadapter.ParseLevel(s.LogLevel); err != nil { // the parser the loggers use
 		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error: %w", EnvLogLevel, err))
 	}
+	errs = append(errs, s.checkValues(getenv)...)
 	return s, errors.Join(errs...)
 }
 

@@ -33,8 +33,8 @@ func TestFromEnvDefaults(t *testing.T) {
 func TestFromEnvValues(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		EnvWebhookSecret:      "whsec_a, whsec_b ,",
-		EnvCallbackSecret:     "whsec_new,whsec_old",
+		EnvWebhookSecret:      "whsec_MDEyMzQ1Njc4OWFiY2RlZg==, whsec_ZmVkY2JhOTg3NjU0MzIxMA== ,",
+		EnvCallbackSecret:     "whsec_AgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=,whsec_AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=",
 		EnvPoolLateWatch:      "6h",
 		EnvCallbackAllowCIDRs: "127.0.0.1/8, ::1/128",
 		EnvCallbackAllowHTTP:  "true",
@@ -47,10 +47,10 @@ func TestFromEnvValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(s.WebhookSecrets, "|"); got != "whsec_a|whsec_b" {
+	if got := strings.Join(s.WebhookSecrets, "|"); got != "whsec_MDEyMzQ1Njc4OWFiY2RlZg==|whsec_ZmVkY2JhOTg3NjU0MzIxMA==" {
 		t.Errorf("secrets = %q", got)
 	}
-	if got := strings.Join(s.CallbackSecrets, "|"); got != "whsec_new|whsec_old" || s.PoolLateWatch != 6*time.Hour {
+	if got := strings.Join(s.CallbackSecrets, "|"); got != "whsec_AgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=|whsec_AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=" || s.PoolLateWatch != 6*time.Hour {
 		t.Errorf("callback secrets = %q, late watch %v", got, s.PoolLateWatch)
 	}
 	want := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -75,6 +75,15 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 		EnvPollFirst:          "0s",
 		EnvPollMax:            "-1m",
 		EnvLogLevel:           "loud",
+		// Values the packages would refuse at wiring time with a Go
+		// struct field's name are refused here with the variable's.
+		EnvWebhookSecret:  "nope",
+		EnvCallbackSecret: "bad-secret",
+		EnvSealKeys:       "k1:abc",
+		EnvMNSEndpoint:    "127.0.0.1:9100/x",
+		EnvENSEndpoint:    "http://ens.example",
+		EnvPublicURL:      "not a url",
+		EnvFeishuAPIBase:  "ftp://feishu.example",
 	}
 	for k, v := range tests {
 		t.Run(k, func(t *testing.T) {
@@ -87,6 +96,12 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 			})
 			if err == nil || !strings.Contains(err.Error(), k) {
 				t.Fatalf("err = %v, want one naming %s", err, k)
+			}
+			if strings.Contains(err.Error(), "Config.") {
+				t.Errorf("err = %v: names a Go struct field", err)
+			}
+			if secret := k == EnvWebhookSecret || k == EnvCallbackSecret || k == EnvSealKeys; secret && strings.Contains(err.Error(), v) {
+				t.Errorf("err = %v: echoes a secret", err)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package nodepool
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -176,7 +177,16 @@ func TestValidateRules(t *testing.T) {
 		{"dup vswitch", ValidationConfig{}, func(r *Request) { r.ScalingGroup.VswitchIds = []string{"vsw-1", "vsw-1"} }, []string{"ScalingGroup.VswitchIds"}},
 		{"bad vswitch item", ValidationConfig{}, func(r *Request) { r.ScalingGroup.VswitchIds = []string{"vsw-1", "sw-2"} }, []string{"ScalingGroup.VswitchIds[1]"}},
 		{"http callback", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "http://127.0.0.1:9/cb"} }, []string{"Callback.Url"}},
-		{"http callback allowed", ValidationConfig{AllowHTTPCallback: true}, func(r *Request) { r.Callback = &Callback{Url: "http://127.0.0.1:9/cb"} }, nil},
+		{"http callback allowed", ValidationConfig{AllowHTTPCallback: true}, func(r *Request) { r.Callback = &Callback{Url: "http://hooks.example.com:9/cb"} }, nil},
+		{"loopback callback", ValidationConfig{AllowHTTPCallback: true}, func(r *Request) { r.Callback = &Callback{Url: "http://127.0.0.1:9/cb"} }, []string{"Callback.Url"}},
+		{"loopback callback allowed", ValidationConfig{AllowHTTPCallback: true, CallbackAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+			func(r *Request) { r.Callback = &Callback{Url: "http://127.0.0.1:9/cb"} }, nil},
+		{"metadata callback", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "https://100.100.100.200/latest"} }, []string{"Callback.Url"}},
+		{"callback port 0", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "https://example.com:0/cb"} }, []string{"Callback.Url"}},
+		{"callback port 70000", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "https://example.com:70000/cb"} }, []string{"Callback.Url"}},
+		{"callback empty port", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "https://example.com:/cb"} }, []string{"Callback.Url"}},
+		{"callback port 65535", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "https://example.com:65535/cb"} }, nil},
+		{"callback ftp", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "ftp://example.com/cb"} }, []string{"Callback.Url"}},
 		{"callback userinfo", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "https://u:p@example.com/"} }, []string{"Callback.Url"}},
 		{"callback fragment", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "https://example.com/#x"} }, []string{"Callback.Url"}},
 		{"callback relative", ValidationConfig{}, func(r *Request) { r.Callback = &Callback{Url: "/cb"} }, []string{"Callback.Url"}},

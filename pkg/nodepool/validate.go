@@ -5,13 +5,15 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
+	"net/netip"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/go-playground/validator/v10"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
 )
 
 // ErrInvalid is matched (errors.Is) by every *ValidationError: the input
@@ -57,6 +59,10 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 type ValidationConfig struct {
 	// AllowHTTPCallback also accepts http:// callback URLs (local stack only).
 	AllowHTTPCallback bool
+	// CallbackAllow exempts address prefixes from the callback sender's
+	// deny list (CALLBACK_ALLOW_CIDRS): a callback URL whose host is an IP
+	// literal in a refused range is accepted only if listed here.
+	CallbackAllow []netip.Prefix
 	// MaxDesiredSize is the largest DesiredSize accepted; default 100.
 	MaxDesiredSize int32
 }
@@ -71,8 +77,8 @@ const (
 	// MaxUserData is the decoded size limit of PreUserData and UserData
 	// (ENS instance UserData limit, 16 KiB).
 	MaxUserData = 16 << 10
-	// MaxCallbackURL bounds Callback.Url.
-	MaxCallbackURL = 2048
+	// MaxCallbackURL bounds Callback.Url (the callback sender's limit).
+	MaxCallbackURL = callback.MaxURL
 	maxIDLen       = 64
 )
 
@@ -128,7 +134,7 @@ func NewValidator(cfg ValidationConfig) *Validator {
 			return n >= 1 && n <= int64(cfg.MaxDesiredSize)
 		},
 		"callback_url": func(fl validator.FieldLevel) bool {
-			return validCallbackURL(fl.Field().String(), cfg.AllowHTTPCallback)
+			return cfg.callbackRule().Check(fl.Field().String()) == nil
 		},
 	}
 	for tag, fn := range rules {
@@ -234,7 +240,13 @@ func (v *Validator) message(fe validator.FieldError) string {
 		if v.cfg.AllowHTTPCallback {
 			scheme = "http or https"
 		}
-		return "must be an absolute " + scheme + " URL with a host, no user info and no fragment, at most " + strconv.Itoa(MaxCallbackURL) + " characters"
+		msg := "must be an absolute " + scheme + " URL with a host, no user info, no fragment and a port (if any) in 1-65535, at most " +
+			strconv.Itoa(MaxCallbackURL) + " characters, that the callback sender may call"
+		var re *callback.RefusedError
+		if s, ok := fe.Value().(string); ok && errors.As(v.cfg.callbackRule().Check(s), &re) {
+			msg += ": " + re.Reason
+		}
+		return msg
 	}
 	return "is invalid (" + fe.Tag() + ")"
 }
@@ -267,24 +279,7 @@ func validUserData(s string) bool {
 	return err == nil && len(b) <= MaxUserData
 }
 
-// validCallbackURL: absolute https (or http if allowed) URL with a host, no
-// user info, no fragment, no opaque form, bounded length.
-func validCallbackURL(s string, allowHTTP bool) bool {
-	if len(s) > MaxCallbackURL {
-		return false
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Opaque != "" || u.User != nil || u.Fragment != "" || strings.Contains(s, "#") {
-		return false
-	}
-	if u.Hostname() == "" {
-		return false
-	}
-	switch u.Scheme {
-	case "https":
-		return true
-	case "http":
-		return allowHTTP
-	}
-	return false
+// callbackRule is the callback sender's URL rule under this configuration.
+func (c ValidationConfig) callbackRule() callback.URLRule {
+	return callback.URLRule{AllowHTTP: c.AllowHTTPCallback, Allow: c.CallbackAllow}
 }

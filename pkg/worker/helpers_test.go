@@ -126,7 +126,7 @@ func setup(t testing.TB, o options) *bundle {
 		DeadLetter: b.dlq,
 		Requests:   b.requests,
 		Notifier:   b.sender,
-		Validator:  nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true}),
+		Validator:  nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true, CallbackAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
 		Sealer:     b.sealer,
 		Backoff:    tracking.Backoff{First: time.Second},
 		WriteRetry: 300 * time.Millisecond, // tests of lost writes need not wait

@@ -19,7 +19,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/config"
@@ -47,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	queueName := fs.String("queue", cmpOr(getenv(config.EnvRequestsQueue), config.DefaultRequestsQueue), "requests queue (default $QUEUE_REQUESTS)")
 	idemKey := fs.String("idempotency-key", "", "makes the RequestId stable: the same key gives the same RequestId")
 	source := fs.String("source", nodepool.SourceQueue, "Envelope.Source: who produces the request")
-	allowHTTP := fs.Bool("allow-http-callback", false, "accept an http:// Callback.Url (local stack only)")
+	allowHTTP := fs.Bool("allow-http-callback", false, "accept an http:// or loopback Callback.Url (local stack only)")
 	dryRun := fs.Bool("dry-run", false, "print the envelope instead of sending it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,17 +72,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	if err := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: *allowHTTP}).Validate(req); err != nil {
+	vc := nodepool.ValidationConfig{AllowHTTPCallback: *allowHTTP}
+	if *allowHTTP {
+		vc.CallbackAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	if err := nodepool.NewValidator(vc).Validate(req); err != nil {
+		if !*allowHTTP && req.Callback != nil && isLocal(req.Callback.Url) {
+			return fmt.Errorf("%w (an http:// or loopback callback is for the local stack: add -allow-http-callback)", err)
+		}
 		return err
 	}
 	var sealer *nodepool.Sealer
 	if keys := getenv(config.EnvSealKeys); keys != "" {
 		ks, err := nodepool.ParseKeys(keys)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", config.EnvSealKeys, err)
 		}
 		if sealer, err = nodepool.NewSealer(ks); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", config.EnvSealKeys, err)
 		}
 	} else if req.ScalingGroup.Password != "" {
 		return fmt.Errorf("the request has a Password: set %s so it is sealed", config.EnvSealKeys)
@@ -110,6 +120,13 @@ func queue(dryRun bool, endpoint, name string, getenv func(string) string, stdou
 	if endpoint == "" {
 		return nil, fmt.Errorf("-endpoint or %s is required", config.EnvMNSEndpoint)
 	}
+	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+		return nil, fmt.Errorf("-endpoint (or %s): want http(s)://host[:port] without a path, e.g. http://127.0.0.1:9100", config.EnvMNSEndpoint)
+	}
+	if getenv(config.EnvAccessKeyID) == "" || getenv(config.EnvAccessKeySecret) == "" {
+		return nil, fmt.Errorf("no MNS credentials: set %s and %s (with %s for STS credentials)",
+			config.EnvAccessKeyID, config.EnvAccessKeySecret, config.EnvSecurityToken)
+	}
 	qc, err := mns.New(mns.Config{Endpoint: endpoint, Credentials: mns.Credentials{
 		AccessKeyID: getenv(config.EnvAccessKeyID), AccessKeySecret: getenv(config.EnvAccessKeySecret),
 		SecurityToken: getenv(config.EnvSecurityToken)}})
@@ -117,6 +134,20 @@ func queue(dryRun bool, endpoint, name string, getenv func(string) string, stdou
 		return nil, err
 	}
 	return fcapp.RequestsSender(qc.Queue(name)), nil
+}
+
+// isLocal reports whether a callback URL is http:// or names a loopback
+// address: what only the local stack accepts.
+func isLocal(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "http" {
+		return true
+	}
+	a, err := netip.ParseAddr(u.Hostname())
+	return err == nil && a.IsLoopback() || u.Hostname() == "localhost"
 }
 
 func cmpOr(a, b string) string {

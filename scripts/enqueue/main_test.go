@@ -66,6 +66,11 @@ func TestEnqueueRefuses(t *testing.T) {
 		"password no keys":     {map[string]string{}, request, "SEAL_KEYS"},
 		"unknown field":        {map[string]string{config.EnvSealKeys: sealKeys}, strings.Replace(request, `"ClusterId"`, `"Extra":1,"ClusterId"`, 1), "Extra"},
 		"no endpoint for send": {map[string]string{config.EnvSealKeys: sealKeys}, request, "endpoint"},
+		"no credentials": {map[string]string{config.EnvSealKeys: sealKeys, config.EnvMNSEndpoint: "http://127.0.0.1:9"}, request,
+			"set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"},
+		"bad endpoint": {map[string]string{config.EnvSealKeys: sealKeys, config.EnvMNSEndpoint: "127.0.0.1:9/x"}, request, "-endpoint (or MNS_ENDPOINT)"},
+		"http callback without the flag": {map[string]string{config.EnvSealKeys: sealKeys},
+			strings.Replace(request, `"ClusterId"`, `"Callback":{"Url":"http://127.0.0.1:8080/cb"},"ClusterId"`, 1), "add -allow-http-callback"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -74,6 +79,23 @@ func TestEnqueueRefuses(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
 			}
+			if err != nil && strings.Contains(err.Error(), "Config.") {
+				t.Errorf("err = %v names a Go struct field, not what the user sets", err)
+			}
 		})
+	}
+}
+
+// TestEnqueueLocalCallback: -allow-http-callback accepts what the local
+// stack allows (http, loopback), as its functions do.
+func TestEnqueueLocalCallback(t *testing.T) {
+	t.Parallel()
+	body := strings.Replace(request, `"ClusterId"`, `"Callback":{"Url":"http://127.0.0.1:8080/cb"},"ClusterId"`, 1)
+	env := map[string]string{config.EnvSealKeys: sealKeys}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-file", "-", "-dry-run", "-allow-http-callback"}, func(k string) string { return env[k] },
+		strings.NewReader(body), &out)
+	if err != nil || !strings.Contains(out.String(), "http://127.0.0.1:8080/cb") {
+		t.Fatalf("err = %v, out %s", err, out.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -187,7 +188,7 @@ func (r *run) intakeHandler(st *localstack.Stack, q *mns.Queue) (*intake.Handler
 		return nil, err
 	}
 	return intake.New(intake.Config{Secrets: []string{r.webhookSecret}, Sealer: sealer, Pools: e,
-		Validator:     nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true}),
+		Validator:     nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true, CallbackAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
 		StatusURLBase: st.URL(),
 		Queue:         fcapp.RequestsSender(q)})
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -107,7 +108,7 @@ func TestMeasure(t *testing.T) {
 	q := st.Queue(st.Config().RequestsQueue)
 	h, err := intake.New(intake.Config{Secrets: []string{sec.Webhook}, Sealer: sealer, Pools: e,
 		Queue:     fcapp.RequestsSender(q),
-		Validator: nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true})})
+		Validator: nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true, CallbackAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})})
 	if err != nil {
 		t.Fatal(err)
 	}
