@@ -132,6 +132,7 @@ func (c Config) validate() error {
 type Handler struct {
 	cfg    Config
 	verify *verifier
+	seen   *nodepool.Seen // RequestId → digest of the request accepted under it
 	mux    *http.ServeMux
 	bufs   sync.Pool // *bytes.Buffer for bodies
 }
@@ -146,7 +147,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("intake: Config.%w", err) // never echoes the secret
 	}
-	h := &Handler{cfg: cfg, verify: v, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, verify: v, mux: http.NewServeMux(), seen: nodepool.NewSeen(0)}
 	h.bufs.New = func() any { return new(bytes.Buffer) }
 	h.mux.HandleFunc("POST /v1/nodepools", h.create)
 	h.mux.HandleFunc("GET /v1/clusters/{ClusterId}/nodepools/{Name}", h.status)
@@ -240,6 +241,15 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The same key with another body: refuse it here when this instance
+	// accepted the first one (the worker checks again; see README
+	// "Idempotency keys" for what each can see).
+	digest := nodepool.Digest(req)
+	if h.seen.Conflicts(requestID, digest) {
+		h.fail(w, r, &Error{Code: CodeKeyReused, Message: "this Idempotency-Key (or webhook-id) was already used for a different request body; " +
+			"send a new key for a new or corrected request"}, requestID)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.SendTimeout)
 	messageID, err := nodepool.Submit(ctx, h.cfg.Queue, nodepool.Submission{Request: req, RequestID: requestID,
 		Source: h.cfg.Source, ReceivedAt: h.cfg.Now(), Sealer: h.cfg.Sealer})
@@ -252,6 +262,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, fmt.Errorf("intake: %w", err), requestID)
 		return
 	}
+	h.seen.Record(requestID, digest)
 	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "intake: accepted",
 		slog.String(fcadapter.LogKeyRequestID, requestID),
 		slog.String(fcadapter.LogKeyClusterID, req.ClusterId),

@@ -693,3 +693,41 @@ func TestLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestIdempotencyKeyReused: a retry with the same key and body is accepted
+// again under the same RequestId; the same key with another body is
+// refused with 422 and nothing more is queued. A key whose first request
+// was refused (400) is still free.
+func TestIdempotencyKeyReused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	body := readFile(t, "full.json")
+	send := func(body []byte, key string) *httptest.ResponseRecorder {
+		r := post(t, body)
+		r.Header.Set("Idempotency-Key", key)
+		return b.do(r)
+	}
+	first, retry := send(body, "order-7"), send(body, "order-7")
+	if first.Code != http.StatusAccepted || retry.Code != http.StatusAccepted {
+		t.Fatalf("first %d, retry %d; want 202 twice", first.Code, retry.Code)
+	}
+	other := bytes.Replace(body, []byte(`"DesiredSize": 3`), []byte(`"DesiredSize": 4`), 1)
+	if bytes.Equal(other, body) {
+		t.Fatal("test body not changed")
+	}
+	w := send(other, "order-7")
+	if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), `"code":"idempotency_key_reused"`) ||
+		!strings.Contains(w.Body.String(), nodepool.RequestID("order-7", "")) {
+		t.Fatalf("reused key: %d %s; want 422 idempotency_key_reused naming the RequestId", w.Code, w.Body)
+	}
+	if n := len(b.queue.Received(t)); n != 2 {
+		t.Errorf("queue holds %d messages, want 2 (the request and its retry)", n)
+	}
+	bad := bytes.Replace(body, []byte(`"DesiredSize": 3`), []byte(`"DesiredSize": 400`), 1)
+	if w := send(bad, "order-8"); w.Code != http.StatusBadRequest {
+		t.Fatalf("invalid body: %d", w.Code)
+	}
+	if w := send(body, "order-8"); w.Code != http.StatusAccepted {
+		t.Errorf("key of a refused request: %d %s, want 202", w.Code, w.Body)
+	}
+}

@@ -20,6 +20,7 @@ const (
 	CodeNotFound         Code = "not_found"              // 404
 	CodeMethodNotAllowed Code = "method_not_allowed"     // 405
 	CodeTooLarge         Code = "body_too_large"         // 413
+	CodeKeyReused        Code = "idempotency_key_reused" // 422
 	CodeUnsupportedMedia Code = "unsupported_media_type" // 415
 	CodeUnavailable      Code = "unavailable"            // 503
 	CodeInternal         Code = "internal"               // 500
@@ -32,6 +33,7 @@ var codeStatus = map[Code]int{
 	CodeNotFound:         http.StatusNotFound,
 	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
 	CodeTooLarge:         http.StatusRequestEntityTooLarge,
+	CodeKeyReused:        http.StatusUnprocessableEntity,
 	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
 	CodeUnavailable:      http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,

@@ -32,9 +32,8 @@ type DeadLetter struct {
 	Kind string
 	// Reason says why, in words (never containing a password).
 	Reason string
-	// Code is the machine-readable reason: the ENS API's error code,
-	// "Conflict", "InvalidRequest", "UnsupportedVersion", "Undecodable",
-	// "DeadlineExceeded".
+	// Code is the machine-readable reason: the ENS API's error code or
+	// one of callback.Codes.
 	Code string
 	// MessageID is the MNS message id, when known.
 	MessageID string `json:",omitempty"`

@@ -131,7 +131,8 @@ func (c Config) validate() error {
 // (reservedConcurrency 1): two concurrent batches could both create a pool
 // for the same (ClusterId, Name).
 type Worker struct {
-	cfg Config
+	cfg  Config
+	seen *nodepool.Seen // RequestId → digest of the request it stood for
 }
 
 // New returns a Worker for cfg.
@@ -140,7 +141,7 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Worker{cfg: cfg}, nil
+	return &Worker{cfg: cfg, seen: nodepool.NewSeen(0)}, nil
 }
 
 // Outcome is what became of one message.
@@ -408,8 +409,9 @@ func (w *Worker) decideAndFinish(ctx, work context.Context, groups []*group, des
 
 // admit decodes, unseals and validates one message. It sets it.env when
 // the envelope parses and it.req when the request is valid, and returns
-// the zero verdict then; otherwise the message is rejected, or transient
-// for a sealing key this build lacks (a rotation in progress).
+// the zero verdict then; otherwise the message is rejected (a sealing key
+// this build lacks included), or failed for a RequestId already used with
+// another request.
 func (w *Worker) admit(it *item) verdict {
 	if it.msg.Err != nil {
 		return rejected(CodeUndecodable, it.msg.Err.Error())
@@ -439,15 +441,25 @@ func (w *Worker) admit(it *item) verdict {
 	req, err := env.Open(w.cfg.Sealer)
 	switch {
 	case errors.Is(err, nodepool.ErrUnknownKey):
-		// Most likely the webhook already seals with a key this worker
-		// does not have yet: retry until the deadline.
-		return verdict{transient: err}
+		// No retry can open it: SEAL_KEYS is read at start-up, and the
+		// rotation order (README) gives every function a new key before
+		// the webhook seals with it.
+		return rejected(CodeUnknownSealKey, "SealedPassword: "+err.Error()+
+			": SEAL_KEYS of the functions does not hold it (add the key to every function before sealing with it)")
 	case err != nil:
 		return rejected(CodeInvalidRequest, "SealedPassword: "+err.Error())
 	}
 	if err := w.cfg.Validator.Validate(req); err != nil {
 		return rejected(CodeInvalidRequest, err.Error())
 	}
+	// A RequestId stands for one request: the same Idempotency-Key (or
+	// webhook-id) with another body is refused, not merged into the first.
+	digest := nodepool.Digest(req)
+	if w.seen.Conflicts(env.RequestId, digest) {
+		return failed(CodeIdempotencyKeyReused, "RequestId "+env.RequestId+" was already used for a different request "+
+			"(the same Idempotency-Key or webhook-id with another body); send a new key for a new or corrected request")
+	}
+	w.seen.Record(env.RequestId, digest)
 	it.req = req
 	return verdict{}
 }
