@@ -107,6 +107,10 @@ func TestTickEvents(t *testing.T) {
 	if st := got["active"].Data.Status; st == nil || st.State != "active" || st.ServingNodes != 2 {
 		t.Errorf("active status = %+v", st)
 	}
+	// What ENS reports about the pool reaches the callback: its region.
+	if r := got["active"].Data.EnsRegionId; r == "" {
+		t.Error("active event without EnsRegionId")
+	}
 
 	// Still tracked: the slow pool, checked on every tick so far, and the
 	// timed-out one, watched for a late event.

@@ -18,6 +18,9 @@
 // A new pool is "initial" with InitialNodes = DesiredSize; its nodes become
 // serving evenly over the provisioning time, after which it is "active"
 // with ServingNodes = DesiredSize. A scale-out is "scaling" the same way.
+// DesiredSize is optional, as in the API document; ENS documents no
+// default, and the simulator creates an empty pool (0 nodes, "active") to
+// be scaled out later.
 // Status is derived from the creation time and the injected clock; there is
 // no background work. A pool made to fail is "failed" with its counters
 // frozen. Duplicate names are allowed (a second pool is created) so that
