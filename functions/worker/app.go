@@ -55,12 +55,13 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 			return nil, err
 		}
 	} else {
-		log.Warn("worker: SEAL_KEYS is not set; envelopes with a sealed password wait for it until their deadline")
+		log.Warn("worker: SEAL_KEYS is not set; envelopes with a sealed password fail with UnknownSealKey")
 	}
 	h.base = worker.Config{
 		Notifier:     sender,
 		Validator:    nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP, CallbackAllow: s.CallbackAllow}),
 		Sealer:       sealer,
+		Seen:         nodepool.NewSeen(0), // outlives invocations, like the instance
 		PoolDeadline: s.PoolDeadline,
 		Backoff:      tracking.Backoff{First: s.PollFirst, Max: s.PollMax},
 		Logger:       log,

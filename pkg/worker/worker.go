@@ -57,6 +57,10 @@ type Config struct {
 	Validator *nodepool.Validator
 	// Sealer opens sealed passwords; nil rejects envelopes that carry one.
 	Sealer *nodepool.Sealer
+	// Seen remembers which request each recent RequestId stood for, to
+	// refuse a reused Idempotency-Key with another body. Give every Worker
+	// of a function instance the same one; default a new one per Worker.
+	Seen *nodepool.Seen
 	// PoolDeadline is how long a pool may take to become active, from its
 	// creation (the tracking message's Deadline), and how long a request
 	// may be re-queued, from its ReceivedAt; default 60 minutes.
@@ -103,6 +107,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Seen == nil {
+		c.Seen = nodepool.NewSeen(0)
+	}
 	return c
 }
 
@@ -131,8 +138,7 @@ func (c Config) validate() error {
 // (reservedConcurrency 1): two concurrent batches could both create a pool
 // for the same (ClusterId, Name).
 type Worker struct {
-	cfg  Config
-	seen *nodepool.Seen // RequestId → digest of the request it stood for
+	cfg Config
 }
 
 // New returns a Worker for cfg.
@@ -141,7 +147,7 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Worker{cfg: cfg, seen: nodepool.NewSeen(0)}, nil
+	return &Worker{cfg: cfg}, nil
 }
 
 // Outcome is what became of one message.
@@ -455,11 +461,11 @@ func (w *Worker) admit(it *item) verdict {
 	// A RequestId stands for one request: the same Idempotency-Key (or
 	// webhook-id) with another body is refused, not merged into the first.
 	digest := nodepool.Digest(req)
-	if w.seen.Conflicts(env.RequestId, digest) {
+	if w.cfg.Seen.Conflicts(env.RequestId, digest) {
 		return failed(CodeIdempotencyKeyReused, "RequestId "+env.RequestId+" was already used for a different request "+
 			"(the same Idempotency-Key or webhook-id with another body); send a new key for a new or corrected request")
 	}
-	w.seen.Record(env.RequestId, digest)
+	w.cfg.Seen.Record(env.RequestId, digest)
 	it.req = req
 	return verdict{}
 }
