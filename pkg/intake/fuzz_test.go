@@ -2,6 +2,8 @@ package intake
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -83,7 +85,10 @@ func FuzzHandlerBody(f *testing.F) {
 	v := nodepool.NewValidator(nodepool.ValidationConfig{})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before := len(b.queue.Received(t))
-		w := b.do(post(t, body))
+		r := post(t, body)
+		// One key per body: the same key with another body is refused (422).
+		r.Header.Set("Idempotency-Key", fmt.Sprintf("fuzz-%x", sha256.Sum256(body)))
+		w := b.do(r)
 		req, err := nodepool.Decode(body)
 		if err == nil {
 			err = v.Validate(req)

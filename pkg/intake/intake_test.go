@@ -192,7 +192,6 @@ func invalidCases(example string) []invalidCase {
 		{name: "charge type case", mutate: func(m obj) { sg(m)["InstanceChargeType"] = "postpaid" }, fields: []string{"ScalingGroup.InstanceChargeType"}},
 		{name: "system disk category", mutate: func(m obj) { sg(m)["SystemDiskCategory"] = "ssd" }, fields: []string{"ScalingGroup.SystemDiskCategory"}},
 		{name: "data disk category", mutate: func(m obj) { disk0(m)["Category"] = "cloud" }, fields: []string{"ScalingGroup.DataDisks[0].Category"}},
-		{name: "data disk no category", mutate: func(m obj) { delete(disk0(m), "Category") }, fields: []string{"ScalingGroup.DataDisks[0].Category"}},
 
 		// Disk sizes.
 		{name: "system disk 10", mutate: func(m obj) { sg(m)["SystemDiskSize"] = 10 }, fields: []string{sds}},
@@ -203,7 +202,6 @@ func invalidCases(example string) []invalidCase {
 			sg(m)["DataDisks"] = []any{obj{"Category": "cloud_ssd", "Size": 40}, obj{"Category": "cloud_ssd", "Size": 25}}
 		}, fields: []string{"ScalingGroup.DataDisks[1].Size"}},
 		{name: "data disk over max", mutate: func(m obj) { disk0(m)["Size"] = 40000 }, fields: []string{dd0s}},
-		{name: "data disk no size", mutate: func(m obj) { delete(disk0(m), "Size") }, fields: []string{dd0s}},
 		{name: "17 data disks", mutate: func(m obj) {
 			d := make([]any, 17)
 			for i := range d {

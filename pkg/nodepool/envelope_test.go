@@ -52,7 +52,7 @@ var receivedAt = time.Date(2026, 3, 1, 12, 30, 45, 123456789, time.FixedZone("CS
 func TestEnvelopeGolden(t *testing.T) {
 	t.Parallel()
 	s := testSealer(t, testKeys, true)
-	for _, name := range []string{"ens-doc-example", "full"} {
+	for _, name := range []string{"ens-doc-example", "full", "ens-doc-required-only", "ens-doc-values-password"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			req := mustDecode(t, name+".json")

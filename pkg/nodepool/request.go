@@ -65,12 +65,13 @@ type ScalingGroup struct {
 	DataDisks []DataDisk `json:"DataDisks,omitempty" validate:"omitempty,max=16,dive"`
 }
 
-// DataDisk is one data disk of every node in the pool.
+// DataDisk is one data disk of every node in the pool. Both fields are
+// optional in the ENS document; left out, ENS applies its default.
 type DataDisk struct {
 	// Category is one of the disk categories (same as the system disk).
-	Category string `json:"Category" validate:"required,oneof=cloud_efficiency cloud_ssd local_hdd local_ssd"`
+	Category string `json:"Category,omitempty" validate:"omitempty,oneof=cloud_efficiency cloud_ssd local_hdd local_ssd"`
 	// Size is in GiB: 20..32768, a multiple of 10.
-	Size int32 `json:"Size" validate:"required,disk_size=32768"`
+	Size int32 `json:"Size,omitempty" validate:"omitempty,disk_size=32768"`
 }
 
 // KubernetesConfig holds base64 scripts run on a node before (PreUserData)

@@ -173,6 +173,9 @@ func TestValidateRules(t *testing.T) {
 		{"disk 25", ValidationConfig{}, func(r *Request) { r.ScalingGroup.DataDisks[0].Size = 25 }, []string{"ScalingGroup.DataDisks[0].Size"}},
 		{"system disk 4096", ValidationConfig{}, func(r *Request) { r.ScalingGroup.SystemDiskSize = 4096 }, []string{"ScalingGroup.SystemDiskSize"}},
 		{"data disk 4000", ValidationConfig{}, func(r *Request) { r.ScalingGroup.DataDisks[0].Size = 4000 }, nil},
+		{"data disk without size or category (optional in the document)", ValidationConfig{}, func(r *Request) {
+			r.ScalingGroup.DataDisks = []DataDisk{{Category: "cloud_ssd"}, {Size: 40}}
+		}, nil},
 		{"data disk 32770", ValidationConfig{}, func(r *Request) { r.ScalingGroup.DataDisks[0].Size = 32770 }, []string{"ScalingGroup.DataDisks[0].Size"}},
 		{"dup vswitch", ValidationConfig{}, func(r *Request) { r.ScalingGroup.VswitchIds = []string{"vsw-1", "vsw-1"} }, []string{"ScalingGroup.VswitchIds"}},
 		{"bad vswitch item", ValidationConfig{}, func(r *Request) { r.ScalingGroup.VswitchIds = []string{"vsw-1", "sw-2"} }, []string{"ScalingGroup.VswitchIds[1]"}},
@@ -301,6 +304,7 @@ func TestSpecDiff(t *testing.T) {
 		{"types", func(p *ens.NodePool) { p.ScalingGroup.InstanceTypes = []string{"ens.sn1.small"} }, []string{"ScalingGroup.InstanceTypes"}},
 		{"vswitch", func(p *ens.NodePool) { p.ScalingGroup.VswitchIds = []string{"vsw-demo0001", "vsw-x"} }, []string{"ScalingGroup.VswitchIds"}},
 		{"disks", func(p *ens.NodePool) { p.ScalingGroup.DataDisks[0].Size = 510 }, []string{"ScalingGroup.DataDisks"}},
+		{"one disk fewer", func(p *ens.NodePool) { p.ScalingGroup.DataDisks = p.ScalingGroup.DataDisks[:1] }, []string{"ScalingGroup.DataDisks"}},
 		{"key pair", func(p *ens.NodePool) { p.ScalingGroup.KeyPairName = "" }, []string{"ScalingGroup.KeyPairName"}},
 		{"charge + system disk", func(p *ens.NodePool) {
 			p.ScalingGroup.InstanceChargeType = "PrePaid"
@@ -354,3 +358,28 @@ func TestRequestID(t *testing.T) {
 }
 
 const pinnedRequestID = "req_igvbflm6z34npzwapgebklo4k4"
+
+// TestSpecDiffPartlyStatedDisks: a data disk's Category or Size left out
+// matches what ENS chose; fully stated disks are matched first.
+func TestSpecDiffPartlyStatedDisks(t *testing.T) {
+	t.Parallel()
+	pool := &ens.NodePool{ScalingGroup: ens.ScalingGroup{KeyPairName: "k",
+		DataDisks: []ens.DataDisk{{Category: "cloud_ssd", Size: 100}, {Category: "cloud_efficiency", Size: 100}}}}
+	req := func(d ...DataDisk) *Request {
+		return &Request{ScalingGroup: ScalingGroup{KeyPairName: "k", DataDisks: d}}
+	}
+	for _, tt := range []struct {
+		name  string
+		disks []DataDisk
+		same  bool
+	}{
+		{"sizes only", []DataDisk{{Size: 100}, {Size: 100}}, true},
+		{"partial first in the list, exact second", []DataDisk{{Size: 100}, {Category: "cloud_ssd", Size: 100}}, true},
+		{"category only, wrong", []DataDisk{{Category: "local_hdd"}, {Size: 100}}, false},
+		{"too few", []DataDisk{{Size: 100}}, false},
+	} {
+		if got := SameSpec(req(tt.disks...), pool); got != tt.same {
+			t.Errorf("%s: SameSpec = %v, want %v", tt.name, got, tt.same)
+		}
+	}
+}

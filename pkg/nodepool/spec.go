@@ -2,7 +2,6 @@ package nodepool
 
 import (
 	"slices"
-	"strconv"
 
 	"github.com/ensnodepool/webhook/pkg/ens"
 )
@@ -77,19 +76,39 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
 
+// sameDisks reports whether the requested disks match the reported ones
+// one to one; a Category or Size the request leaves out matches any.
+// Fully stated disks are matched first, so a partly stated one cannot take
+// the only disk an exact one fits.
 func sameDisks(a []DataDisk, b []ens.DataDisk) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	x := make([]string, len(a))
-	for i, d := range a {
-		x[i] = d.Category + "/" + strconv.Itoa(int(d.Size))
+	want := slices.Clone(a)
+	slices.SortStableFunc(want, func(x, y DataDisk) int {
+		return unstated(x) - unstated(y)
+	})
+	left := slices.Clone(b)
+	for _, d := range want {
+		i := slices.IndexFunc(left, func(e ens.DataDisk) bool {
+			return (d.Category == "" || d.Category == e.Category) && (d.Size == 0 || d.Size == e.Size)
+		})
+		if i < 0 {
+			return false
+		}
+		left = slices.Delete(left, i, i+1)
 	}
-	y := make([]string, len(b))
-	for i, d := range b {
-		y[i] = d.Category + "/" + strconv.Itoa(int(d.Size))
+	return true
+}
+
+// unstated counts the fields of d the request leaves out.
+func unstated(d DataDisk) int {
+	n := 0
+	if d.Category == "" {
+		n++
 	}
-	slices.Sort(x)
-	slices.Sort(y)
-	return slices.Equal(x, y)
+	if d.Size == 0 {
+		n++
+	}
+	return n
 }

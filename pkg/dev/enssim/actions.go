@@ -117,12 +117,8 @@ func (s *Server) validateCreate(c ClusterSeed, info *ens.NodepoolInfo, sg *ens.S
 		return e
 	}
 	for _, d := range sg.DataDisks {
-		if d.Category == "" {
-			return errInvalid("DataDisks.Category", "required")
-		}
-		if d.Size == 0 {
-			return errInvalid("DataDisks.Size", "required")
-		}
+		// Category and Size are optional in the document (ENS's defaults
+		// are not documented; the simulator stores what it was given).
 		if e := validDisk(d.Category, d.Size, "DataDisks."); e != nil {
 			return e
 		}
