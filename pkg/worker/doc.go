@@ -14,8 +14,10 @@
 //     the same nodepool.Validator as the webhook. An undecodable message or an
 //     unknown envelope version goes to the dead-letter queue with the reason;
 //     an invalid one (including a clear Password, which must arrive sealed:
-//     go run ./scripts/enqueue) also gets a nodepool.failed event when it
-//     names a usable callback.
+//     go run ./scripts/enqueue), a password sealed with a key id SEAL_KEYS
+//     lacks (UnknownSealKey, never retried) and a RequestId this instance
+//     saw with another request (IdempotencyKeyReused, Config.Seen) also get
+//     a nodepool.failed event when they name a usable callback.
 //  2. Valid requests are grouped by ClusterId, and each cluster is described
 //     once (DescribeClusterNodePools, all pages) per batch, not once per
 //     message.
@@ -23,9 +25,10 @@
 //     a time (the ENS client's limiter enforces the rate), serialised per
 //     (ClusterId, Name): a second message for the same pool sees the first's
 //     result.
-//  4. A pool with the request's Name and the same spec (nodepool.SameSpec)
-//     is adopted, not created again; one with a different spec is a permanent
-//     "Conflict". This is also what makes redelivery safe: a message
+//  4. A pool with the request's Name and the same spec (nodepool.SpecDiff:
+//     every field the request states and ENS reports, DesiredSize included)
+//     is adopted, not created again; one with a different spec is a
+//     permanent "Conflict" naming each differing field. This is also what makes redelivery safe: a message
 //     redelivered after a crash between CreateClusterNodePool and its
 //     acknowledgement finds its pool on the Describe and adopts it.
 //  5. A created or adopted pool gets an immediate nodepool.creating attempt
