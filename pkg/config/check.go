@@ -13,16 +13,22 @@ import (
 // checkValues checks the shape of the settings the packages would
 // otherwise reject at wiring time, so a wrong value is reported by its
 // variable's name (never its value) rather than by a Go struct field.
+// A secret setting that names a KMS secret ("kms:<name>") is checked
+// once its value has been read (the caller runs FromEnv again then).
 func (s Settings) checkValues(getenv func(string) string) []error {
 	var errs []error
 	bad := func(name, want string) { errs = append(errs, fmt.Errorf("%s: want %s", name, want)) }
+	value := func(name string) bool { return !strings.HasPrefix(strings.TrimSpace(getenv(name)), SecretPrefix) }
 	for i, sec := range s.WebhookSecrets {
+		if !value(EnvWebhookSecret) {
+			break
+		}
 		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sec, "whsec_"))
 		if err != nil || len(key) < 16 {
 			bad(EnvWebhookSecret, fmt.Sprintf("whsec_<base64 of at least 16 bytes> in item %d of the comma-separated list", i+1))
 		}
 	}
-	if v := strings.TrimSpace(getenv(EnvCallbackSecret)); v != "" {
+	if v := strings.TrimSpace(getenv(EnvCallbackSecret)); v != "" && value(EnvCallbackSecret) {
 		var secrets []string
 		for _, sec := range strings.Split(v, ",") {
 			if sec = strings.TrimSpace(sec); sec != "" {
@@ -33,7 +39,7 @@ func (s Settings) checkValues(getenv func(string) string) []error {
 			bad(EnvCallbackSecret, "whsec_<base64 of 24 to 64 bytes> (comma-separated during rotation)")
 		}
 	}
-	if s.SealKeys != "" {
+	if s.SealKeys != "" && value(EnvSealKeys) {
 		if _, err := nodepool.ParseKeys(s.SealKeys); err != nil {
 			bad(EnvSealKeys, "kid:<base64 of 32 bytes>, comma-separated, the first seals")
 		}

@@ -34,14 +34,14 @@ func (c *clock) Add(d time.Duration) {
 // credentials; an unchanged secret does not.
 func TestInstanceResolvesAndRefreshes(t *testing.T) {
 	sim, err := kmssim.New(kmssim.Config{AccessKeyID: keyID, AccessKeySecret: keySecret,
-		Secrets: map[string]string{"app/callback": "whsec_one"}})
+		Secrets: map[string]string{"app/callback": "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtb25lICAgLXBhZA=="}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 	env := map[string]string{
-		config.EnvCallbackSecret: "kms:app/callback", config.EnvWebhookSecret: "whsec_plain",
+		config.EnvCallbackSecret: "kms:app/callback", config.EnvWebhookSecret: "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtcGxhaW4gLXBhZA==",
 		config.EnvKMSEndpoint: strings.TrimPrefix(srv.URL, "http://"), config.EnvKMSProtocol: "HTTP",
 		config.EnvSecretsRefresh: "1m", config.EnvAccessKeyID: keyID, config.EnvAccessKeySecret: keySecret,
 	}
@@ -56,19 +56,19 @@ func TestInstanceResolvesAndRefreshes(t *testing.T) {
 	ctx := fcadapter.NewContext(context.Background(), fcadapter.Invocation{
 		Credentials: fcadapter.Credentials{AccessKeyID: keyID, AccessKeySecret: keySecret, SecurityToken: "sts"}})
 	s := inst.Get(ctx)
-	if strings.Join(s.CallbackSecrets, ",") != "whsec_one" || len(s.WebhookSecrets) != 1 || s.WebhookSecrets[0] != "whsec_plain" {
+	if strings.Join(s.CallbackSecrets, ",") != "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtb25lICAgLXBhZA==" || len(s.WebhookSecrets) != 1 || s.WebhookSecrets[0] != "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtcGxhaW4gLXBhZA==" {
 		t.Fatalf("settings: callback %q webhook %v", s.CallbackSecrets, s.WebhookSecrets)
 	}
-	sim.PutSecret("app/callback", "whsec_two")
-	if strings.Join(inst.Get(ctx).CallbackSecrets, ",") != "whsec_one" || sim.Calls() != 1 {
+	sim.PutSecret("app/callback", "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtdHdvICAgLXBhZA==")
+	if strings.Join(inst.Get(ctx).CallbackSecrets, ",") != "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtb25lICAgLXBhZA==" || sim.Calls() != 1 {
 		t.Errorf("re-read before the period (%d calls)", sim.Calls())
 	}
 	clk.Add(time.Minute)
-	if got := strings.Join(inst.Get(ctx).CallbackSecrets, ","); got != "whsec_two" || builds != 2 {
+	if got := strings.Join(inst.Get(ctx).CallbackSecrets, ","); got != "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtdHdvICAgLXBhZA==" || builds != 2 {
 		t.Errorf("after the period: %q, %d builds", got, builds)
 	}
 	clk.Add(time.Minute)
-	if got := strings.Join(inst.Get(ctx).CallbackSecrets, ","); got != "whsec_two" || builds != 2 || sim.Calls() != 3 {
+	if got := strings.Join(inst.Get(ctx).CallbackSecrets, ","); got != "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtdHdvICAgLXBhZA==" || builds != 2 || sim.Calls() != 3 {
 		t.Errorf("unchanged secret: %q, %d builds, %d calls", got, builds, sim.Calls())
 	}
 }
@@ -107,7 +107,7 @@ func (a handlerApp) Handler() any {
 // the app's own signature and runs each invocation on the app current
 // then, so a rotated secret is used without a restart.
 func TestHandlerFollowsTheCurrentApp(t *testing.T) {
-	sim, err := kmssim.New(kmssim.Config{AccessKeyID: keyID, AccessKeySecret: keySecret, Secrets: map[string]string{"app/cb": "whsec_one"}})
+	sim, err := kmssim.New(kmssim.Config{AccessKeyID: keyID, AccessKeySecret: keySecret, Secrets: map[string]string{"app/cb": "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtb25lICAgLXBhZA=="}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,12 +129,12 @@ func TestHandlerFollowsTheCurrentApp(t *testing.T) {
 	if !ok {
 		t.Fatalf("handler type %T", h)
 	}
-	if out, err := f(t.Context(), "a"); err != nil || out != "a:whsec_one" {
+	if out, err := f(t.Context(), "a"); err != nil || out != "a:whsec_ZmNhcHAtdGVzdC1zZWNyZXQtb25lICAgLXBhZA==" {
 		t.Errorf("first call: %q %v", out, err)
 	}
-	sim.PutSecret("app/cb", "whsec_two")
+	sim.PutSecret("app/cb", "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtdHdvICAgLXBhZA==")
 	clk.Add(secretsDefaultRefresh)
-	if out, _ := f(t.Context(), "b"); out != "b:whsec_two" {
+	if out, _ := f(t.Context(), "b"); out != "b:whsec_ZmNhcHAtdGVzdC1zZWNyZXQtdHdvICAgLXBhZA==" {
 		t.Errorf("after rotation: %q", out)
 	}
 	bad := func(s config.Settings) (badApp, error) { return badApp{}, nil }
