@@ -87,12 +87,26 @@ func codeCalls(t *testing.T, dirs []string) (actions map[string]bool, queues map
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Package-qualified calls (slices.Delete, maps.Delete…) are
+			// not method calls on a client.
+			imported := map[string]bool{}
+			for _, im := range af.Imports {
+				p := strings.Trim(im.Path.Value, `"`)
+				name := p[strings.LastIndex(p, "/")+1:]
+				if im.Name != nil {
+					name = im.Name.Name
+				}
+				imported[name] = true
+			}
 			ast.Inspect(af, func(n ast.Node) bool {
 				if sel, ok := n.(*ast.SelectorExpr); ok && queueSettings[sel.Sel.Name] {
 					queues[sel.Sel.Name] = true
 				}
 				if c, ok := n.(*ast.CallExpr); ok {
 					if sel, ok := c.Fun.(*ast.SelectorExpr); ok {
+						if id, ok := sel.X.(*ast.Ident); ok && imported[id.Name] {
+							return true
+						}
 						if a, ok := ensMethods[sel.Sel.Name]; ok {
 							actions[a] = true
 						}
