@@ -126,11 +126,20 @@ func (d *Delivery) DeadLetter(now time.Time) DeadLetter {
 // Try makes the attempt d is due for, if any, and records it with the
 // Sender's retry policy. It returns the attempt and false when d was not
 // due (terminal, or NextAt in the future).
+//
+// An attempt that fails because ctx ended (the caller's time ran out, not
+// the receiver's: the Sender's own Timeout is a failed attempt) is not
+// recorded either: d stays due with its history and place in the schedule
+// unchanged, and Try returns the attempt with false. The receiver may have
+// got the request; the next attempt carries the same webhook-id.
 func (s *Sender) Try(ctx context.Context, d *Delivery) (Attempt, bool) {
 	if !d.Due(s.cfg.Now()) {
 		return Attempt{}, false
 	}
 	a := s.attempt(ctx, target{url: d.URL, format: d.Format, expiresAt: d.ExpiresAt}, d.MessageID, d.Event)
+	if a.Outcome == Retry && ctx.Err() != nil {
+		return a, false
+	}
 	d.Record(a, s.cfg.Retry)
 	return a, true
 }

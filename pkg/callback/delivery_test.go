@@ -224,3 +224,49 @@ func TestDeliverAllBoundedConcurrency(t *testing.T) {
 		t.Errorf("canceled DeliverAll = %+v, want all skipped", got)
 	}
 }
+
+// An attempt the caller cuts short (its context ends while the receiver
+// has not answered) is not a failed attempt: the delivery stays due, with
+// no history entry, so it keeps its place in the schedule. The Sender's
+// own timeout is a failed attempt.
+func TestTryCutByCallerIsNotRecorded(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(204)
+	})
+	defer close(release)
+	for _, tc := range []struct {
+		name      string
+		senderTO  time.Duration
+		callerTO  time.Duration
+		wantTried bool
+	}{
+		{"caller's context ends first", 5 * time.Second, 100 * time.Millisecond, false},
+		{"sender's timeout ends first", 100 * time.Millisecond, 5 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := setup(t, func(c *Config) { c.Timeout = tc.senderTO })
+			d := NewDelivery(rc.URL, sampleEvent(), tb.clock.Now())
+			ctx, cancel := context.WithTimeout(context.Background(), tc.callerTO)
+			defer cancel()
+			a, tried := tb.sender.Try(ctx, d)
+			if tried != tc.wantTried || a.Outcome != Retry {
+				t.Fatalf("Try = %+v, %v; want outcome retry, tried %v", a, tried, tc.wantTried)
+			}
+			if tc.wantTried {
+				if len(d.Attempts) != 1 || !d.NextAt.After(tb.clock.Now()) {
+					t.Errorf("timeout not recorded: %+v", d)
+				}
+				return
+			}
+			if len(d.Attempts) != 0 || d.State != Pending || !d.Due(tb.clock.Now()) {
+				t.Errorf("cut attempt changed the delivery: %+v", d)
+			}
+		})
+	}
+}
