@@ -177,6 +177,7 @@ func BenchmarkCallbacks1000Slow(b *testing.B) {
 		e.track(b, msgs...)
 		p := e.poller(b, e.sender(b, e.senderConfig()), nil)
 		e.clock.Advance(time.Minute) // all active
+		e.followWall(b)              // deferred messages come back within the tick
 		b.StartTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		s, err := p.Tick(ctx)

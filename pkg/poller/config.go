@@ -47,10 +47,10 @@ type Pools interface {
 }
 
 // Deliverer makes the attempt a callback delivery is due for and records
-// it. *callback.Sender implements it. The poller calls Try from up to
-// Config.CallbackConcurrency goroutines shared by the whole tick, rather
-// than callback.Sender.DeliverAll per batch, so that one slow receiver holds
-// up one worker, not the batch it arrived in.
+// it. *callback.Sender implements it. The poller calls Try concurrently,
+// within per-host and per-tick limits, with a context that ends when the
+// tick's budget does; Try must not record an attempt cut by that context
+// (and returns false for it), so the delivery keeps its place.
 type Deliverer interface {
 	Try(ctx context.Context, d *callback.Delivery) (callback.Attempt, bool)
 }
@@ -75,9 +75,37 @@ type Config struct {
 	ReceiveWait time.Duration
 	// CallbackConcurrency bounds the callback attempts in flight; default 32.
 	CallbackConcurrency int
+	// PerHost bounds the attempts in flight to one receiver (scheme and
+	// host:port), so a slow or dead receiver uses only its own share;
+	// default 4. PerHost attempts in a row without a response mark the
+	// host as not answering for the rest of the tick: its deferred
+	// attempts wait for the next tick.
+	PerHost int
 	// MaxPending bounds the messages waiting for their callbacks (and so
 	// the memory a tick holds); default 8 × CallbackConcurrency.
 	MaxPending int
+	// HostPending bounds the messages waiting on one host unless its last
+	// attempt was answered within a second; default MaxPending / 4. A
+	// message beyond it is deferred (see DeferWait).
+	HostPending int
+	// DeferWait is how soon a message whose attempt was deferred (its host
+	// or the tick busy) comes back, the tick going on until then; default
+	// 1 s. A host that is not answering, or a deferral past the budget,
+	// waits for the next tick.
+	DeferWait time.Duration
+	// Watch is how long a tick keeps receiving once the queue runs dry,
+	// while messages it wrote back come due before then (pools still
+	// provisioning, callbacks to retry soon): a change is then reported
+	// within seconds instead of at the next timer event. Default 0: the
+	// tick ends when the queue is empty. functions/poller sets POLL_WATCH.
+	Watch time.Duration
+	// Visibility is how long each heartbeat hides a held message; it
+	// should be the tracking queue's visibility timeout (30 s), which
+	// bounds how long a crashed tick's messages stay hidden. Default 30 s.
+	Visibility time.Duration
+	// Heartbeat is how often held messages are hidden again; default
+	// Visibility / 3.
+	Heartbeat time.Duration
 	// ClusterConcurrency bounds concurrent DescribeClusterNodePools reads
 	// of different clusters; default 4 (the ENS client's limiter still
 	// spaces the calls).
@@ -108,11 +136,11 @@ type Config struct {
 	// billed) or nodepool.failed still reaches the caller; default 24 h.
 	LateWatch time.Duration
 	// Reserve is the part of the invocation left when the tick stops
-	// receiving and starting callbacks: enough for the last attempts (up to
-	// the callback timeout, 15 s) and the write-back; default 20 s.
+	// receiving and cuts the callback attempts still running (they stay
+	// due): enough for the write-back; default 3 s.
 	Reserve time.Duration
 	// MaxTick caps how long a tick keeps receiving, so a tick ends before
-	// the next timer event; default 50 s.
+	// the next timer event; default 55 s.
 	MaxTick time.Duration
 	// Now is the clock for domain time (deadlines, events, schedules);
 	// default time.Now. The time budget is measured on the wall clock,
@@ -135,7 +163,12 @@ func (c Config) withDefaults() Config {
 	c.BatchSize = cmp.Or(c.BatchSize, mns.MaxBatch)
 	c.ReceiveWait = cmp.Or(c.ReceiveWait, time.Second)
 	c.CallbackConcurrency = cmp.Or(c.CallbackConcurrency, 32)
+	c.PerHost = cmp.Or(c.PerHost, 4)
 	c.MaxPending = cmp.Or(c.MaxPending, 8*c.CallbackConcurrency)
+	c.HostPending = cmp.Or(c.HostPending, max(c.MaxPending/4, 1))
+	c.DeferWait = cmp.Or(c.DeferWait, time.Second)
+	c.Visibility = cmp.Or(c.Visibility, 30*time.Second)
+	c.Heartbeat = cmp.Or(c.Heartbeat, c.Visibility/3)
 	c.ClusterConcurrency = cmp.Or(c.ClusterConcurrency, 4)
 	c.ClusterTimeout = cmp.Or(c.ClusterTimeout, 20*time.Second)
 	c.ErrorRetry = cmp.Or(c.ErrorRetry, 30*time.Second)
@@ -143,8 +176,8 @@ func (c Config) withDefaults() Config {
 	c.VanishGrace = cmp.Or(c.VanishGrace, 2*time.Minute)
 	c.DefaultDeadline = cmp.Or(c.DefaultDeadline, 60*time.Minute)
 	c.LateWatch = cmp.Or(c.LateWatch, DefaultLateWatch)
-	c.Reserve = cmp.Or(c.Reserve, 20*time.Second)
-	c.MaxTick = cmp.Or(c.MaxTick, 50*time.Second)
+	c.Reserve = cmp.Or(c.Reserve, 3*time.Second)
+	c.MaxTick = cmp.Or(c.MaxTick, 55*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -162,10 +195,13 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: BatchSize %d: want 1..%d", ErrConfig, c.BatchSize, mns.MaxBatch)
 	case c.ReceiveWait > mns.MaxWait:
 		return fmt.Errorf("%w: ReceiveWait %v: want ≤ %v", ErrConfig, c.ReceiveWait, mns.MaxWait)
-	case c.CallbackConcurrency < 1 || c.MaxPending < 1 || c.ClusterConcurrency < 1:
-		return fmt.Errorf("%w: CallbackConcurrency, MaxPending and ClusterConcurrency must be positive", ErrConfig)
-	case c.ClusterTimeout < 0 || c.ErrorRetry < 0 || c.VanishGrace < 0 || c.DefaultDeadline < 0 || c.LateWatch < 0 || c.Reserve < 0 || c.MaxTick < 0:
+	case c.CallbackConcurrency < 1 || c.MaxPending < 1 || c.ClusterConcurrency < 1 || c.PerHost < 1 || c.HostPending < 1:
+		return fmt.Errorf("%w: CallbackConcurrency, PerHost, MaxPending, HostPending and ClusterConcurrency must be positive", ErrConfig)
+	case c.ClusterTimeout < 0 || c.ErrorRetry < 0 || c.VanishGrace < 0 || c.DefaultDeadline < 0 || c.LateWatch < 0 || c.Reserve < 0 || c.MaxTick < 0 ||
+		c.DeferWait < 0 || c.Watch < 0:
 		return fmt.Errorf("%w: durations must not be negative", ErrConfig)
+	case c.Heartbeat <= 0 || c.Heartbeat >= c.Visibility:
+		return fmt.Errorf("%w: Heartbeat %v: want 0 < Heartbeat < Visibility (%v)", ErrConfig, c.Heartbeat, c.Visibility)
 	}
 	return nil
 }

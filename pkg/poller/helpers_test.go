@@ -124,6 +124,27 @@ func (e *env) poller(t testing.TB, d Deliverer, edit func(*Config)) *Poller {
 	return p
 }
 
+// followWall advances the injected clock with the wall clock (in 50 ms
+// steps) until the test ends, so that messages hidden for a moment (a
+// deferral) come back during a tick: the queue's visibility runs on the
+// injected clock.
+func (e *env) followWall(t testing.TB) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done })
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				e.clock.Advance(50 * time.Millisecond)
+			}
+		}
+	}()
+}
+
 // createPool creates a pool of size nodes through the ENS API and returns its id.
 func (e *env) createPool(t testing.TB, cluster, name string, size int32) string {
 	t.Helper()

@@ -1,29 +1,52 @@
 // Package poller is the core of the poller function: on each timer tick it
 // drains the due tracking messages, reads each cluster's node pools once,
 // turns state changes into signed callbacks and writes every message back
-// with its next wake-up time.
+// with its next wake-up time. With Config.Watch it keeps watching within
+// the invocation: messages of pools still provisioning come due again a few
+// seconds later (tracking.Backoff) and are checked again in the same tick,
+// so a change is reported within seconds although the timer fires once a
+// minute.
 //
 // One tick:
 //
 //  1. Receive up to 16 due tracking messages at a time until the queue is
-//     empty or the time budget (context deadline minus Config.Reserve, at
-//     most Config.MaxTick) is spent.
+//     empty — and, with Config.Watch, until Watch has passed and no
+//     message written back comes due before then — or the time budget
+//     (context deadline minus Config.Reserve, at most Config.MaxTick) is
+//     spent. Every received message is held invisible by heartbeats
+//     (ChangeMessageVisibility by Config.Visibility every Config.Heartbeat,
+//     with the rotated receipt handle) until it is written back, so the
+//     queue's visibility timeout can be short: after a crash a message is
+//     back within it, while a slow but alive tick never has a message
+//     redelivered under it.
 //  2. Read the node pools of every cluster that a message of the batch
-//     needs, once per tick (DescribeClusterNodePools, all pages); later
-//     batches reuse the result. ENS calls per tick are therefore
-//     Σ ceil(pools per cluster / PageSize), not one per pool.
-//  3. Decide per pool: active (State active, ServingNodes = DesiredNodes,
-//     InitialNodes = 0), failed (State failed, the pool no longer listed,
-//     or the cluster gone), timeout (past the deadline; the pool is then
-//     still checked for Config.LateWatch, so a late active or failed
-//     follows) — each produced once, through tracking.Message.Tell — or
-//     check again later. A cluster that could not be read produces no
-//     event.
-//  4. Make the due callback attempts on a pool of Config.CallbackConcurrency
-//     workers shared by the whole tick; undeliverable callbacks (gone,
-//     refused, exhausted) go to the dead-letter queue with their history.
-//     A 410 ends every later event of the request to that URL, and a
-//     delivered event drops pending earlier ones (tracking.Message.Observe).
+//     needs: once, and again only when the last read is not newer than the
+//     message's last check (DescribeClusterNodePools, all pages). ENS calls
+//     per pass are therefore Σ ceil(pools per cluster / PageSize), not one
+//     per pool.
+//  3. Decide per pool (decide → verdict, pure): active (State active,
+//     ServingNodes = DesiredNodes, InitialNodes = 0), failed (State failed,
+//     the pool no longer listed, or the cluster gone), timeout (past the
+//     deadline; the pool is then still checked for Config.LateWatch, so a
+//     late active or failed follows) — each produced once, through
+//     tracking.Message.Tell — or check again later. A cluster that could
+//     not be read produces no event.
+//  4. Hand the due callback attempts to the delivery side and go on
+//     receiving at once: reading and checking never wait for deliveries.
+//     Attempts run at most Config.CallbackConcurrency at a time and at most
+//     Config.PerHost per receiver host, and a host that is not answering
+//     quickly holds at most Config.HostPending messages; what does not
+//     fit is deferred, not
+//     attempted: its message is written back with the attempt still due
+//     (its place in the retry schedule unchanged) and comes back shortly,
+//     or at the next tick when the host has stopped answering (PerHost
+//     attempts in a row without a response). Attempts still running when
+//     the budget ends are cut and not recorded (callback.Sender.Try), so a
+//     dead receiver cannot hold the tick past its budget. Undeliverable
+//     callbacks (gone, refused, exhausted) go to the dead-letter queue with
+//     their history. A 410 ends every later event of the request to that
+//     URL, and a delivered event drops pending earlier ones
+//     (tracking.Message.Observe).
 //  5. Write back: delete messages that are done; replace changed ones
 //     ("send the new message, then delete the old", safe on redelivery);
 //     hide unchanged ones until their next wake-up.
@@ -39,6 +62,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,8 +105,11 @@ type Stats struct {
 	Events  map[string]int
 	// Attempts, Delivered and Retrying count callback attempts and their
 	// results; DeadLettered counts dead-letter records written; Deferred
-	// counts due attempts left for a later tick (budget spent).
+	// counts due attempts not made (budget spent, or their host's share
+	// full), left due for a later pass.
 	Attempts, Delivered, Retrying, DeadLettered, Deferred int
+	// Heartbeats counts visibility extensions of held messages.
+	Heartbeats int
 	// Deleted, Replaced and Hidden count write-backs: done messages
 	// deleted, changed ones replaced, unchanged ones hidden again.
 	Deleted, Replaced, Hidden int
@@ -135,28 +164,59 @@ type item struct {
 	stale   bool                 // cluster unreadable: wait at least ErrorRetry
 	due     []*callback.Delivery // attempts to make this tick
 	pending atomic.Int32         // due attempts not yet finished
+	hosts   []*host              // hosts whose HostPending this item counts against
+
+	mu         sync.Mutex
+	receipt    string    // current receipt handle (heartbeats rotate it)
+	extended   time.Time // wall clock of the last visibility change
+	settled    bool      // written back: heartbeats leave it alone
+	deferUntil time.Time // wall clock: a due attempt was deferred until then
 }
 
-// task is one due callback attempt.
-type task struct {
-	it *item
-	d  *callback.Delivery
+// host is one callback destination's share of a tick's deliveries.
+type host struct {
+	slots chan struct{} // PerHost attempts in flight
+	held  int           // items waiting on this host (under tick.mu)
+	// silent counts consecutive attempts that got no response (timeout,
+	// connection refused or reset); PerHost of them mark the host as not
+	// answering, and its deferred attempts wait for the next tick.
+	silent atomic.Int32
+	// quick is set while the host's last attempt got a response within
+	// quickAnswer: such a host drains its share fast, and may hold more
+	// than HostPending messages (up to the tick's MaxPending).
+	quick atomic.Bool
 }
+
+// quickAnswer is how fast a host must answer to be held to the tick's
+// limit only, not to HostPending.
+const quickAnswer = time.Second
 
 // tick is the state of one Tick call.
 type tick struct {
-	p      *Poller
-	stopAt time.Time // wall clock: no receive or attempt starts after it
-	log    *slog.Logger
+	p          *Poller
+	start      time.Time
+	stopAt     time.Time // wall clock: no receive or attempt starts after it; attempts are cut at it
+	watchUntil time.Time // wall clock: keep receiving while messages come due before it
+	log        *slog.Logger
 
-	clusters map[string]*cluster // read once per tick
+	clusters map[string]*cluster // latest read per cluster
 
-	mu    sync.Mutex
-	stats Stats
+	mu        sync.Mutex
+	stats     Stats
+	held      map[*item]struct{} // received, not yet written back
+	hosts     map[string]*host
+	latestDue time.Time // wall clock: latest wake-up of a message written back within the watch
+	// deferredDue is the latest time a message deferred for a busy (not a
+	// silent) host comes back within the budget: the tick goes on until
+	// then, watching or not, so a burst to one receiver is not left for the
+	// next timer event.
+	deferredDue time.Time
 
-	tasks   chan task
-	pending chan struct{} // semaphore of items waiting for callbacks
-	workers sync.WaitGroup
+	attemptCtx context.Context // ends at stopAt
+	global     chan struct{}   // CallbackConcurrency attempts in flight
+	pending    chan struct{}   // semaphore of items waiting for callbacks
+	attempts   sync.WaitGroup
+	finished   chan *item // items whose attempts are over, to write back in batches
 }
 
 func (t *tick) count(f func(s *Stats)) {
@@ -173,23 +233,40 @@ func (p *Poller) Tick(ctx context.Context) (Stats, error) {
 	start := time.Now()
 	t := &tick{
 		p:        p,
+		start:    start,
 		stopAt:   start.Add(p.cfg.MaxTick),
 		log:      p.cfg.Logger,
 		clusters: map[string]*cluster{},
-		tasks:    make(chan task),
+		held:     map[*item]struct{}{},
+		hosts:    map[string]*host{},
+		global:   make(chan struct{}, p.cfg.CallbackConcurrency),
 		pending:  make(chan struct{}, p.cfg.MaxPending),
+		finished: make(chan *item, p.cfg.MaxPending),
 		stats:    Stats{Events: map[string]int{}},
 	}
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-p.cfg.Reserve).Before(t.stopAt) {
 		t.stopAt = dl.Add(-p.cfg.Reserve)
 	}
-	for range p.cfg.CallbackConcurrency {
-		t.workers.Add(1)
-		go t.worker(ctx)
+	t.watchUntil = start.Add(p.cfg.Watch)
+	if t.stopAt.Before(t.watchUntil) {
+		t.watchUntil = t.stopAt
 	}
+	actx, cancelAttempts := context.WithDeadline(ctx, t.stopAt)
+	defer cancelAttempts()
+	t.attemptCtx = actx
+	hbCtx, stopHeartbeats := context.WithCancel(ctx)
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); t.heartbeats(hbCtx) }()
+
+	wDone := make(chan struct{})
+	go func() { defer close(wDone); t.writer(ctx) }()
+
 	err := t.drain(ctx)
-	close(t.tasks)
-	t.workers.Wait()
+	t.attempts.Wait()
+	close(t.finished)
+	<-wDone
+	stopHeartbeats()
+	<-hbDone
 
 	t.stats.Duration = time.Since(start)
 	s := t.stats
@@ -203,22 +280,34 @@ func (p *Poller) Tick(ctx context.Context) (Stats, error) {
 	p.cfg.Logger.Log(ctx, lvl, "poller: tick",
 		slog.Int("received", s.Received), slog.Int("invalid", s.Invalid), slog.Int("clusters", s.Clusters),
 		slog.Int("clusterErrors", s.ClusterErrors), slog.Int("checked", s.Checked), slog.Any("events", s.Events),
-		slog.Int("attempts", s.Attempts), slog.Int("delivered", s.Delivered), slog.Int("deadLettered", s.DeadLettered),
-		slog.Int("deleted", s.Deleted), slog.Int("replaced", s.Replaced), slog.Int("hidden", s.Hidden),
-		slog.Int("writeErrors", s.WriteErrors), slog.Bool("outOfBudget", s.OutOfBudget),
-		fcadapter.LogDuration("duration", s.Duration), fcadapter.LogError(err))
+		slog.Int("attempts", s.Attempts), slog.Int("delivered", s.Delivered), slog.Int("deferred", s.Deferred),
+		slog.Int("deadLettered", s.DeadLettered), slog.Int("deleted", s.Deleted), slog.Int("replaced", s.Replaced),
+		slog.Int("hidden", s.Hidden), slog.Int("heartbeats", s.Heartbeats), slog.Int("writeErrors", s.WriteErrors),
+		slog.Bool("outOfBudget", s.OutOfBudget), fcadapter.LogDuration("duration", s.Duration), fcadapter.LogError(err))
 	return s, err
 }
 
-// drain receives and processes batches until the queue is empty, the
-// budget is spent or the queue fails.
+// drain receives and processes batches until the queue is empty (and
+// nothing comes due within the watch), the budget is spent or the queue
+// fails.
 func (t *tick) drain(ctx context.Context) error {
 	cfg := t.p.cfg
-	wait := max(cfg.ReceiveWait, 0)
+	empty := false // the last receive found nothing
 	for {
-		if ctx.Err() != nil || !time.Now().Before(t.stopAt) {
+		now := time.Now()
+		if ctx.Err() != nil || !now.Before(t.stopAt) {
 			t.count(func(s *Stats) { s.OutOfBudget = true })
 			return nil
+		}
+		wait := max(cfg.ReceiveWait, 0) // MNS waits whole seconds: never clamped below one
+		if left := t.watchUntil.Sub(now); cfg.Watch > 0 && wait > 0 && left > 0 && left < wait {
+			// The watch's last moments: short polls, so that the tick ends
+			// with the watch and does not overrun the next timer event
+			// (which would be skipped).
+			if empty {
+				sleep(ctx, min(200*time.Millisecond, left))
+			}
+			wait = 0
 		}
 		msgs, err := cfg.Tracking.Receive(ctx, cfg.BatchSize, wait)
 		if err != nil {
@@ -228,28 +317,69 @@ func (t *tick) drain(ctx context.Context) error {
 			}
 			return fmt.Errorf("%w: %w", ErrQueue, err)
 		}
+		empty = len(msgs) == 0
 		if len(msgs) == 0 {
+			if t.watching(time.Now()) {
+				if wait <= 0 && !time.Now().Before(t.watchUntil) || cfg.ReceiveWait <= 0 {
+					sleep(ctx, min(200*time.Millisecond, time.Until(t.stopAt)))
+				}
+				continue
+			}
 			return nil
 		}
 		t.batch(ctx, msgs)
 	}
 }
 
+// watching reports whether an empty receive at now should be followed by
+// another: while messages are held (waiting for callback attempts, so the
+// tick cannot end yet: it keeps reading and checking the others meanwhile),
+// and within the watch while a message written back comes due before it
+// ends (with a second's grace for the queue to show it).
+func (t *tick) watching(now time.Time) bool {
+	if !now.Before(t.stopAt) {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.held) > 0 || now.Before(t.deferredDue.Add(time.Second)) ||
+		now.Before(t.watchUntil) && now.Before(t.latestDue.Add(time.Second))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+}
+
 // batch processes one received batch: parse, read clusters, decide, then
 // write back at once the messages without due callbacks and hand the
-// others to the callback workers.
+// others to the delivery side, without waiting for it.
 func (t *tick) batch(ctx context.Context, msgs []mns.Message) {
 	cfg := t.p.cfg
 	t.count(func(s *Stats) { s.Received += len(msgs) })
 	items := make([]*item, 0, len(msgs))
+	received := time.Now()
 	for _, msg := range msgs {
 		m, err := tracking.Parse([]byte(msg.Body))
 		if err != nil {
 			t.reject(ctx, msg, err)
 			continue
 		}
-		items = append(items, &item{msg: msg, m: m})
+		it := &item{msg: msg, m: m, receipt: msg.ReceiptHandle, extended: received}
+		items = append(items, it)
 	}
+	t.mu.Lock()
+	for _, it := range items {
+		t.held[it] = struct{}{}
+	}
+	t.mu.Unlock()
 	t.readClusters(ctx, items)
 
 	now := cfg.Now()
@@ -285,19 +415,239 @@ func (t *tick) batch(ctx context.Context, msgs []mns.Message) {
 		}
 	}
 	t.writeBack(ctx, ready)
+	// A full tick (MaxPending messages waiting for callbacks) makes the
+	// batch wait for room, at most DeferWait in all: a moment of
+	// backpressure instead of deferring a burst message by message.
+	room, cancel := context.WithTimeout(ctx, t.p.cfg.DeferWait)
+	defer cancel()
 	for _, it := range work {
-		select {
-		case t.pending <- struct{}{}:
-		case <-ctx.Done():
-			// Not written back: the message reappears after its
-			// visibility timeout and is redone.
+		t.dispatch(ctx, it, room.Done())
+	}
+}
+
+// hostOf returns the tick's share of the destination of d (scheme and
+// host:port of its URL; an unparseable URL is its own destination, and
+// the Sender refuses it).
+func (t *tick) hostOf(d *callback.Delivery) *host {
+	key := d.URL
+	if u, err := url.Parse(d.URL); err == nil && u.Host != "" {
+		key = u.Scheme + "://" + strings.ToLower(u.Host)
+	}
+	h := t.hosts[key]
+	if h == nil {
+		h = &host{slots: make(chan struct{}, t.p.cfg.PerHost)}
+		t.hosts[key] = h
+	}
+	return h
+}
+
+// dispatch starts the due attempts of it without waiting for them. An
+// item that finds the tick's pending set full until room is closed, or a due attempt whose slow host already holds HostPending
+// items, is deferred instead.
+func (t *tick) dispatch(ctx context.Context, it *item, room <-chan struct{}) {
+	select {
+	case t.pending <- struct{}{}:
+	case <-room: // closed when the wait is over (or ctx ended)
+		for range it.due {
+			t.deferAttempt(it, nil)
+		}
+		t.writeBack(ctx, []*item{it})
+		return
+	}
+	type job struct {
+		d *callback.Delivery
+		h *host
+	}
+	var jobs []job
+	t.mu.Lock()
+	for _, d := range it.due {
+		h := t.hostOf(d)
+		if h.held >= t.p.cfg.HostPending && !h.quick.Load() {
+			t.mu.Unlock()
+			t.deferAttempt(it, h)
+			t.mu.Lock()
 			continue
 		}
-		it.pending.Store(int32(len(it.due)))
-		for _, d := range it.due {
-			t.tasks <- task{it: it, d: d}
+		if !slices.Contains(it.hosts, h) {
+			h.held++
+			it.hosts = append(it.hosts, h)
+		}
+		jobs = append(jobs, job{d, h})
+	}
+	t.mu.Unlock()
+	if len(jobs) == 0 {
+		t.finished <- it
+		return
+	}
+	it.pending.Store(int32(len(jobs)))
+	for _, j := range jobs {
+		t.attempts.Add(1)
+		go func() {
+			defer t.attempts.Done()
+			t.attempt(it, j.d, j.h)
+			if it.pending.Add(-1) == 0 {
+				t.finished <- it
+			}
+		}()
+	}
+}
+
+// attempt makes d's due attempt within h's share and the tick's, or defers
+// it when no slot frees before the budget ends.
+func (t *tick) attempt(it *item, d *callback.Delivery, h *host) {
+	actx := t.attemptCtx
+	select {
+	case h.slots <- struct{}{}:
+	case <-actx.Done():
+		t.deferAttempt(it, h)
+		return
+	}
+	defer func() { <-h.slots }()
+	select {
+	case t.global <- struct{}{}:
+	case <-actx.Done():
+		t.deferAttempt(it, h)
+		return
+	}
+	defer func() { <-t.global }()
+	started := time.Now()
+	a, tried := t.p.cfg.Deliverer.Try(actx, d)
+	if !tried {
+		// Not due after all, or cut at the end of the budget: it keeps its
+		// place in the schedule.
+		if d.Due(t.p.cfg.Now()) {
+			t.deferAttempt(it, h)
+		}
+		return
+	}
+	if a.Outcome == callback.Retry && a.Status == 0 {
+		h.silent.Add(1)
+	} else {
+		h.silent.Store(0)
+	}
+	h.quick.Store(a.Status != 0 && time.Since(started) < quickAnswer)
+	t.count(func(s *Stats) {
+		s.Attempts++
+		if a.Outcome == callback.Delivered {
+			s.Delivered++
+		} else if d.State == callback.Pending {
+			s.Retrying++
+		}
+	})
+}
+
+// deferAttempt records that a due attempt of it was not made: its message
+// comes back after DeferWait, or at the next tick when its host (nil:
+// unknown) has stopped answering.
+func (t *tick) deferAttempt(it *item, h *host) {
+	until := time.Now().Add(t.p.cfg.DeferWait)
+	if h != nil && int(h.silent.Load()) >= t.p.cfg.PerHost || !until.Before(t.stopAt) {
+		until = t.stopAt.Add(time.Second)
+	} else {
+		t.mu.Lock()
+		if until.After(t.deferredDue) {
+			t.deferredDue = until
+		}
+		t.mu.Unlock()
+	}
+	it.mu.Lock()
+	if until.After(it.deferUntil) {
+		it.deferUntil = until
+	}
+	it.mu.Unlock()
+	t.count(func(s *Stats) { s.Deferred++ })
+}
+
+// writer writes back the items whose attempts are over, as many at a time
+// as have finished (up to a queue batch), and releases their pending slots
+// and host shares. It returns when finished is closed and drained.
+func (t *tick) writer(ctx context.Context) {
+	for it := range t.finished {
+		batch := []*item{it}
+	more:
+		for len(batch) < mns.MaxBatch {
+			select {
+			case x, ok := <-t.finished:
+				if !ok {
+					break more
+				}
+				batch = append(batch, x)
+			default:
+				break more
+			}
+		}
+		t.writeBack(ctx, batch)
+		t.mu.Lock()
+		for _, it := range batch {
+			for _, h := range it.hosts {
+				h.held--
+			}
+		}
+		t.mu.Unlock()
+		for range batch {
+			<-t.pending
 		}
 	}
+}
+
+// heartbeats keeps held messages invisible: every Heartbeat, each one
+// whose visibility was last set at least Heartbeat ago is hidden for
+// Visibility more, and its new receipt handle replaces the old (MNS
+// rotates it on every change).
+func (t *tick) heartbeats(ctx context.Context) {
+	cfg := t.p.cfg
+	timer := time.NewTicker(cfg.Heartbeat)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		t.mu.Lock()
+		items := make([]*item, 0, len(t.held))
+		for it := range t.held {
+			items = append(items, it)
+		}
+		t.mu.Unlock()
+		for _, it := range items {
+			if ctx.Err() != nil {
+				return
+			}
+			t.heartbeat(ctx, it)
+		}
+	}
+}
+
+func (t *tick) heartbeat(ctx context.Context, it *item) {
+	cfg := t.p.cfg
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if it.settled || time.Since(it.extended) < cfg.Heartbeat {
+		return
+	}
+	r, err := cfg.Tracking.ChangeVisibility(ctx, it.receipt, cfg.Visibility)
+	if err != nil {
+		// The message may become visible and be received again: at worst
+		// its events are told twice under the same webhook-ids.
+		t.receiptFailed(ctx, "heartbeat", it, err)
+		return
+	}
+	it.receipt, it.extended = r, time.Now()
+	t.count(func(s *Stats) { s.Heartbeats++ })
+}
+
+// settleReceipt marks it as written back and returns its current receipt
+// handle; heartbeats no longer touch it.
+func (t *tick) settleReceipt(it *item) (string, time.Time) {
+	it.mu.Lock()
+	it.settled = true
+	r, until := it.receipt, it.deferUntil
+	it.mu.Unlock()
+	t.mu.Lock()
+	delete(t.held, it)
+	t.mu.Unlock()
+	return r, until
 }
 
 // readClusters reads, concurrently, the clusters that the non-terminal
@@ -353,33 +703,6 @@ func (t *tick) readClusters(ctx context.Context, items []*item) {
 				slog.String(fcadapter.LogKeyClusterID, id), fcadapter.LogError(c.err))
 		case c.gone:
 			t.log.WarnContext(ctx, "poller: cluster does not exist", slog.String(fcadapter.LogKeyClusterID, id))
-		}
-	}
-}
-
-// worker makes callback attempts and writes back each message once its
-// last due attempt has finished.
-func (t *tick) worker(ctx context.Context) {
-	defer t.workers.Done()
-	for tk := range t.tasks {
-		if ctx.Err() != nil || !time.Now().Before(t.stopAt) {
-			// Too late to start an attempt that may take the whole
-			// callback timeout: leave it due for the next tick. Not an
-			// attempt, so it costs the receiver nothing in the schedule.
-			t.count(func(s *Stats) { s.Deferred++ })
-		} else if a, tried := t.p.cfg.Deliverer.Try(ctx, tk.d); tried {
-			t.count(func(s *Stats) {
-				s.Attempts++
-				if a.Outcome == callback.Delivered {
-					s.Delivered++
-				} else if tk.d.State == callback.Pending {
-					s.Retrying++
-				}
-			})
-		}
-		if tk.it.pending.Add(-1) == 0 {
-			t.writeBack(ctx, []*item{tk.it})
-			<-t.pending
 		}
 	}
 }
@@ -464,14 +787,16 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 	cfg := t.p.cfg
 	now := cfg.Now()
 	var (
-		dels    []string
-		outs    []mns.Outgoing
-		replace []*item
+		dels     []string
+		outs     []mns.Outgoing
+		replace  []*item
+		receipts []string
 	)
 	for _, it := range items {
+		receipt, deferUntil := t.settleReceipt(it)
 		dlqFailed := t.settle(ctx, it, now)
 		if it.m.Done() {
-			dels = append(dels, it.msg.ReceiptHandle)
+			dels = append(dels, receipt)
 			t.count(func(s *Stats) { s.Deleted++ })
 			continue
 		}
@@ -479,12 +804,16 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 		if it.stale || dlqFailed {
 			wake = max(wake, cfg.ErrorRetry)
 		}
+		if !deferUntil.IsZero() {
+			wake = max(wake, time.Until(deferUntil))
+		}
+		t.due(time.Now().Add(wake))
 		body, err := it.m.Marshal()
 		if err != nil || body == it.msg.Body {
 			if err != nil {
 				t.log.ErrorContext(ctx, "poller: encode tracking message", slog.String(fcadapter.LogKeyRequestID, it.m.RequestId), fcadapter.LogError(err))
 			}
-			if _, err := cfg.Tracking.ChangeVisibility(ctx, it.msg.ReceiptHandle, min(wake, maxVisibility)); err != nil {
+			if _, err := cfg.Tracking.ChangeVisibility(ctx, receipt, min(wake, maxVisibility)); err != nil {
 				t.receiptFailed(ctx, "hide", it, err)
 				continue
 			}
@@ -493,6 +822,7 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 		}
 		outs = append(outs, mns.Outgoing{Body: body, Delay: min(wake, maxDelay)})
 		replace = append(replace, it)
+		receipts = append(receipts, receipt)
 	}
 	if len(outs) > 0 {
 		res, err := t.sendBatch(ctx, outs)
@@ -507,7 +837,7 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 					fcadapter.LogError(errors.Join(err, resErr(res, i))))
 				continue
 			}
-			dels = append(dels, it.msg.ReceiptHandle)
+			dels = append(dels, receipts[i])
 			t.count(func(s *Stats) { s.Replaced++ })
 		}
 	}
@@ -516,6 +846,24 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 			t.deleteFailed(ctx, err)
 		}
 	}
+}
+
+// watchSlack is how far past the end of the watch a message may come due
+// and still keep the watch going to its end: a pool checked every few
+// seconds is still in flight, one whose next event is minutes away is not.
+const watchSlack = 10 * time.Second
+
+// due notes that a message written back comes due at at (wall clock): the
+// watch goes on until then (or to its end) if it is due soon.
+func (t *tick) due(at time.Time) {
+	if !at.Before(t.watchUntil.Add(watchSlack)) {
+		return
+	}
+	t.mu.Lock()
+	if at.After(t.latestDue) {
+		t.latestDue = at
+	}
+	t.mu.Unlock()
 }
 
 // sendBatch sends outs, retrying for up to WriteRetry (mns.Retry) while
