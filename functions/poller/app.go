@@ -71,6 +71,8 @@ func (a *app) handle(ctx context.Context, ev events.TimerEvent) error {
 		DefaultDeadline: a.cfg.PoolDeadline,
 		LateWatch:       a.cfg.PoolLateWatch,
 		Backoff:         tracking.Backoff{First: a.cfg.PollFirst, Max: a.cfg.PollMax},
+		Watch:           a.cfg.PollWatch,
+		PerHost:         a.cfg.CallbackPerHost,
 		Logger:          a.log,
 	})
 	if err != nil {

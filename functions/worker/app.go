@@ -30,7 +30,7 @@ func (h *app) Handler() any { return h.handle }
 
 // newApp checks the settings and builds the instance's dependencies.
 func newApp(s config.Settings, logw io.Writer) (*app, error) {
-	if err := s.Require(config.EnvMNSEndpoint, config.EnvCallbackSecret); err != nil {
+	if err := s.Require(config.EnvMNSEndpoint); err != nil {
 		return nil, err
 	}
 	log, err := fcapp.Logger(s, logw, "ens-nodepool-worker")
@@ -38,10 +38,6 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 		return nil, err
 	}
 	h := &app{s: s, log: log}
-	sender, err := fcapp.CallbackSender(s, log)
-	if err != nil {
-		return nil, err
-	}
 	if h.clients, err = fcapp.NewClients(s, log); err != nil {
 		return nil, err
 	}
@@ -58,7 +54,6 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 		log.Warn("worker: SEAL_KEYS is not set; envelopes with a sealed password fail with UnknownSealKey")
 	}
 	h.base = worker.Config{
-		Notifier:     sender,
 		Validator:    nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP, CallbackAllow: s.CallbackAllow}),
 		Sealer:       sealer,
 		Seen:         nodepool.NewSeen(0), // outlives invocations, like the instance

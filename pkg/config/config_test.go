@@ -19,6 +19,9 @@ func TestFromEnvDefaults(t *testing.T) {
 	if s.ENSEndpoint != DefaultENSEndpoint || s.ENSProtocol != "HTTPS" || s.ENSWriteRate != 10 || s.ENSDescribeRate != 100 {
 		t.Errorf("ens = %q %q %v %v", s.ENSEndpoint, s.ENSProtocol, s.ENSWriteRate, s.ENSDescribeRate)
 	}
+	if s.PollWatch != 55*time.Second || s.CallbackTimeout != 15*time.Second || s.CallbackRetry != nil || s.CallbackPerHost != 4 {
+		t.Errorf("poll watch %v, callback timeout %v, retry %v, per host %d", s.PollWatch, s.CallbackTimeout, s.CallbackRetry, s.CallbackPerHost)
+	}
 	if s.PoolDeadline != time.Hour || s.PoolLateWatch != 24*time.Hour || s.LogLevel != "info" {
 		t.Errorf("deadline %v late watch %v level %q", s.PoolDeadline, s.PoolLateWatch, s.LogLevel)
 	}
@@ -42,6 +45,10 @@ func TestFromEnvValues(t *testing.T) {
 		EnvENSProtocol:        "http",
 		EnvENSWriteRate:       "5",
 		EnvPublicURL:          "https://x.example/",
+		EnvPollWatch:          "20s",
+		EnvCallbackTimeout:    "2s",
+		EnvCallbackRetry:      "1s, 2s",
+		EnvCallbackPerHost:    "8",
 	}
 	s, err := FromEnv(func(k string) string { return env[k] })
 	if err != nil {
@@ -60,6 +67,10 @@ func TestFromEnvValues(t *testing.T) {
 	if !s.CallbackAllowHTTP || s.PoolDeadline != 90*time.Minute || s.ENSProtocol != "HTTP" || s.ENSWriteRate != 5 || s.PublicURL != "https://x.example" {
 		t.Errorf("settings = %+v", s)
 	}
+	if s.PollWatch != 20*time.Second || s.CallbackTimeout != 2*time.Second || s.CallbackPerHost != 8 ||
+		len(s.CallbackRetry) != 2 || s.CallbackRetry[0] != time.Second || s.CallbackRetry[1] != 2*time.Second {
+		t.Errorf("poll watch %v, callback timeout %v, per host %d, retry %v", s.PollWatch, s.CallbackTimeout, s.CallbackPerHost, s.CallbackRetry)
+	}
 }
 
 func TestFromEnvErrorsNameTheVariable(t *testing.T) {
@@ -77,13 +88,17 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 		EnvLogLevel:           "loud",
 		// Values the packages would refuse at wiring time with a Go
 		// struct field's name are refused here with the variable's.
-		EnvWebhookSecret:  "nope",
-		EnvCallbackSecret: "bad-secret",
-		EnvSealKeys:       "k1:abc",
-		EnvMNSEndpoint:    "127.0.0.1:9100/x",
-		EnvENSEndpoint:    "http://ens.example",
-		EnvPublicURL:      "not a url",
-		EnvFeishuAPIBase:  "ftp://feishu.example",
+		EnvWebhookSecret:   "nope",
+		EnvCallbackSecret:  "bad-secret",
+		EnvSealKeys:        "k1:abc",
+		EnvMNSEndpoint:     "127.0.0.1:9100/x",
+		EnvENSEndpoint:     "http://ens.example",
+		EnvPublicURL:       "not a url",
+		EnvFeishuAPIBase:   "ftp://feishu.example",
+		EnvPollWatch:       "always",
+		EnvCallbackTimeout: "0s",
+		EnvCallbackRetry:   "5s,never",
+		EnvCallbackPerHost: "0",
 	}
 	for k, v := range tests {
 		t.Run(k, func(t *testing.T) {

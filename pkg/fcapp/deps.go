@@ -99,8 +99,11 @@ func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, erro
 		}
 		rc.Feishu = fc
 	}
-	return callback.NewSender(callback.Config{Secrets: s.CallbackSecrets,
-		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: chatops.Renderers(rc), Logger: log})
+	return callback.NewSender(callback.Config{Secrets: s.CallbackSecrets, Timeout: s.CallbackTimeout,
+		Retry:     callback.Policy{Schedule: s.CallbackRetry},
+		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: chatops.Renderers(rc), Logger: log,
+		// Room for PerHost attempts to every host at once.
+		MaxConnsPerHost: max(s.CallbackPerHost, 16)})
 }
 
 // RequestsSender adapts the requests queue to nodepool.Sender: the

@@ -36,13 +36,20 @@ const DefaultTriggerDeadLetter = "nodepool-trigger-deadletter"
 // the same (a test keeps them equal).
 const (
 	DefaultWorkerTimeout = 120 * time.Second
-	DefaultPollerTimeout = 55 * time.Second
+	DefaultPollerTimeout = 58 * time.Second
 )
 
 // VisibilityMargin is added to a consumer's function timeout: a message in
 // work must not become visible again, and be delivered a second time,
-// before the invocation holding it has ended.
+// before the invocation holding it has ended (the requests queue, read by
+// EventBridge).
 const VisibilityMargin = 30 * time.Second
+
+// HeldVisibility is the tracking queue's visibility timeout: the poller
+// hides every message it holds again every third of it (heartbeats), so
+// a message in work is never delivered twice at once, while the messages
+// of a crashed tick are back within it.
+const HeldVisibility = 30 * time.Second
 
 // Retention and size limits (MNS ranges: 60 s–15 days; 1–64 KiB).
 const (
@@ -68,7 +75,9 @@ type Names struct {
 }
 
 // Timeouts are the timeouts of the functions that consume the requests
-// (worker) and tracking (poller) queues; zero takes the defaults.
+// (worker) and tracking (poller) queues; zero takes the defaults. Only the
+// worker's shapes a visibility timeout (the poller holds its messages with
+// heartbeats: HeldVisibility).
 type Timeouts struct {
 	Worker, Poller time.Duration
 }
@@ -99,7 +108,8 @@ func Specs(n Names, t Timeouts) []Spec {
 	dead := mns.QueueAttributes{MaxMessageSize: MaxMessageSize, Retention: DeadLetterRetention, VisibilityTimeout: DeadLetterVisibility}
 	return []Spec{
 		{Name: n.Requests, Role: RoleRequests, Attributes: work(t.Worker)},
-		{Name: n.Tracking, Role: RoleTracking, Attributes: work(t.Poller)},
+		{Name: n.Tracking, Role: RoleTracking, Attributes: mns.QueueAttributes{MaxMessageSize: MaxMessageSize,
+			Retention: WorkRetention, VisibilityTimeout: HeldVisibility}},
 		{Name: n.DeadLetter, Role: RoleDeadLetter, Attributes: dead},
 		{Name: n.TriggerDeadLetter, Role: RoleTriggerDeadLetter, Attributes: dead},
 	}

@@ -31,9 +31,11 @@
 //     permanent "Conflict" naming each differing field. This is also what makes redelivery safe: a message
 //     redelivered after a crash between CreateClusterNodePool and its
 //     acknowledgement finds its pool on the Describe and adopts it.
-//  5. A created or adopted pool gets an immediate nodepool.creating attempt
-//     (Config.NotifyTimeout) and a tracking message (pkg/tracking) carrying
-//     the callback still to deliver. A permanent failure (an ENS API error
+//  5. A created or adopted pool gets a tracking message (pkg/tracking)
+//     carrying its nodepool.creating callback, due at once for the poller.
+//     With Config.Notifier set the worker makes that attempt itself first
+//     (bounded by Config.NotifyTimeout); functions/worker leaves it unset so
+//     that creates never wait on a receiver. A permanent failure (an ENS API error
 //     that is not retryable, a conflict, an invalid request) gets a
 //     nodepool.failed event through the same path, with the API's Code and
 //     Message, and a dead-letter record.

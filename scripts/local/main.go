@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	receiver := fs.String("receiver", "", "also run, on this loopback address, a receiver that prints every POST it gets (a local Slack response_url or Callback.Url) and answers 200")
 	kmsAddr := fs.String("kms", "127.0.0.1:9300", "KMS-compatible secrets service (with -secrets-in-kms)")
 	inKMS := fs.Bool("secrets-in-kms", false, "keep every secret setting in the local KMS and give the functions kms:<name> references")
+	bin := fs.String("bin", "", "prebuilt webhook, worker and poller binaries (default: build them)")
 	demo := fs.Bool("demo", false, "also run a callback receiver, send events/create-nodepool.json, print callbacks, exit 0 on nodepool.active")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	cfg.HTTPAddr, cfg.MNSAddr, cfg.ENSAddr, cfg.DataDir = *httpAddr, *mnsAddr, *ensAddr, *data
-	cfg.PollInterval, cfg.ENSProvision = *poll, *provision
+	cfg.PollInterval, cfg.ENSProvision, cfg.BinDir = *poll, *provision, *bin
 	cfg.SecretsInKMS, cfg.KMSAddr = *inKMS, *kmsAddr
 	cfg.Output = stderr
 	if *demo && getenv(config.EnvLogLevel) == "" {

@@ -77,7 +77,7 @@ func TestLifecycle(t *testing.T) {
 
 	tracking := specs[1]
 	changed := tracking.Attributes
-	changed.VisibilityTimeout = 30 * time.Second
+	changed.VisibilityTimeout = 60 * time.Second
 	changed.Retention = time.Hour
 	if err := c.SetQueueAttributes(ctx, tracking.Name, changed); err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("check after a change: err %v, want errDrift\n%s", err, out)
 	}
 	for _, want := range []string{
-		"drift nodepool-tracking: VisibilityTimeout is 30, want 85\n",
+		"drift nodepool-tracking: VisibilityTimeout is 60, want 30\n",
 		"drift nodepool-tracking: MessageRetentionPeriod is 3600, want 345600\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -99,7 +99,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	out, err = do("", "create")
-	if err != nil || !strings.Contains(out, "set nodepool-tracking VisibilityTimeout: 30 -> 85") {
+	if err != nil || !strings.Contains(out, "set nodepool-tracking VisibilityTimeout: 60 -> 30") {
 		t.Fatalf("create does not fix the drift: %v\n%s", err, out)
 	}
 	if out, err := do("", "check"); err != nil {
@@ -145,15 +145,16 @@ func TestUsageErrorsNameWhatIsMissing(t *testing.T) {
 	}
 }
 
-// TestSpecsFollowTheTimeouts: a consumer's queue hides a message for its
-// function's timeout plus the margin.
+// TestSpecsFollowTheTimeouts: the requests queue (read by EventBridge)
+// hides a message for the worker's timeout plus the margin; the tracking
+// queue's is the poller's heartbeat-held 30 s, whatever its timeout.
 func TestSpecsFollowTheTimeouts(t *testing.T) {
 	s := queues.Specs(queues.Names{}, queues.Timeouts{Worker: 6 * time.Second, Poller: 35 * time.Second})
 	if got := s[0].Attributes.VisibilityTimeout; got != 36*time.Second {
 		t.Errorf("requests visibility %v, want 36s", got)
 	}
-	if got := s[1].Attributes.VisibilityTimeout; got != 65*time.Second {
-		t.Errorf("tracking visibility %v, want 65s", got)
+	if got := s[1].Attributes.VisibilityTimeout; got != queues.HeldVisibility {
+		t.Errorf("tracking visibility %v, want %v", got, queues.HeldVisibility)
 	}
 	d := queues.Specs(queues.Names{}, queues.Timeouts{})
 	names := []string{d[0].Name, d[1].Name, d[2].Name, d[3].Name}

@@ -74,8 +74,10 @@ type QueueTriggerConfig struct {
 	// Default: 1s·2^(attempt-1), ±20% jitter, capped at 30s.
 	Backoff func(attempt int) time.Duration
 	// Visibility, if > 0, is set on every received message before the
-	// invocation (it should exceed the function timeout) so a slow batch is
-	// not redelivered concurrently.
+	// invocation and again every third of it while the invocation runs
+	// (a heartbeat, with the rotated receipt handle), so a slow batch is
+	// not redelivered concurrently while a crashed one is back within
+	// Visibility.
 	Visibility time.Duration
 	// DeadLetter receives a message that failed MaxAttempts times, with
 	// the last error (deadLetterQueue); nil drops it after logging
@@ -201,7 +203,9 @@ func (q *QueueTrigger) deliver(ctx context.Context, msgs []Msg) error {
 	for _, m := range msgs {
 		retry = max(retry, m.DequeueCount-1)
 	}
+	stop := q.heartbeat(ctx, msgs)
 	_, invErr := q.cfg.Invoker.Do(ctx, Request{Function: q.cfg.Function, Payload: payload, RetryCount: retry})
+	stop()
 	// Settle even when ctx ended mid-way, so a shutdown does not strand
 	// acknowledgements.
 	sctx := context.WithoutCancel(ctx)
@@ -230,6 +234,41 @@ func (q *QueueTrigger) deliver(ctx context.Context, msgs []Msg) error {
 	q.cfg.Logger.WarnContext(ctx, "fclocal: queue batch failed", slog.String("function", q.cfg.Function),
 		slog.Int("messages", len(msgs)), slog.Any("error", invErr))
 	return invErr
+}
+
+// heartbeat extends the visibility of msgs every Visibility/3 until the
+// returned stop is called (which waits for it), replacing each receipt
+// handle with the one the change returned.
+func (q *QueueTrigger) heartbeat(ctx context.Context, msgs []Msg) (stop func()) {
+	if q.cfg.Visibility <= 0 {
+		return func() {}
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(q.cfg.Visibility / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-tick.C:
+			}
+			for i := range msgs {
+				r, err := q.cfg.Source.ChangeVisibility(hctx, msgs[i].ReceiptHandle, q.cfg.Visibility)
+				if err != nil {
+					if hctx.Err() == nil {
+						q.cfg.Logger.WarnContext(ctx, "fclocal: heartbeat failed; the message may be redelivered",
+							slog.String("messageId", msgs[i].ID), slog.Any("error", err))
+					}
+					continue
+				}
+				msgs[i].ReceiptHandle = r
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func (q *QueueTrigger) deadLetter(ctx context.Context, m Msg, reason error) {

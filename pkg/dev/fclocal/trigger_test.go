@@ -366,3 +366,42 @@ func TestQueueTriggerRetriesThenDeadLetters(t *testing.T) {
 		t.Errorf("reason: %v", reason)
 	}
 }
+
+// TestQueueTriggerHeartbeat: while a slow invocation runs, the trigger
+// keeps its batch invisible past the Visibility it set (heartbeats) and
+// deletes with the rotated receipt handle; a crash would leave the
+// message visible again within Visibility.
+func TestQueueTriggerHeartbeat(t *testing.T) {
+	t.Parallel()
+	src := newFakeSource(`{"n":0}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var results []error
+	qt, err := NewQueueTrigger(QueueTriggerConfig{Function: "slow", Source: src, PollWait: 50 * time.Millisecond,
+		Visibility: 300 * time.Millisecond,
+		Invoker: fakeInvoker{func(Request) (Result, error) {
+			time.Sleep(time.Second) // > 3 × Visibility
+			return Result{}, nil
+		}},
+		OnBatch: func(_ []Msg, err error) { results = append(results, err); cancel() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		// A second consumer polls while the invocation runs.
+		time.Sleep(600 * time.Millisecond)
+		if ms, _ := src.Receive(context.Background(), 10, 0); len(ms) != 0 {
+			t.Errorf("message redelivered under a running invocation")
+		}
+	}()
+	_ = qt.Run(ctx)
+	if len(results) != 1 || results[0] != nil {
+		t.Fatalf("batches: %v", results)
+	}
+	src.mu.Lock()
+	changes := src.changes
+	src.mu.Unlock()
+	if src.remaining() != 0 || changes < 3 {
+		t.Errorf("%d messages left, %d visibility changes; want deleted after ≥ 3 changes", src.remaining(), changes)
+	}
+}

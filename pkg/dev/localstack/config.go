@@ -117,7 +117,7 @@ type Config struct {
 	// worker and the poller have one instance each (reservedConcurrency 1).
 	WebhookInstances int
 	// WebhookTimeout, WorkerTimeout and PollerTimeout are the function
-	// timeouts; defaults 10s, 120s and 55s as in s.yaml.
+	// timeouts; defaults 10s, 120s and 58s as in s.yaml.
 	WebhookTimeout, WorkerTimeout, PollerTimeout time.Duration
 	// PoolDeadline is POOL_DEADLINE; empty leaves the functions' default.
 	PoolDeadline time.Duration
@@ -128,6 +128,10 @@ type Config struct {
 	StopGrace time.Duration
 	// Env adds variables to every function (after the stack's own).
 	Env map[string]string
+	// OnInvocation, when set, is called after every worker and poller
+	// invocation with its function name, duration and error (benchmarks
+	// derive function time from it).
+	OnInvocation func(function string, took time.Duration, err error)
 
 	// Output receives the functions' log lines, each prefixed
 	// "[<function>#<n>] "; default os.Stderr.
@@ -166,7 +170,7 @@ func (c Config) withDefaults() Config {
 	c.WebhookInstances = cmp.Or(c.WebhookInstances, 2)
 	c.WebhookTimeout = cmp.Or(c.WebhookTimeout, 10*time.Second)
 	c.WorkerTimeout = cmp.Or(c.WorkerTimeout, 120*time.Second)
-	c.PollerTimeout = cmp.Or(c.PollerTimeout, 55*time.Second)
+	c.PollerTimeout = cmp.Or(c.PollerTimeout, 58*time.Second)
 	c.LogLevel = cmp.Or(c.LogLevel, "info")
 	c.StopGrace = cmp.Or(c.StopGrace, 10*time.Second)
 	pk := DefaultPackages()

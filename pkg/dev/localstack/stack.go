@@ -235,6 +235,11 @@ func (s *Stack) moveSecretsToKMS(e map[string]string) {
 	e[config.EnvKMSProtocol] = "HTTP"
 }
 
+// HeldVisibility is how long a message the worker's trigger or the poller
+// holds stays hidden after its holder stopped extending it (crashed):
+// both extend it every third of it (heartbeats).
+const HeldVisibility = queues.HeldVisibility
+
 // ensureQueues creates the queues from the product's spec (pkg/queues, as
 // scripts/queues does in the cloud), with visibility timeouts derived from
 // this stack's function timeouts. Queues that exist keep their attributes
@@ -301,11 +306,10 @@ func (c Config) FunctionEnv(a Addrs) map[string]string {
 	if c.PoolDeadline > 0 {
 		e[config.EnvPoolDeadline] = c.PoolDeadline.String()
 	}
-	// Check a new pool as soon as it can have changed (the simulated
-	// provisioning time), then at least every three quarters of a timer
-	// period, so that every tick sees every pool still provisioning and a
-	// change is reported within one period.
-	most := max(c.PollInterval*3/4, time.Millisecond)
+	// As deployed: check pools in flight every few seconds (at most three
+	// quarters of a timer period when the period is short), and watch them
+	// for 11/12 of each period (55 s of a minute) within the invocation.
+	most := max(min(c.PollInterval*3/4, config.DefaultPollMax), time.Millisecond)
 	first := min(most, c.ENSProvision)
 	if first <= 0 {
 		first = most
@@ -315,6 +319,7 @@ func (c Config) FunctionEnv(a Addrs) map[string]string {
 	if c.SecretsRefresh > 0 {
 		e[config.EnvSecretsRefresh] = c.SecretsRefresh.String()
 	}
+	e[config.EnvPollWatch] = max(c.PollInterval*11/12, time.Millisecond).String()
 	for k, v := range c.Env {
 		e[k] = v
 	}
@@ -364,11 +369,11 @@ func (s *Stack) startTriggers() error {
 		Queue: s.cfg.TriggerDeadLetterQueue, MaxReceiveCount: s.cfg.MaxAttempts + 2}))
 	dlq := s.queues.Queue(s.cfg.TriggerDeadLetterQueue)
 	qt, err := fclocal.NewQueueTrigger(fclocal.QueueTriggerConfig{
-		Function: FuncWorker, Invoker: detached{s.rt}, Source: queueSource{requests},
+		Function: FuncWorker, Invoker: detached{s.rt, s.cfg.OnInvocation}, Source: queueSource{requests},
 		QueueName: s.cfg.RequestsQueue, TriggerName: "requests", Region: s.cfg.Region,
 		BatchSize: s.cfg.BatchSize, BatchWindow: s.cfg.BatchWindow, PollWait: 2 * time.Second,
 		MaxAttempts: s.cfg.MaxAttempts, Backoff: s.cfg.Backoff,
-		Visibility: s.cfg.WorkerTimeout + 30*time.Second,
+		Visibility: HeldVisibility,
 		DeadLetter: func(ctx context.Context, m fclocal.Msg, _ error) error {
 			_, err := dlq.Send(ctx, m.Body, 0)
 			return err
@@ -379,7 +384,7 @@ func (s *Stack) startTriggers() error {
 		return fmt.Errorf("localstack: %w", err)
 	}
 	tt, err := fclocal.NewTimerTrigger(fclocal.TimerTriggerConfig{
-		Function: FuncPoller, Invoker: detached{s.rt}, Interval: s.cfg.PollInterval, Name: "tick", Payload: "poll",
+		Function: FuncPoller, Invoker: detached{s.rt, s.cfg.OnInvocation}, Interval: s.cfg.PollInterval, Name: "tick", Payload: "poll",
 		Logger: s.log.With(slog.String("trigger", "tick")),
 	})
 	if err != nil {
@@ -504,13 +509,21 @@ func (s *Stack) close() error {
 // stops (as FC does not abort a running function when its event source is
 // disabled); Close bounds the wait with StopGrace and then closes the
 // runtime, which ends it with fclocal.ErrClosed.
-type detached struct{ inv fclocal.Invoker }
+type detached struct {
+	inv    fclocal.Invoker
+	onDone func(function string, took time.Duration, err error)
+}
 
 func (d detached) Do(ctx context.Context, req fclocal.Request) (fclocal.Result, error) {
 	if ctx.Err() != nil {
 		return fclocal.Result{}, ctx.Err() // not started: leave the messages for the next run
 	}
-	return d.inv.Do(context.WithoutCancel(ctx), req)
+	start := time.Now()
+	res, err := d.inv.Do(context.WithoutCancel(ctx), req)
+	if d.onDone != nil {
+		d.onDone(req.Function, time.Since(start), err)
+	}
+	return res, err
 }
 
 // queueSource adapts a pkg/mns queue to the runtime's trigger source.
