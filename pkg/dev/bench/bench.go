@@ -62,6 +62,12 @@ type Config struct {
 	// NaiveConcurrency is how many creates the naive baseline keeps in
 	// flight (one trigger batch fired at once); default 16.
 	NaiveConcurrency int
+	// MinutePools, MinutePeriod, MinuteProvision and MinuteSpread size the
+	// minute section: requests per design, the timer period, and the
+	// simulated provisioning time plus the most a pool adds to it; defaults
+	// 500, 60 s, 60 s, 4 min (quick: 30, 6 s, 2 s, 10 s).
+	MinutePools                                 int
+	MinutePeriod, MinuteProvision, MinuteSpread time.Duration
 
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
@@ -95,6 +101,18 @@ func (c Config) withDefaults() Config {
 	def(&c.Creates, 200, 40)
 	def(&c.PollClusters, 20, 20)
 	def(&c.NaiveConcurrency, 16, 16)
+	def(&c.MinutePools, 500, 30)
+	dur := func(v *time.Duration, full, quick time.Duration) {
+		if *v == 0 {
+			*v = full
+			if c.Quick {
+				*v = quick
+			}
+		}
+	}
+	dur(&c.MinutePeriod, time.Minute, 6*time.Second)
+	dur(&c.MinuteProvision, time.Minute, 2*time.Second)
+	dur(&c.MinuteSpread, 4*time.Minute, 10*time.Second)
 	if c.PollInterval == 0 {
 		c.PollInterval = 2 * time.Second
 	}
@@ -124,6 +142,9 @@ func (c Config) validate() error {
 	}
 	if c.IntakeRequests < 1 || c.Creates < 2 || c.PollClusters < 1 || c.NaiveConcurrency < 1 {
 		errs = append(errs, errors.New("IntakeRequests, PollClusters and NaiveConcurrency must be ≥ 1, Creates ≥ 2"))
+	}
+	if c.MinutePools < 1 || c.MinutePeriod <= 0 || c.MinuteProvision < 0 || c.MinuteSpread < 0 {
+		errs = append(errs, errors.New("MinutePools and MinutePeriod must be positive, MinuteProvision and MinuteSpread not negative"))
 	}
 	if c.PollInterval < 0 || c.Provision < 0 {
 		errs = append(errs, errors.New("PollInterval and Provision must not be negative"))
@@ -209,7 +230,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range []Section{intake, creation, polling, e2e, r.memory()} {
+	minute, err := r.minute(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range []Section{intake, creation, polling, e2e, minute, r.memory()} {
 		rep.add(s)
 	}
 	rep.Took = time.Since(rep.Started).Seconds()

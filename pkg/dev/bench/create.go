@@ -94,6 +94,14 @@ func (w *poolWatch) createRate() float64 {
 	return float64(w.want-w.firstN) / w.all.Sub(w.first).Seconds()
 }
 
+// seenAt returns when pool id was first listed.
+func (w *poolWatch) seenAt(id string) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.seen[id]
+	return t, ok
+}
+
 func (w *poolWatch) activeAt(id string) (time.Time, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -235,7 +243,7 @@ func (r *run) creation(ctx context.Context) (create, e2e Section, err error) {
 			Note: failureNote(failures)}.check("0", active == n),
 	}
 	e2e.Setup = fmt.Sprintf("the %d pools of the creation run, poll interval %v, simulated provisioning %v (the local stack's 1:2 ratio; "+
-		"POLL_FIRST = min(¾ interval, provisioning), POLL_MAX = ¾ interval); latency = arrival of the signed nodepool.active callback "+
+		"POLL_MAX = min(¾ interval, 4 s), POLL_FIRST = min(POLL_MAX, provisioning), POLL_WATCH = 11/12 interval); latency = arrival of the signed nodepool.active callback "+
 		"at a loopback receiver − the first %v sample in which the ENS simulator listed the pool active",
 		n, interval, r.cfg.Provision, watchEvery)
 	return create, e2e, nil

@@ -15,11 +15,12 @@ const (
 	SectionCreation = "creation"
 	SectionPolling  = "polling"
 	SectionE2E      = "end-to-end"
+	SectionMinute   = "minute"
 	SectionMemory   = "memory"
 )
 
 // Sections lists every section a complete Report has.
-var Sections = []string{SectionIntake, SectionCreation, SectionPolling, SectionE2E, SectionMemory}
+var Sections = []string{SectionIntake, SectionCreation, SectionPolling, SectionE2E, SectionMinute, SectionMemory}
 
 // Report is the result of one Run.
 type Report struct {

@@ -195,10 +195,10 @@ func (s *Server) createClusterNodePool(req *request) (map[string]any, *apiError)
 		ScalingGroup:     sg,
 		KubernetesConfig: kc,
 		CreatedAt:        now,
-		Batches:          []batch{{At: now, Count: sg.DesiredSize, Provision: s.provision}},
+		Batches:          []batch{{At: now, Count: sg.DesiredSize, Provision: s.provisionOf(c.ClusterId, info.Name)}},
 	}
 	if r, ok := s.rules[ruleKey(c.ClusterId, info.Name)]; ok {
-		p.FailAt = now.Add(failAfter(r, s.provision))
+		p.FailAt = now.Add(failAfter(r, p.Batches[0].Provision))
 	}
 	if err := s.st.put(bucketPools, []byte(p.NodepoolId), p); err != nil {
 		return nil, errInternal(err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"slices"
 	"strings"
@@ -222,6 +223,33 @@ func (s *Server) SetProvisionTime(d time.Duration) error {
 	return nil
 }
 
+// SetProvisionSpread spreads the provisioning times of pools created from
+// now on: each takes ProvisionTime plus a fixed fraction of d chosen by
+// its (ClusterId, Name) (FNV-1a), so the same request always gets the
+// same time and many requests spread evenly over [ProvisionTime,
+// ProvisionTime + d). 0 (the default) gives every pool ProvisionTime. It
+// is kept in memory only (a restart or Reset clears it).
+func (s *Server) SetProvisionSpread(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("enssim: provision spread %v: must not be negative", d)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.spread = d
+	return nil
+}
+
+// provisionOf is the provisioning time of a new pool (s.mu held).
+func (s *Server) provisionOf(clusterID, name string) time.Duration {
+	if s.spread <= 0 {
+		return s.provision
+	}
+	h := fnv.New64a()
+	h.Write([]byte(clusterID + "/" + name))
+	frac := float64(h.Sum64()>>11) / float64(1<<53)
+	return s.provision + time.Duration(frac*float64(s.spread))
+}
+
 // Reset deletes all pools and fail rules, clears faults, rate windows and
 // counters, and restores the configured provisioning time.
 func (s *Server) Reset() error {
@@ -352,18 +380,29 @@ func (s *Server) adminVanish(r *http.Request) (any, error) {
 }
 
 func (s *Server) provisioning() any {
-	return map[string]any{"provisionTime": Duration{s.ProvisionTime()}}
+	s.mu.Lock()
+	spread := s.spread
+	s.mu.Unlock()
+	return map[string]any{"provisionTime": Duration{s.ProvisionTime()}, "provisionSpread": Duration{spread}}
 }
 
 func (s *Server) adminSetProvisioning(r *http.Request) (any, error) {
 	var in struct {
-		ProvisionTime *Duration `json:"provisionTime"`
+		ProvisionTime   *Duration `json:"provisionTime"`
+		ProvisionSpread *Duration `json:"provisionSpread"`
 	}
-	if err := readBody(r, &in); err != nil || in.ProvisionTime == nil {
-		return nil, fmt.Errorf("want {\"provisionTime\":\"20s\"}")
+	if err := readBody(r, &in); err != nil || (in.ProvisionTime == nil && in.ProvisionSpread == nil) {
+		return nil, fmt.Errorf("want {\"provisionTime\":\"20s\",\"provisionSpread\":\"4m\"} (either or both)")
 	}
-	if err := s.SetProvisionTime(in.ProvisionTime.Duration); err != nil {
-		return nil, err
+	if in.ProvisionTime != nil {
+		if err := s.SetProvisionTime(in.ProvisionTime.Duration); err != nil {
+			return nil, err
+		}
+	}
+	if in.ProvisionSpread != nil {
+		if err := s.SetProvisionSpread(in.ProvisionSpread.Duration); err != nil {
+			return nil, err
+		}
 	}
 	return s.provisioning(), nil
 }

@@ -129,6 +129,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	provision time.Duration
+	spread    time.Duration    // extra provisioning time per pool, 0..spread by name
 	pools     map[string]*pool // by NodepoolId
 	rules     map[string]failRule
 	seq       int64
@@ -183,6 +184,7 @@ func New(cfg Config) (*Server, error) {
 // resetLocked sets the in-memory state to empty.
 func (s *Server) resetLocked() {
 	s.provision = s.cfg.ProvisionTime
+	s.spread = 0
 	s.pools = map[string]*pool{}
 	s.rules = map[string]failRule{}
 	s.windows = map[string][]time.Time{}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -510,5 +511,46 @@ func TestV1FormBody(t *testing.T) {
 	}
 	if captured == nil || !strings.Contains(body, "Signature=") {
 		t.Errorf("no V1 signature in %q", body)
+	}
+}
+
+// TestProvisionSpread: with a spread set through the admin API, pools
+// created at the same moment become active at different times within
+// [ProvisionTime, ProvisionTime + spread), each at a time fixed by its name.
+func TestProvisionSpread(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *enssim.Config) { c.WriteRate = 1000 })
+	req, _ := http.NewRequest("POST", b.srv.URL+"/_emulator/provisioning", strings.NewReader(`{"provisionTime":"10s","provisionSpread":"100s"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST provisioning: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	const n = 40
+	for i := range n {
+		if _, err := b.client.CreateClusterNodePool(ctx(t), createRequest(fmt.Sprintf("spread-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active := func() int {
+		k := 0
+		for _, p := range b.sim.Pools("eck-demo0001") {
+			if p.Status.State == "active" {
+				k++
+			}
+		}
+		return k
+	}
+	b.clock.Advance(10*time.Second - time.Millisecond)
+	if k := active(); k != 0 {
+		t.Errorf("%d pools active before ProvisionTime", k)
+	}
+	b.clock.Advance(50 * time.Second) // half the spread
+	if k := active(); k < n/5 || k > n*4/5 {
+		t.Errorf("%d of %d pools active half way through the spread, want roughly half", k, n)
+	}
+	b.clock.Advance(50 * time.Second)
+	if k := active(); k != n {
+		t.Errorf("%d of %d pools active after ProvisionTime + spread", k, n)
 	}
 }
