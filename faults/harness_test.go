@@ -64,13 +64,15 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, "mnssim"), "./scripts/mnssim")
-		cmd.Dir = moduleDir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build mnssim: %v\n%s", err, out)
-			return 1
+		for _, name := range []string{"mnssim", "local"} {
+			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, name), "./scripts/"+name)
+			cmd.Dir = moduleDir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
+				return 1
+			}
 		}
-		fmt.Fprintf(os.Stderr, "faults: built the functions and mnssim in %v\n", time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "faults: built the functions, mnssim and scripts/local in %v\n", time.Since(start).Round(time.Millisecond))
 		binDir = dir
 		return m.Run()
 	}()
@@ -305,13 +307,12 @@ type env struct {
 	mu       sync.Mutex
 	accepted map[string]string // RequestId → Name
 	names    map[string]bool
+	dead     []mns.Message // the dead-letter records settle drained
 }
 
 // trackingVisibility is the tracking queue's visibility timeout in the
-// suite. In the cloud it is the poller's timeout + 30 s (150 s), so a
-// poller killed while holding messages delays them by up to 150 s; the
-// suite pre-creates the queue with a shorter timeout (still longer than a
-// tick, whose budget is pollerTimeout − 20 s) to see recovery in seconds.
+// suite: a little under the stack's 30 s (localstack.HeldVisibility), which
+// the poller's heartbeats keep extending while a tick holds a message.
 const trackingVisibility = 25 * time.Second
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -491,7 +492,8 @@ func (e *env) settle(fault string, want expectation, timeout time.Duration, note
 	if e.mnsF != nil {
 		e.mnsF.setRule(nil) // the suite's own reads must not meet the faults
 	}
-	r.DLQ = len(e.drain(config.DefaultDeadLetterQueue))
+	e.dead = e.drain(config.DefaultDeadLetterQueue)
+	r.DLQ = len(e.dead)
 	record(r)
 	return r
 }
@@ -537,6 +539,7 @@ type receiver struct {
 
 	mu       sync.Mutex
 	got      map[string]map[string]map[string]int // RequestId → type → id → deliveries (2xx only)
+	first    map[string]time.Time                 // RequestId + " " + type → first 2xx delivery
 	attempts map[string]int                       // path → attempts
 	seen     map[string]bool
 	raw      bytes.Buffer
@@ -551,7 +554,8 @@ func newReceiverAt(t testing.TB, secret, addr string) *receiver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, verifier: v, got: map[string]map[string]map[string]int{}, attempts: map[string]int{}, seen: map[string]bool{}}
+	r := &receiver{t: t, verifier: v, got: map[string]map[string]map[string]int{}, attempts: map[string]int{}, seen: map[string]bool{},
+		first: map[string]time.Time{}}
 	r.url = "http://" + serve(t, r, addr)
 	return r
 }
@@ -602,6 +606,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	stacktest.Add(r.got, ev.Data.RequestId, ev.Type, id)
+	if k := ev.Data.RequestId + " " + ev.Type; r.first[k].IsZero() {
+		r.first[k] = time.Now()
+	}
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -620,6 +627,14 @@ func (r *receiver) byRequest() map[string]map[string]map[string]int {
 		}
 	}
 	return c
+}
+
+// firstAt returns when the first 2xx delivery of a request's event of
+// type typ arrived (zero if none).
+func (r *receiver) firstAt(requestID, typ string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first[requestID+" "+typ]
 }
 
 func (r *receiver) hits(path string) int {

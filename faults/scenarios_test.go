@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
@@ -40,6 +41,8 @@ func TestFaults(t *testing.T) {
 		t.Run("functions-sigkill", testFunctionKills)
 		t.Run("functions-bad-messages", testBadMessages)
 		t.Run("receivers", testReceivers)
+		t.Run("receivers-hanging", testHangingReceivers)
+		t.Run("stack-sigkill", testWholeStackKill)
 		t.Run("security", testSecurity)
 		t.Run("security-hostile-producer", testHostileProducer)
 	})
@@ -257,7 +260,12 @@ func testFunctionKills(t *testing.T) {
 	if full() {
 		iters = 24
 	}
-	e := newEnv(t, envOpts{seed: seed})
+	// The poller watches pools in flight for 6 s per invocation (as the
+	// deployed one does for 55 s), so kills land in long invocations that
+	// hold messages.
+	e := newEnv(t, envOpts{seed: seed, mutate: func(c *localstack.Config) {
+		c.Env = map[string]string{config.EnvPollWatch: "6s"}
+	}})
 	rng := rand.New(rand.NewPCG(seed, 1))
 	want := expectation{}
 	busyKills, kills := 0, 0
@@ -278,7 +286,7 @@ func testFunctionKills(t *testing.T) {
 			}
 		}
 	}
-	e.settle(fmt.Sprintf("Functions: worker/poller SIGKILL ×%d (seed %d)", iters, seed), want, 120*time.Second,
+	e.settle(fmt.Sprintf("Functions: worker/poller SIGKILL ×%d (seed %d), poller invocations watching 6 s", iters, seed), want, 120*time.Second,
 		fmt.Sprintf("%d kills, %d mid-invocation", kills, busyKills))
 }
 
