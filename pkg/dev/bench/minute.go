@@ -175,8 +175,8 @@ func (r *run) minute(ctx context.Context) (Section, error) {
 		row("per 1,000 pools: MNS requests", wm, pm, "", mnsNote(nw.mnsRequests, per1000)),
 		row("per 1,000 pools: ENS calls", we, pe, "", fmt.Sprintf("%.0f creates, %.0f describes (deployed)",
 			float64(nw.ensCalls["CreateClusterNodePool"])*per1000, float64(nw.ensCalls["DescribeClusterNodePools"])*per1000)),
-		row("per 1,000 pools: assumed USD", wg1*priceGBs+wi*priceInvocation+wm*priceMNSRequest,
-			pg*priceGBs+pi*priceInvocation+pm*priceMNSRequest, "USD",
+		row("per 1,000 pools: assumed US cents", 100*(wg1*priceGBs+wi*priceInvocation+wm*priceMNSRequest),
+			100*(pg*priceGBs+pi*priceInvocation+pm*priceMNSRequest), "cents",
 			fmt.Sprintf("assumed prices: %.7f USD/GB-s, %.2f USD per million invocations, %.2f USD per million MNS requests; ENS API calls free",
 				priceGBs, priceInvocation*1e6, priceMNSRequest*1e6)),
 	)
