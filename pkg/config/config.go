@@ -341,5 +341,5 @@ func Names() []string {
 		EnvPublicURL, EnvLogLevel, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken,
 		EnvSlackSigningSecret, EnvDingTalkAppSecret, EnvFeishuToken, EnvFeishuEncryptKey, EnvFeishuAppID,
 		EnvFeishuAppSecret, EnvFeishuAPIBase, EnvChatOpsPresets, EnvChatOpsAllowHosts,
-		EnvKMSEndpoint, EnvKMSProtocol, EnvSecretsRefresh}
+		EnvKMSEndpoint, EnvKMSProtocol, EnvSecretsRefresh, EnvCallers}
 }

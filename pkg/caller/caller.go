@@ -1,0 +1,435 @@
+// Package caller is the policy model of the CALLERS setting: who may create
+// which node pools. A Caller is identified by the Standard Webhooks secret
+// its requests verify with (pkg/intake), by the chat identities its Chat
+// list names (pkg/chatops), or by the Caller an envelope on the requests
+// queue names (pkg/worker); its limits are checked against each request
+// with Caller.Check, which names the rule and the field a request broke.
+//
+// Without CALLERS the service runs in simple mode: WEBHOOK_SECRET alone,
+// one caller allowed everything (a nil *Set).
+//
+// Every decision is written as one JSON log record "msg":"audit" (Audit).
+package caller
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ensnodepool/webhook/pkg/nodepool"
+)
+
+// Caller is one entry of CALLERS. Clusters is required; every other limit,
+// when absent, does not restrict.
+type Caller struct {
+	// Id names the caller in envelopes, tracking messages and audit
+	// records: 1-64 characters of [a-z0-9_.-], starting with a letter or
+	// digit.
+	Id string
+	// Secrets are the caller's inbound Standard Webhooks secrets
+	// ("whsec_<base64>", 24-64 bytes); several allow rotation. A caller
+	// without secrets can act only through chat or the queue.
+	Secrets []string `json:",omitempty"`
+	// CallbackSecret, when set, signs this caller's callbacks instead of
+	// CALLBACK_SECRET, and only it.
+	CallbackSecret string `json:",omitempty"`
+	// Clusters are globs of the ClusterIds the caller may create in and
+	// read the status of; "*" means every cluster.
+	Clusters []string
+	// MaxDesiredSize caps ScalingGroup.DesiredSize; 0 does not restrict.
+	MaxDesiredSize int32 `json:",omitempty"`
+	// InstanceTypes are globs every requested instance type must match.
+	InstanceTypes []string `json:",omitempty"`
+	// ChargeTypes list the InstanceChargeType values allowed; a request
+	// must then name one.
+	ChargeTypes []string `json:",omitempty"`
+	// CallbackHosts are globs of the host names Callback.Url may point to.
+	CallbackHosts []string `json:",omitempty"`
+	// AllowPassword, when false, refuses requests with a Password (a
+	// KeyPairName is then required). Absent allows passwords.
+	AllowPassword *bool `json:",omitempty"`
+	// Chat names the chat identities acting as this caller:
+	// "slack:<team_id>/<user_id>", "slack:<team_id>/*",
+	// "dingtalk:<senderStaffId>", "feishu:<open_id>".
+	Chat []string `json:",omitempty"`
+}
+
+// Set is a parsed, validated CALLERS list. A nil *Set is simple mode.
+type Set struct {
+	list []*Caller
+	byID map[string]*Caller
+	chat map[string]*Caller // exact identity or "slack:T/*" → caller
+}
+
+// Chat platforms as they appear in Caller.Chat.
+const (
+	PlatformSlack    = "slack"
+	PlatformDingTalk = "dingtalk"
+	PlatformFeishu   = "feishu"
+)
+
+// Secret sizes (the Standard Webhooks spec: 24 to 64 random bytes).
+const (
+	minSecretBytes = 24
+	maxSecretBytes = 64
+)
+
+// ErrConfig is matched by every Parse and Load error.
+var ErrConfig = errors.New("invalid CALLERS")
+
+var (
+	reID        = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+	reGlob      = regexp.MustCompile(`^[A-Za-z0-9_.*-]{1,128}$`)
+	reChatIdent = regexp.MustCompile(`^[A-Za-z0-9_@.+=:-]{1,128}$`)
+)
+
+// Load reads CALLERS: inline JSON (starting with "[") or the path of a
+// JSON file. An empty value is simple mode (nil, nil).
+func Load(v string) (*Set, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	data := []byte(v)
+	if !strings.HasPrefix(v, "[") {
+		b, err := os.ReadFile(v)
+		if err != nil {
+			// The path is not a secret; the error names it.
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		data = b
+	}
+	return Parse(data)
+}
+
+// Parse decodes and validates a CALLERS list. Every invalid entry is
+// reported at once, by index and field; no error ever contains a secret
+// (nor a JSON fragment that could hold one).
+func Parse(data []byte) (*Set, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var list []*Caller
+	if err := dec.Decode(&list); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrConfig, jsonReason(err))
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after the list", ErrConfig)
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("%w: the list is empty (leave CALLERS unset for simple mode)", ErrConfig)
+	}
+	s := &Set{byID: map[string]*Caller{}, chat: map[string]*Caller{}}
+	var errs []error
+	add := func(i int, field, msg string) {
+		errs = append(errs, fmt.Errorf("CALLERS[%d].%s: %s", i, field, msg))
+	}
+	keys := map[string]int{} // decoded secret → caller index
+	chatAt := map[string]int{}
+	for i, c := range list {
+		if c == nil {
+			errs = append(errs, fmt.Errorf("CALLERS[%d]: must be an object", i))
+			continue
+		}
+		if !reID.MatchString(c.Id) {
+			add(i, "Id", "want 1-64 characters of [a-z0-9_.-] starting with a letter or digit")
+		} else if _, dup := s.byID[c.Id]; dup {
+			add(i, "Id", strconv.Quote(c.Id)+" is used twice")
+		} else {
+			s.byID[c.Id] = c
+		}
+		for j, sec := range c.Secrets {
+			f := "Secrets[" + strconv.Itoa(j) + "]"
+			key, err := ParseSecret(sec)
+			if err != nil {
+				add(i, f, err.Error())
+				continue
+			}
+			if k, dup := keys[string(key)]; dup {
+				add(i, f, "is also a secret of CALLERS["+strconv.Itoa(k)+"]: a secret identifies one caller")
+				continue
+			}
+			keys[string(key)] = i
+		}
+		if c.CallbackSecret != "" {
+			if _, err := ParseSecret(c.CallbackSecret); err != nil {
+				add(i, "CallbackSecret", err.Error())
+			}
+		}
+		if len(c.Clusters) == 0 {
+			add(i, "Clusters", `is required (write ["*"] to allow every cluster)`)
+		}
+		globs := func(field string, gs []string) {
+			for j, g := range gs {
+				if !reGlob.MatchString(g) {
+					add(i, field+"["+strconv.Itoa(j)+"]", "want a name or a glob of [A-Za-z0-9_.-] and *")
+				}
+			}
+		}
+		globs("Clusters", c.Clusters)
+		globs("InstanceTypes", c.InstanceTypes)
+		globs("CallbackHosts", c.CallbackHosts)
+		if c.MaxDesiredSize < 0 {
+			add(i, "MaxDesiredSize", "must not be negative (0 or absent does not restrict)")
+		}
+		for j, ct := range c.ChargeTypes {
+			if ct != "PostPaid" && ct != "PrePaid" {
+				add(i, "ChargeTypes["+strconv.Itoa(j)+"]", "want PostPaid or PrePaid")
+			}
+		}
+		for j, id := range c.Chat {
+			f := "Chat[" + strconv.Itoa(j) + "]"
+			key, err := chatKey(id)
+			if err != nil {
+				add(i, f, err.Error())
+				continue
+			}
+			if k, dup := chatAt[key]; dup {
+				add(i, f, "is also listed by CALLERS["+strconv.Itoa(k)+"]: a chat identity acts as one caller")
+				continue
+			}
+			chatAt[key] = i
+			s.chat[key] = c
+		}
+		s.list = append(s.list, c)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return s, nil
+}
+
+// jsonReason describes a decoding error without quoting the input.
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "not JSON (unexpected end)"
+	case errors.As(err, &se):
+		return "not JSON (syntax error at byte " + strconv.FormatInt(se.Offset, 10) + ")"
+	case errors.As(err, &te):
+		return "want a list of objects; " + cmpOr(te.Field, "the value") + " has the wrong type (" + te.Value + ")"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "want a JSON list of caller objects"
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// ParseSecret decodes a "whsec_<base64>" secret of 24 to 64 bytes. The
+// error never contains the secret.
+func ParseSecret(s string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(s, "whsec_")
+	if !ok {
+		return nil, errors.New(`want "whsec_" and base64`)
+	}
+	key, err := base64.StdEncoding.DecodeString(rest)
+	if err != nil {
+		return nil, errors.New(`want "whsec_" and base64`)
+	}
+	if len(key) < minSecretBytes || len(key) > maxSecretBytes {
+		return nil, fmt.Errorf("%d bytes, want %d to %d", len(key), minSecretBytes, maxSecretBytes)
+	}
+	return key, nil
+}
+
+// chatKey validates a Chat entry and returns its lookup key.
+func chatKey(id string) (string, error) {
+	platform, rest, ok := strings.Cut(id, ":")
+	bad := errors.New(`want "slack:<team>/<user>", "slack:<team>/*", "dingtalk:<staffId>" or "feishu:<open_id>"`)
+	if !ok {
+		return "", bad
+	}
+	switch platform {
+	case PlatformSlack:
+		team, user, ok := strings.Cut(rest, "/")
+		if !ok || !reChatIdent.MatchString(team) || (user != "*" && !reChatIdent.MatchString(user)) {
+			return "", bad
+		}
+	case PlatformDingTalk, PlatformFeishu:
+		if !reChatIdent.MatchString(rest) {
+			return "", bad
+		}
+	default:
+		return "", bad
+	}
+	return id, nil
+}
+
+// Callers returns the callers in CALLERS order.
+func (s *Set) Callers() []*Caller { return slices.Clone(s.list) }
+
+// Lookup returns the caller named id.
+func (s *Set) Lookup(id string) (*Caller, bool) {
+	if s == nil {
+		return nil, false
+	}
+	c, ok := s.byID[id]
+	return c, ok
+}
+
+// ByChat returns the caller whose Chat list names the identity: for Slack
+// the exact "team/user", else the team's "team/*"; for DingTalk the staff
+// id; for Feishu the open_id.
+func (s *Set) ByChat(platform, team, user string) (*Caller, bool) {
+	if s == nil || user == "" {
+		return nil, false
+	}
+	if platform == PlatformSlack {
+		if team == "" {
+			return nil, false
+		}
+		if c, ok := s.chat[platform+":"+team+"/"+user]; ok {
+			return c, true
+		}
+		c, ok := s.chat[platform+":"+team+"/*"]
+		return c, ok
+	}
+	c, ok := s.chat[platform+":"+user]
+	return c, ok
+}
+
+// CallbackSecrets maps the Id of every caller with a CallbackSecret to it,
+// for the callback sender.
+func (s *Set) CallbackSecrets() map[string]string {
+	if s == nil {
+		return nil
+	}
+	m := map[string]string{}
+	for _, c := range s.list {
+		if c.CallbackSecret != "" {
+			m[c.Id] = c.CallbackSecret
+		}
+	}
+	return m
+}
+
+// Match reports whether name matches glob, where "*" matches any run of
+// characters (including none) and everything else matches itself,
+// case-insensitively.
+func Match(glob, name string) bool {
+	glob, name = strings.ToLower(glob), strings.ToLower(name)
+	// Iterative wildcard matching with backtracking to the last star.
+	gi, ni, star, mark := 0, 0, -1, 0
+	for ni < len(name) {
+		switch {
+		case gi < len(glob) && glob[gi] == '*':
+			star, mark = gi, ni
+			gi++
+		case gi < len(glob) && glob[gi] == name[ni]:
+			gi++
+			ni++
+		case star >= 0:
+			gi = star + 1
+			mark++
+			ni = mark
+		default:
+			return false
+		}
+	}
+	for gi < len(glob) && glob[gi] == '*' {
+		gi++
+	}
+	return gi == len(glob)
+}
+
+func matchAny(globs []string, name string) bool {
+	for _, g := range globs {
+		if Match(g, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// MayUseCluster reports whether the caller may create in, and read the
+// status of, clusterID.
+func (c *Caller) MayUseCluster(clusterID string) bool { return matchAny(c.Clusters, clusterID) }
+
+// ErrForbidden is matched by every *DeniedError.
+var ErrForbidden = errors.New("forbidden by the caller's policy")
+
+// DeniedError is a request outside its caller's policy: the Rule (the
+// CALLERS field) and the request Field it broke. Its text names nothing of
+// any other caller.
+type DeniedError struct {
+	// Caller is the caller's Id.
+	Caller string
+	// Rule is the CALLERS field that refused, e.g. "MaxDesiredSize".
+	Rule string
+	// Field is the request's JSON path, e.g. "ScalingGroup.DesiredSize".
+	Field string
+	// Message says what the caller may do, e.g. "at most 10 for this caller".
+	Message string
+}
+
+// Error implements error: "<Field>: <Message> (rule <Rule>)".
+func (e *DeniedError) Error() string {
+	return e.Field + ": " + e.Message + " (rule " + e.Rule + ")"
+}
+
+// Is makes errors.Is(err, ErrForbidden) true.
+func (e *DeniedError) Is(target error) bool { return target == ErrForbidden }
+
+// Check returns a *DeniedError for the first rule req breaks, in the
+// order Clusters, MaxDesiredSize, InstanceTypes, ChargeTypes,
+// AllowPassword, CallbackHosts; nil when req is inside the policy. req is
+// a decoded request (the password in clear, as the webhook and the worker
+// after unsealing see it).
+func (c *Caller) Check(req *nodepool.Request) error {
+	deny := func(rule, field, msg string) error {
+		return &DeniedError{Caller: c.Id, Rule: rule, Field: field, Message: msg}
+	}
+	if !c.MayUseCluster(req.ClusterId) {
+		return deny("Clusters", "ClusterId", "not a cluster this caller may create in")
+	}
+	sg := &req.ScalingGroup
+	if c.MaxDesiredSize > 0 && sg.DesiredSize > c.MaxDesiredSize {
+		return deny("MaxDesiredSize", "ScalingGroup.DesiredSize", "at most "+strconv.Itoa(int(c.MaxDesiredSize))+" for this caller")
+	}
+	if len(c.InstanceTypes) > 0 {
+		for i, t := range sg.InstanceTypes {
+			if !matchAny(c.InstanceTypes, t) {
+				return deny("InstanceTypes", "ScalingGroup.InstanceTypes["+strconv.Itoa(i)+"]",
+					"must match "+strings.Join(c.InstanceTypes, ", ")+" for this caller")
+			}
+		}
+	}
+	if len(c.ChargeTypes) > 0 && !slices.Contains(c.ChargeTypes, sg.InstanceChargeType) {
+		return deny("ChargeTypes", "ScalingGroup.InstanceChargeType", "must be "+strings.Join(c.ChargeTypes, " or ")+" for this caller")
+	}
+	if c.AllowPassword != nil && !*c.AllowPassword && sg.Password != "" {
+		return deny("AllowPassword", "ScalingGroup.Password", "not allowed for this caller: use KeyPairName")
+	}
+	if len(c.CallbackHosts) > 0 && req.Callback != nil && req.Callback.Url != "" && req.Callback.Format == "" {
+		if !matchAny(c.CallbackHosts, callbackHost(req.Callback.Url)) {
+			return deny("CallbackHosts", "Callback.Url", "host must match "+strings.Join(c.CallbackHosts, ", ")+" for this caller")
+		}
+	}
+	return nil
+}
+
+// callbackHost is the host name of a callback URL ("" when unparsable,
+// which no glob matches).
+func callbackHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
