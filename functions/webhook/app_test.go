@@ -188,7 +188,7 @@ func TestStatusOfAnUnknownClusterIs404(t *testing.T) {
 	st := newStack(t)
 	s, _ := callback.NewSigner(testWHSecret)
 	r := httptest.NewRequest(http.MethodGet, "/v1/clusters/eck-nothere01/nodepools/p1", nil)
-	h, _ := s.Headers("msg_status01", time.Now(), nil)
+	h, _ := s.Headers("msg_status01", time.Now(), []byte(r.URL.EscapedPath()))
 	for k := range h {
 		r.Header.Set(k, h.Get(k))
 	}

@@ -3,10 +3,15 @@ package intake
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/ensnodepool/webhook/pkg/caller"
 )
 
 // chanQueue is a Sender that hands bodies to a draining goroutine, like an
@@ -93,3 +98,64 @@ func (w *discardWriter) reset() {
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return io.Discard.Write(p) }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// BenchmarkCallers compares intake throughput with one caller (one
+// secret) against 100 callers of 2 secrets each, the request signed by the
+// last caller's second secret: every request costs one HMAC per secret,
+// matched or not (constant time). Same path as BenchmarkHandler, serial.
+// The ratio of the two req/s is the README's "Callers" number.
+//
+//	go test -run '^$' -bench BenchmarkCallers -benchmem ./pkg/intake/
+func BenchmarkCallers(b *testing.B) {
+	body := readFile(b, "ens-doc-example.json")
+	for _, n := range []int{1, 100} {
+		b.Run(strconv.Itoa(n)+"callers", func(b *testing.B) {
+			var list []string
+			var last string
+			for i := range n {
+				s1, s2 := benchSecret(i, 1), benchSecret(i, 2)
+				last = s2
+				list = append(list, `{"Id":"c`+strconv.Itoa(i)+`","Secrets":["`+s1+`"`+
+					map[bool]string{true: `,"` + s2 + `"`, false: ""}[n > 1]+`],"Clusters":["*"],"MaxDesiredSize":10}`)
+				if n == 1 {
+					last = s1
+				}
+			}
+			set, err := caller.Parse([]byte("[" + strings.Join(list, ",") + "]"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			q := make(chanQueue, 1024)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for range q {
+				}
+			}()
+			defer func() { close(q); <-done }()
+			bundle := setup(b, func(c *Config) { c.Queue, c.Secrets, c.Callers = q, nil, set })
+			r0 := httptest.NewRequest(http.MethodPost, "/v1/nodepools", nil)
+			sign(b, r0, last, "msg_bench", testNow, body)
+			r0.Header.Set("Content-Type", "application/json")
+			b.ReportAllocs()
+			w, rd := &discardWriter{}, bytes.NewReader(nil)
+			for b.Loop() {
+				rd.Reset(body)
+				r := httptest.NewRequest(http.MethodPost, "/v1/nodepools", rd)
+				r.Header = r0.Header
+				w.reset()
+				bundle.h.ServeHTTP(w, r)
+				if w.code != http.StatusAccepted {
+					b.Fatalf("status %d", w.code)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
+
+// benchSecret is a distinct 32-byte whsec_ secret per (caller, k).
+func benchSecret(i, k int) string {
+	raw := []byte(strings.Repeat("x", 26) + strconv.Itoa(100000+i*10+k))
+	return "whsec_" + base64.StdEncoding.EncodeToString(raw[:32])
+}

@@ -9,12 +9,22 @@
 //
 // Routes:
 //
-//	POST /v1/nodepools                               signed; 202 | 400 401 413 415 503
-//	GET  /v1/clusters/{ClusterId}/nodepools/{Name}   signed (empty body); 200 | 400 401 404 503
+//	POST /v1/nodepools                               signed; 202 | 400 401 403 413 415 503
+//	GET  /v1/clusters/{ClusterId}/nodepools/{Name}   signed (over the path); 200 | 400 401 403 404 503
 //	GET  /healthz                                    200
 //
 // Every error is application/problem+json (RFC 9457) with a "code"
-// member; a 400 lists each failing field ("errors":[{"field","message"}]).
+// member; a 400 lists each failing field ("errors":[{"field","message"}]),
+// a 403 the caller's rule ("rule") and the field it refused.
+//
+// With Config.Callers, the secret a request's signature verifies with
+// identifies its caller (pkg/caller), whose policy the request must keep;
+// every decision is an audit record.
+//
+// A GET's signature covers the request path in place of the empty body
+// (Standard Webhooks signs "id.timestamp.body"; here body is the path as
+// sent, e.g. "/v1/clusters/eck-1/nodepools/p1"), so a signed status read
+// cannot be replayed for another pool.
 package intake
 
 import (
@@ -34,6 +44,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
@@ -43,8 +54,12 @@ import (
 // withDefaults.
 type Config struct {
 	// Secrets are the Standard Webhooks secrets ("whsec_<base64>"); a
-	// signature by any of them is accepted (rotation). At least one.
+	// signature by any of them is accepted (rotation). Simple mode: at
+	// least one, unless Callers is set (then none).
 	Secrets []string
+	// Callers, when set, replaces Secrets: each caller's Secrets identify
+	// it and its policy applies (pkg/caller). Nil is simple mode.
+	Callers *caller.Set
 	// Tolerance is the accepted clock skew of webhook-timestamp; default 5m.
 	Tolerance time.Duration
 	// MaxBody is the body size limit in bytes; default 64 KiB (MNS's
@@ -104,8 +119,10 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
-	case len(c.Secrets) == 0:
+	case len(c.Secrets) == 0 && c.Callers == nil:
 		return errors.New("intake: Config.Secrets: at least one whsec_ secret is required")
+	case len(c.Secrets) > 0 && c.Callers != nil:
+		return errors.New("intake: Config.Secrets and Config.Callers are exclusive")
 	case c.Tolerance < 0:
 		return errors.New("intake: Config.Tolerance must not be negative")
 	case c.MaxBody < 0:
@@ -130,11 +147,12 @@ func (c Config) validate() error {
 
 // Handler is the webhook http.Handler. Safe for concurrent use.
 type Handler struct {
-	cfg    Config
-	verify *verifier
-	seen   *nodepool.Seen // RequestId → digest of the request accepted under it
-	mux    *http.ServeMux
-	bufs   sync.Pool // *bytes.Buffer for bodies
+	cfg     Config
+	verify  *verifier
+	seen    *nodepool.Seen   // RequestId → digest of the request accepted under it
+	callers []*caller.Caller // owner index → caller; nil in simple mode
+	mux     *http.ServeMux
+	bufs    sync.Pool // *bytes.Buffer for bodies
 }
 
 // New builds a Handler.
@@ -148,6 +166,19 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("intake: Config.%w", err) // never echoes the secret
 	}
 	h := &Handler{cfg: cfg, verify: v, mux: http.NewServeMux(), seen: nodepool.NewSeen(0)}
+	if cfg.Callers != nil {
+		h.callers = cfg.Callers.Callers()
+		for i, c := range h.callers {
+			for j, s := range c.Secrets {
+				if err := v.add(s, i); err != nil {
+					return nil, fmt.Errorf("intake: Config.Callers[%d].Secrets[%d]: %w", i, j, err)
+				}
+			}
+		}
+		if len(v.pools) == 0 {
+			return nil, errors.New("intake: Config.Callers: no caller has Secrets, so nobody could call")
+		}
+	}
 	h.bufs.New = func() any { return new(bytes.Buffer) }
 	h.mux.HandleFunc("POST /v1/nodepools", h.create)
 	h.mux.HandleFunc("GET /v1/clusters/{ClusterId}/nodepools/{Name}", h.status)
@@ -214,11 +245,13 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	body := buf.Bytes()
 
-	webhookID, err := h.verify.verify(r.Header, body)
+	webhookID, owner, err := h.verify.verify(r.Header, body)
 	if err != nil {
+		h.audit(r, caller.Record{Action: caller.ActionCreate, Decision: caller.DecisionDenied, Reason: "signature: " + err.Error()})
 		h.fail(w, r, unauthorized(err), "")
 		return
 	}
+	who := h.caller(owner)
 	if err := checkJSON(r.Header.Get("Content-Type")); err != nil {
 		h.fail(w, r, err, "")
 		return
@@ -229,16 +262,40 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 			Fields: []nodepool.FieldError{{Field: "Idempotency-Key", Message: "must be at most 255 printable ASCII characters"}}}, "")
 		return
 	}
-	requestID := nodepool.RequestID(idemKey, webhookID)
+	key, msgKey := idemKey, webhookID
+	if who != nil {
+		// Keys are per caller: the same Idempotency-Key (or webhook-id)
+		// from two callers names two requests, and one caller's key says
+		// nothing about another's.
+		if key != "" {
+			key = "caller:" + who.Id + ":" + key
+		}
+		msgKey = "caller:" + who.Id + ":" + msgKey
+	}
+	requestID := nodepool.RequestID(key, msgKey)
 	setRequestID(w, requestID)
 
 	req, err := nodepool.Decode(body)
 	if err == nil {
 		err = h.cfg.Validator.Validate(req)
 	}
+	rec := caller.Record{Caller: h.callerID(who), Action: caller.ActionCreate, RequestId: requestID}
+	if req != nil {
+		rec.ClusterId, rec.Name = req.ClusterId, req.NodepoolInfo.Name
+	}
 	if err != nil {
+		rec.Decision, rec.Reason = caller.DecisionDenied, "invalid: "+err.Error()
+		h.audit(r, rec)
 		h.fail(w, r, err, requestID)
 		return
+	}
+	if who != nil {
+		if err := who.Check(req); err != nil {
+			rec.Decision, rec.Reason = caller.DecisionDenied, err.Error()
+			h.audit(r, rec)
+			h.fail(w, r, err, requestID)
+			return
+		}
 	}
 
 	// The same key with another body: refuse it here when this instance
@@ -251,11 +308,16 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.SendTimeout)
-	messageID, err := nodepool.Submit(ctx, h.cfg.Queue, nodepool.Submission{Request: req, RequestID: requestID,
-		Source: h.cfg.Source, ReceivedAt: h.cfg.Now(), Sealer: h.cfg.Sealer})
+	sub := nodepool.Submission{Request: req, RequestID: requestID, Source: h.cfg.Source, ReceivedAt: h.cfg.Now(), Sealer: h.cfg.Sealer}
+	if who != nil {
+		sub.Caller = who.Id
+	}
+	messageID, err := nodepool.Submit(ctx, h.cfg.Queue, sub)
 	cancel()
 	switch {
 	case errors.Is(err, nodepool.ErrNotSent):
+		rec.Decision, rec.Reason = caller.DecisionFailed, "queue unavailable"
+		h.audit(r, rec)
 		h.fail(w, r, &Error{Code: CodeUnavailable, Message: "the request queue is unavailable; nothing was accepted, retry later", Err: err}, requestID)
 		return
 	case err != nil:
@@ -263,6 +325,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.seen.Record(requestID, digest)
+	rec.Decision = caller.DecisionAccepted
+	h.audit(r, rec)
 	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "intake: accepted",
 		slog.String(fcadapter.LogKeyRequestID, requestID),
 		slog.String(fcadapter.LogKeyClusterID, req.ClusterId),
@@ -283,16 +347,36 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 
 // status handles GET /v1/clusters/{ClusterId}/nodepools/{Name}.
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+	clusterID, name := r.PathValue("ClusterId"), r.PathValue("Name")
+	rec := caller.Record{Action: caller.ActionStatus, ClusterId: clusterID, Name: name}
+	var who *caller.Caller
 	if !h.cfg.PublicStatus {
-		if _, err := h.verify.verify(r.Header, nil); err != nil {
+		// The signed content is the path as sent, so this signature
+		// authorizes this read only.
+		_, owner, err := h.verify.verify(r.Header, []byte(r.URL.EscapedPath()))
+		if err != nil {
+			rec.Decision, rec.Reason = caller.DecisionDenied, "signature: "+err.Error()
+			h.audit(r, rec)
 			h.fail(w, r, unauthorized(err), "")
 			return
 		}
+		who = h.caller(owner)
+		rec.Caller = h.callerID(who)
 	}
-	clusterID, name := r.PathValue("ClusterId"), r.PathValue("Name")
 	if err := h.cfg.Validator.ValidatePoolKey(clusterID, name); err != nil {
 		h.fail(w, r, err, "")
 		return
+	}
+	if who != nil && !who.MayUseCluster(clusterID) {
+		err := &caller.DeniedError{Caller: who.Id, Rule: "Clusters", Field: "ClusterId", Message: "not a cluster this caller may read"}
+		rec.Decision, rec.Reason = caller.DecisionDenied, err.Error()
+		h.audit(r, rec)
+		h.fail(w, r, err, "")
+		return
+	}
+	if !h.cfg.PublicStatus {
+		rec.Decision = caller.DecisionAccepted
+		h.audit(r, rec)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.StatusTimeout)
 	pools, err := h.cfg.Pools.DescribeClusterNodePools(ctx, clusterID)
@@ -312,6 +396,28 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.fail(w, r, &Error{Code: CodeNotFound, Message: "node pool not found"}, "")
+}
+
+// caller returns the caller of verifier owner i; nil in simple mode.
+func (h *Handler) caller(i int) *caller.Caller {
+	if h.callers == nil {
+		return nil
+	}
+	return h.callers[i]
+}
+
+// callerID names c in audit records.
+func (h *Handler) callerID(c *caller.Caller) string {
+	if c == nil {
+		return caller.SimpleCaller
+	}
+	return c.Id
+}
+
+// audit writes one audit record of the API.
+func (h *Handler) audit(r *http.Request, rec caller.Record) {
+	rec.Source = caller.SourceAPI
+	caller.Audit(r.Context(), h.cfg.Logger, rec)
 }
 
 // health handles GET /healthz.

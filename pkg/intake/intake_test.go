@@ -416,10 +416,10 @@ func TestLibraryInterop(t *testing.T) {
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
 		id := "msg_" + strconv.Itoa(i)
 		sign(t, r, secretNew, id, testNow.Add(time.Duration(i-25)*time.Second), body)
-		if got, err := v.verify(r.Header, body); err != nil || got != id {
+		if got, _, err := v.verify(r.Header, body); err != nil || got != id {
 			t.Errorf("body %d: verify = %q, %v", i, got, err)
 		}
-		if _, err := v.verify(r.Header, append(body, 'y')); err == nil {
+		if _, _, err := v.verify(r.Header, append(body, 'y')); err == nil {
 			t.Errorf("body %d: tampered body verified", i)
 		}
 	}
@@ -570,7 +570,7 @@ func TestStatus(t *testing.T) {
 	get := func(b *testBundle, path string, signed bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, path, nil)
 		if signed {
-			sign(t, r, secretOld, "msg_status", testNow, nil)
+			sign(t, r, secretOld, "msg_status", testNow, []byte(r.URL.EscapedPath()))
 		}
 		return b.do(r)
 	}
@@ -602,6 +602,15 @@ func TestStatus(t *testing.T) {
 		}
 	}
 	mustProblem(t, get(b, "/v1/clusters/eck-demo0001/nodepools/p1", false), 401)
+
+	// The signature binds the path: the one for p1 does not read p2, nor
+	// does an empty-body signature read anything.
+	r := httptest.NewRequest(http.MethodGet, "/v1/clusters/eck-demo0001/nodepools/other", nil)
+	sign(t, r, secretOld, "msg_status", testNow, []byte("/v1/clusters/eck-demo0001/nodepools/p1"))
+	mustProblem(t, b.do(r), 401)
+	r = httptest.NewRequest(http.MethodGet, "/v1/clusters/eck-demo0001/nodepools/p1", nil)
+	sign(t, r, secretOld, "msg_status", testNow, nil)
+	mustProblem(t, b.do(r), 401)
 	pub := setup(t, func(c *Config) { c.Pools = reader; c.PublicStatus = true })
 	if w := get(pub, "/v1/clusters/eck-demo0001/nodepools/p1", false); w.Code != 200 {
 		t.Errorf("public status: %d", w.Code)

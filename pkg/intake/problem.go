@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -17,6 +18,7 @@ type Code string
 const (
 	CodeInvalid          Code = "invalid_request"        // 400
 	CodeUnauthorized     Code = "unauthorized"           // 401
+	CodeForbidden        Code = "forbidden"              // 403
 	CodeNotFound         Code = "not_found"              // 404
 	CodeMethodNotAllowed Code = "method_not_allowed"     // 405
 	CodeTooLarge         Code = "body_too_large"         // 413
@@ -30,6 +32,7 @@ const (
 var codeStatus = map[Code]int{
 	CodeInvalid:          http.StatusBadRequest,
 	CodeUnauthorized:     http.StatusUnauthorized,
+	CodeForbidden:        http.StatusForbidden,
 	CodeNotFound:         http.StatusNotFound,
 	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
 	CodeTooLarge:         http.StatusRequestEntityTooLarge,
@@ -81,6 +84,8 @@ func ErrorCode(err error) Code {
 		return CodeInvalid
 	case errors.Is(err, ErrNotFound):
 		return CodeNotFound
+	case errors.Is(err, caller.ErrForbidden):
+		return CodeForbidden
 	}
 	return CodeInternal
 }
@@ -94,6 +99,7 @@ type problem struct {
 	Code      Code                  `json:"code"`
 	RequestId string                `json:"requestId,omitempty"`
 	Errors    []nodepool.FieldError `json:"errors,omitempty"`
+	Rule      string                `json:"rule,omitempty"`
 }
 
 // writeProblem answers err as application/problem+json. Internal errors get
@@ -104,7 +110,12 @@ func (h *Handler) writeProblem(w http.ResponseWriter, err error, requestID strin
 	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Code: code, RequestId: requestID}
 	var e *Error
 	var ve *nodepool.ValidationError
+	var de *caller.DeniedError
 	switch {
+	case errors.As(err, &de):
+		// The caller's own rule and field; nothing of any other caller.
+		p.Detail, p.Rule = de.Error(), de.Rule
+		p.Errors = []nodepool.FieldError{{Field: de.Field, Message: de.Message}}
 	case errors.As(err, &e):
 		p.Detail, p.Errors = e.Message, e.Fields
 	case errors.As(err, &ve):

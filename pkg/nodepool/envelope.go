@@ -53,6 +53,10 @@ type Envelope struct {
 	ReceivedAt time.Time `json:"ReceivedAt"`
 	// Source is who produced it: "webhook", "queue", "chatops", …
 	Source string `json:"Source"`
+	// Caller is the Id of the caller (CALLERS) on whose behalf the request
+	// is made; the worker checks that caller's policy again. Required when
+	// CALLERS is set, absent in simple mode.
+	Caller string `json:"Caller,omitempty"`
 	// Request is the node-pool request with Password cleared.
 	Request Request `json:"Request"`
 	// SealedPassword is the sealed password, or empty with KeyPairName.
@@ -155,6 +159,7 @@ func (e *Envelope) Open(s *Sealer) (*Request, error) {
 var (
 	reRequestID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	reSource    = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+	reCaller    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 	reSealed    = regexp.MustCompile(`^v1\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]+$`)
 )
 
@@ -173,6 +178,9 @@ func (e *Envelope) check() error {
 	}
 	if !reSource.MatchString(e.Source) {
 		add("Source", "must be a lower-case name like webhook, queue or chatops")
+	}
+	if e.Caller != "" && !reCaller.MatchString(e.Caller) {
+		add("Caller", "must be a caller Id: 1-64 characters of [a-z0-9_.-]")
 	}
 	if e.Request.ScalingGroup.Password != "" {
 		add("Request.ScalingGroup.Password", "must be empty: send the password sealed in SealedPassword")

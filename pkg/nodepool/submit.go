@@ -47,6 +47,8 @@ type Submission struct {
 	ReceivedAt time.Time
 	// Sealer seals the password; nil if the request has none.
 	Sealer *Sealer
+	// Caller is the envelope Caller (a CALLERS Id); empty in simple mode.
+	Caller string
 }
 
 // Submit wraps a validated request in its envelope, sealing the password,
@@ -57,6 +59,7 @@ func Submit(ctx context.Context, q Sender, s Submission) (messageID string, err 
 	if err != nil {
 		return "", fmt.Errorf("nodepool: envelope: %w", err)
 	}
+	env.Caller = s.Caller
 	msg, err := env.Marshal()
 	if err != nil {
 		return "", fmt.Errorf("nodepool: envelope: %w", err)

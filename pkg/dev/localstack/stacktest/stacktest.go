@@ -175,18 +175,18 @@ func Eventually(timeout time.Duration, cond func() bool) bool {
 	return true
 }
 
-// Get sends a GET signed with the webhook secret (empty body) and returns
-// status and body.
+// Get sends a GET signed with the webhook secret over its path (the
+// webhook's signed content for GETs) and returns status and body.
 func Get(ctx context.Context, url, secret string) (int, []byte, error) {
 	signer, err := callback.NewSigner(secret)
 	if err != nil {
 		return 0, nil, err
 	}
-	h, err := signer.Headers("msg_get"+strconv.FormatInt(time.Now().UnixNano(), 36), time.Now(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	h, err := signer.Headers("msg_get"+strconv.FormatInt(time.Now().UnixNano(), 36), time.Now(), []byte(req.URL.EscapedPath()))
 	if err != nil {
 		return 0, nil, err
 	}
