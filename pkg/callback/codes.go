@@ -25,6 +25,9 @@ const (
 	CodeIdempotencyKeyReused = "IdempotencyKeyReused"
 	// CodeClusterNotFound: ENS says the cluster does not exist.
 	CodeClusterNotFound = "ClusterNotFound"
+	// CodeForbidden: with CALLERS, a queued envelope names no caller, an
+	// unknown one, or a request outside its caller's policy.
+	CodeForbidden = "Forbidden"
 	// CodeNodepoolFailed: ENS reports the node pool's state as failed.
 	CodeNodepoolFailed = "NodepoolFailed"
 	// CodeNodepoolVanished: the node pool is no longer listed by ENS.
@@ -37,5 +40,5 @@ const (
 var Codes = []string{
 	CodeConflict, CodeInvalidRequest, CodeUnsupportedVersion, CodeUndecodable,
 	CodeDeadlineExceeded, CodeUnknownSealKey, CodeIdempotencyKeyReused,
-	CodeClusterNotFound, CodeNodepoolFailed, CodeNodepoolVanished, CodeNodepoolTimeout,
+	CodeClusterNotFound, CodeForbidden, CodeNodepoolFailed, CodeNodepoolVanished, CodeNodepoolTimeout,
 }

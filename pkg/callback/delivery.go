@@ -33,6 +33,10 @@ type Delivery struct {
 	URL string
 	// Event is the payload; its body is byte-identical on every attempt.
 	Event Event
+	// Caller, when set, is the caller (CALLERS Id) the event belongs to:
+	// it is signed with that caller's callback secret only
+	// (Config.CallerSecrets). Never the secret itself.
+	Caller string `json:",omitempty"`
 	// Format selects a Renderer (Config.Renderers) for a chat platform's
 	// message format; empty (the default, and every message written before
 	// formats existed) is the signed Standard Webhooks JSON.
@@ -136,7 +140,7 @@ func (s *Sender) Try(ctx context.Context, d *Delivery) (Attempt, bool) {
 	if !d.Due(s.cfg.Now()) {
 		return Attempt{}, false
 	}
-	a := s.attempt(ctx, target{url: d.URL, format: d.Format, expiresAt: d.ExpiresAt}, d.MessageID, d.Event)
+	a := s.attempt(ctx, target{url: d.URL, format: d.Format, expiresAt: d.ExpiresAt, caller: d.Caller}, d.MessageID, d.Event)
 	if a.Outcome == Retry && ctx.Err() != nil {
 		return a, false
 	}

@@ -67,6 +67,11 @@ type Config struct {
 	// Secrets are the "whsec_" signing secrets; at least one. Several sign
 	// every request at once (rotation).
 	Secrets []string
+	// CallerSecrets are the callers' own callback secrets (CALLERS
+	// CallbackSecret), by caller Id: a Delivery naming such a caller is
+	// signed with that secret only, never with Secrets. A Delivery naming
+	// a caller without an entry is signed with Secrets.
+	CallerSecrets map[string][]string
 	// Version goes into the User-Agent "ens-nodepool-webhook/<Version>"; default Version.
 	Version string
 	// Timeout bounds one attempt, connect to last response byte; default 15 s.
@@ -147,11 +152,12 @@ func (c Config) validate() error {
 
 // Sender delivers callbacks. It is safe for concurrent use.
 type Sender struct {
-	cfg    Config
-	signer *Signer
-	guard  *guard
-	client *http.Client
-	ua     string
+	cfg     Config
+	signer  *Signer
+	signers map[string]*Signer // by caller Id (Config.CallerSecrets)
+	guard   *guard
+	client  *http.Client
+	ua      string
 }
 
 // NewSender returns a Sender for cfg.
@@ -169,8 +175,16 @@ func NewSender(cfg Config) (*Sender, error) {
 			return nil, fmt.Errorf("%w: Renderers: empty format name or nil Renderer", ErrConfig)
 		}
 	}
+	signers := map[string]*Signer{}
+	for id, secrets := range cfg.CallerSecrets {
+		cs, err := NewSigner(secrets...)
+		if err != nil {
+			return nil, fmt.Errorf("CallerSecrets[%q]: %w", id, err) // the error never holds the secret
+		}
+		signers[id] = cs
+	}
 	client, g := newClient(cfg)
-	return &Sender{cfg: cfg, signer: signer, guard: g, client: client, ua: UserAgentPrefix + cfg.Version}, nil
+	return &Sender{cfg: cfg, signer: signer, signers: signers, guard: g, client: client, ua: UserAgentPrefix + cfg.Version}, nil
 }
 
 // newClient builds the guarded client: every dial resolves and checks the
@@ -264,6 +278,7 @@ type target struct {
 	url       string
 	format    string
 	expiresAt time.Time
+	caller    string // signs with this caller's secret when it has one
 }
 
 func (s *Sender) deliverAs(ctx context.Context, t target, msgID string, ev Event, now time.Time) Attempt {
@@ -288,7 +303,11 @@ func (s *Sender) deliverAs(ctx context.Context, t target, msgID string, ev Event
 		if body, err = ev.Body(); err != nil {
 			return Attempt{Outcome: Refused, Error: "encode event: " + err.Error()}
 		}
-		if h, err = s.signer.Headers(msgID, now, body); err != nil {
+		signer := s.signer
+		if cs, ok := s.signers[t.caller]; ok && t.caller != "" {
+			signer = cs
+		}
+		if h, err = signer.Headers(msgID, now, body); err != nil {
 			return Attempt{Outcome: Retry, Error: "sign: " + err.Error()}
 		}
 	} else {

@@ -8,8 +8,9 @@ import (
 // Sources of an audited decision (Record.Source). ChatOps decisions use
 // the platform name: PlatformSlack, PlatformDingTalk, PlatformFeishu.
 const (
-	SourceAPI   = "api"
-	SourceQueue = "queue"
+	SourceAPI      = "api"
+	SourceQueue    = "queue"
+	SourceCallback = "callback" // an event delivered or dead-lettered
 )
 
 // Actions of an audited decision (Record.Action).

@@ -38,6 +38,10 @@ type Message struct {
 	NodepoolId string `json:",omitempty"`
 	// EnsRegionId is the pool's ENS region as ENS last reported it.
 	EnsRegionId string `json:",omitempty"`
+	// Caller is the caller (CALLERS Id) the pool was created for, so its
+	// events are signed with that caller's callback secret; empty in
+	// simple mode. Never the secret itself.
+	Caller string `json:",omitempty"`
 	// CallbackUrl is where events go; empty when the caller gave none.
 	CallbackUrl string `json:",omitempty"`
 	// CallbackFormat is the chat format of the callback (see
@@ -136,7 +140,7 @@ func (m *Message) Tell(ev callback.Event, now time.Time) bool {
 	ev.Data.Sequence = len(m.Told)
 	if m.CallbackUrl != "" {
 		d := callback.NewDelivery(m.CallbackUrl, ev, now)
-		d.Format, d.ExpiresAt = m.CallbackFormat, m.CallbackExpiresAt
+		d.Format, d.ExpiresAt, d.Caller = m.CallbackFormat, m.CallbackExpiresAt, m.Caller
 		if m.CallbackGone {
 			d.State, d.NextAt = callback.StateGone, time.Time{}
 		}

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/mns"
@@ -55,6 +57,10 @@ type Config struct {
 	Notifier Notifier
 	// Validator applies the request rules (the webhook's). Required.
 	Validator *nodepool.Validator
+	// Callers, when set (CALLERS), makes every envelope name its Caller,
+	// whose policy is checked again before anything is created; nil is
+	// simple mode.
+	Callers *caller.Set
 	// Sealer opens sealed passwords; nil rejects envelopes that carry one.
 	Sealer *nodepool.Sealer
 	// Seen remembers which request each recent RequestId stood for, to
@@ -227,6 +233,9 @@ const (
 	CodeUnknownSealKey       = callback.CodeUnknownSealKey
 	CodeIdempotencyKeyReused = callback.CodeIdempotencyKeyReused
 	CodeClusterNotFound      = callback.CodeClusterNotFound
+	// CodeForbidden: the envelope names no caller, an unknown one, or a
+	// request outside its caller's policy (CALLERS).
+	CodeForbidden = callback.CodeForbidden
 )
 
 // item is the working state of one message. Its outcome is out.Outcome:
@@ -457,6 +466,18 @@ func (w *Worker) admit(it *item) verdict {
 	}
 	if err := w.cfg.Validator.Validate(req); err != nil {
 		return rejected(CodeInvalidRequest, err.Error())
+	}
+	if w.cfg.Callers != nil {
+		c, ok := w.cfg.Callers.Lookup(env.Caller)
+		switch {
+		case env.Caller == "":
+			return rejected(CodeForbidden, "the envelope names no Caller, and CALLERS is set: every envelope names its caller (scripts/enqueue -caller)")
+		case !ok:
+			return rejected(CodeForbidden, "Caller "+strconv.Quote(env.Caller)+" is not in CALLERS")
+		}
+		if err := c.Check(req); err != nil {
+			return rejected(CodeForbidden, err.Error())
+		}
 	}
 	// A RequestId stands for one request: the same Idempotency-Key (or
 	// webhook-id) with another body is refused, not merged into the first.
@@ -736,7 +757,7 @@ func (w *Worker) finish(ctx context.Context, it *item, now time.Time) error {
 func (w *Worker) track(ctx context.Context, it *item, now time.Time) error {
 	m := &tracking.Message{
 		RequestId: it.env.RequestId, ClusterId: it.req.ClusterId, Name: it.req.NodepoolInfo.Name,
-		NodepoolId: it.out.NodepoolId, EnsRegionId: it.pool.NodepoolInfo.EnsRegionId, CallbackUrl: it.callback.Url,
+		NodepoolId: it.out.NodepoolId, EnsRegionId: it.pool.NodepoolInfo.EnsRegionId, CallbackUrl: it.callback.Url, Caller: it.callerID(),
 		CallbackFormat: it.callback.Format, CallbackExpiresAt: it.callback.ExpiresAt,
 		CreatedAt: now, Deadline: now.Add(w.cfg.PoolDeadline),
 	}
@@ -757,7 +778,7 @@ func (w *Worker) reportFailure(ctx context.Context, it *item, now time.Time) err
 	var errs []error
 	if it.callback.Url != "" && it.out.RequestId != "" && it.out.ClusterId != "" && it.out.Name != "" {
 		m := &tracking.Message{
-			RequestId: it.out.RequestId, ClusterId: it.out.ClusterId, Name: it.out.Name,
+			RequestId: it.out.RequestId, ClusterId: it.out.ClusterId, Name: it.out.Name, Caller: it.callerID(),
 			CallbackUrl: it.callback.Url, CallbackFormat: it.callback.Format, CallbackExpiresAt: it.callback.ExpiresAt,
 			CreatedAt: now, Deadline: now.Add(w.cfg.PoolDeadline), Terminal: true,
 		}
@@ -794,6 +815,7 @@ func (w *Worker) tell(ctx context.Context, it *item, m *tracking.Message, ev cal
 	switch {
 	case d.State == callback.StateDelivered:
 		it.out.Notified = true
+		w.audit(ctx, it, caller.ActionDeliver, caller.DecisionDelivered, ev.Type, caller.SourceCallback)
 	case d.Undeliverable():
 		if err := w.deadLetter(ctx, d.DeadLetter(now)); err != nil {
 			return // the poller finds it terminal in the tracking message
@@ -802,6 +824,7 @@ func (w *Worker) tell(ctx context.Context, it *item, m *tracking.Message, ev cal
 			slog.String(fcadapter.LogKeyRequestID, m.RequestId), slog.String(fcadapter.LogKeyClusterID, m.ClusterId),
 			slog.String(fcadapter.LogKeyName, m.Name), slog.String(fcadapter.LogKeyWebhookID, d.MessageID),
 			slog.String("type", d.Event.Type), slog.String("reason", string(d.State)))
+		w.audit(ctx, it, caller.ActionDeliver, caller.DecisionDeadLettered, ev.Type+": "+string(d.State), caller.SourceCallback)
 	default:
 		return
 	}
@@ -847,11 +870,78 @@ func (w *Worker) send(ctx context.Context, s Sender, body string, delay time.Dur
 	})
 }
 
+// callerID is the caller the item's events belong to: the envelope's
+// Caller once CALLERS accepted it, else "" (the shared callback secret).
+func (it *item) callerID() string {
+	if it.env == nil || it.out.Code == CodeForbidden {
+		return ""
+	}
+	return it.env.Caller
+}
+
+// audit writes one audit record about it.
+func (w *Worker) audit(ctx context.Context, it *item, action, decision, reason, source string) {
+	who := caller.SimpleCaller
+	if w.cfg.Callers != nil {
+		who = ""
+	}
+	if it.env != nil && it.env.Caller != "" {
+		who = it.env.Caller
+	}
+	caller.Audit(ctx, w.cfg.Logger, caller.Record{Caller: who, Source: source, Action: action,
+		ClusterId: it.out.ClusterId, Name: it.out.Name, RequestId: it.out.RequestId, Decision: decision, Reason: reason})
+}
+
+// auditSource names where the item's request came from: api, a chat
+// platform, or queue (and any other envelope Source as written).
+func auditSource(it *item) string {
+	if it.env == nil {
+		return caller.SourceQueue
+	}
+	switch it.env.Source {
+	case nodepool.SourceWebhook:
+		return caller.SourceAPI
+	case nodepool.SourceChatOps:
+		return cmp.Or(it.callback.Format, nodepool.SourceChatOps)
+	}
+	return it.env.Source
+}
+
+// auditOutcome writes the audit record of a message's outcome (created,
+// adopted, conflict, denied, failed); re-queued and duplicate messages
+// are not decisions yet.
+func (w *Worker) auditOutcome(ctx context.Context, it *item) {
+	var decision string
+	switch it.out.Outcome {
+	case Created:
+		decision = caller.DecisionCreated
+	case Adopted:
+		decision = caller.DecisionAdopted
+	case Failed, Rejected, Lost:
+		switch it.out.Code {
+		case CodeConflict:
+			decision = caller.DecisionConflict
+		case CodeForbidden:
+			decision = caller.DecisionDenied
+		default:
+			decision = caller.DecisionFailed
+		}
+	default:
+		return
+	}
+	reason := it.out.Reason
+	if it.out.Code != "" && it.out.Code != CodeForbidden {
+		reason = it.out.Code + ": " + reason
+	}
+	w.audit(ctx, it, caller.ActionCreate, decision, reason, auditSource(it))
+}
+
 // log writes one record per message, named after its outcome ("worker:
 // created", "worker: adopted", ...): INFO for a state change that went
 // well, WARN for a failure, a rejection or a re-queue, ERROR for a lost
 // outcome. Never a body or a password.
 func (w *Worker) log(ctx context.Context, it *item) {
+	w.auditOutcome(ctx, it)
 	level := slog.LevelInfo
 	switch it.out.Outcome {
 	case Failed, Rejected, Requeued:
