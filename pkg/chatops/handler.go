@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/intake"
@@ -51,6 +52,12 @@ type Config struct {
 	FeishuReplier Replier
 	// Presets are the named request templates.
 	Presets Presets
+	// Callers, when set (CALLERS), maps each platform identity to the
+	// caller whose Chat list names it: only mapped users may create or
+	// read, within that caller's policy; anyone else gets a polite
+	// refusal and nothing is queued. Nil is simple mode (everyone who can
+	// reach the command may use it).
+	Callers *caller.Set
 	// Validator is the JSON API's validator; default
 	// nodepool.NewValidator(nodepool.ValidationConfig{}).
 	Validator *nodepool.Validator
@@ -170,6 +177,7 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, platform 
 type incoming struct {
 	platform string
 	text     string
+	team     string // Slack team_id (workspace)
 	user     string
 	dedupe   string    // the platform's id of this message (stable across its retries)
 	replyURL string    // where results go ("" = nowhere)
@@ -190,19 +198,48 @@ func (h *Handler) run(ctx context.Context, in incoming) answer {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Budget)
 	defer cancel()
+	if cmd.Verb != VerbStatus && cmd.Verb != VerbCreate {
+		return answer{text: HelpText(h.cfg.Presets)}
+	}
+	action := caller.ActionCreate
+	if cmd.Verb == VerbStatus {
+		action = caller.ActionStatus
+	}
+	rec := caller.Record{Caller: caller.SimpleCaller, Source: in.platform, Action: action, ClusterId: cmd.Cluster, Name: cmd.Name}
+	var who *caller.Caller
+	if h.cfg.Callers != nil {
+		c, ok := h.cfg.Callers.ByChat(in.platform, in.team, in.user)
+		if !ok {
+			rec.Caller, rec.Decision, rec.Reason = "", caller.DecisionDenied, "chat identity not mapped to a caller"
+			h.audit(ctx, rec)
+			return answer{text: NotMappedText(in.platform, in.team, in.user)}
+		}
+		who, rec.Caller = c, c.Id
+	}
 	switch cmd.Verb {
 	case VerbStatus:
-		return h.status(ctx, cmd)
-	case VerbCreate:
-		return h.create(ctx, in, cmd)
+		return h.status(ctx, cmd, who, rec)
+	default:
+		return h.create(ctx, in, cmd, who, rec)
 	}
-	return answer{text: HelpText(h.cfg.Presets)}
 }
 
-func (h *Handler) status(ctx context.Context, cmd Command) answer {
+// audit writes one audit record of a chat decision.
+func (h *Handler) audit(ctx context.Context, rec caller.Record) {
+	caller.Audit(ctx, h.cfg.Logger, rec)
+}
+
+func (h *Handler) status(ctx context.Context, cmd Command, who *caller.Caller, rec caller.Record) answer {
 	if err := h.cfg.Validator.ValidatePoolKey(cmd.Cluster, cmd.Name); err != nil {
 		return answer{text: ErrorText(err)}
 	}
+	if who != nil && !who.MayUseCluster(cmd.Cluster) {
+		rec.Decision, rec.Reason = caller.DecisionDenied, "ClusterId: not a cluster this caller may read (rule Clusters)"
+		h.audit(ctx, rec)
+		return answer{text: DeniedText(&caller.DeniedError{Caller: who.Id, Rule: "Clusters", Field: "ClusterId", Message: "not a cluster you may read"})}
+	}
+	rec.Decision = caller.DecisionAccepted
+	h.audit(ctx, rec)
 	pools, err := h.cfg.Pools.DescribeClusterNodePools(ctx, cmd.Cluster)
 	switch {
 	case errors.Is(err, ens.ErrNotFound):
@@ -219,7 +256,7 @@ func (h *Handler) status(ctx context.Context, cmd Command) answer {
 	return answer{text: StatusText(cmd.Cluster, cmd.Name, nil)}
 }
 
-func (h *Handler) create(ctx context.Context, in incoming, cmd Command) answer {
+func (h *Handler) create(ctx context.Context, in incoming, cmd Command, who *caller.Caller, rec caller.Record) answer {
 	req, err := h.cfg.Presets.BuildRequest(cmd)
 	if req == nil {
 		return answer{text: ErrorText(err)}
@@ -237,13 +274,31 @@ func (h *Handler) create(ctx context.Context, in incoming, cmd Command) answer {
 		key = in.platform + ":" + in.dedupe
 	}
 	requestID := nodepool.RequestID(key, "")
-	_, err = nodepool.Submit(ctx, h.cfg.Queue, nodepool.Submission{Request: req, RequestID: requestID,
-		Source: nodepool.SourceChatOps, ReceivedAt: h.cfg.Now()})
+	rec.RequestId = requestID
+	if who != nil {
+		// Presets and options stay inside the caller's policy.
+		if err := who.Check(req); err != nil {
+			rec.Decision, rec.Reason = caller.DecisionDenied, err.Error()
+			h.audit(ctx, rec)
+			var de *caller.DeniedError
+			errors.As(err, &de)
+			return answer{text: DeniedText(de)}
+		}
+	}
+	sub := nodepool.Submission{Request: req, RequestID: requestID, Source: nodepool.SourceChatOps, ReceivedAt: h.cfg.Now()}
+	if who != nil {
+		sub.Caller = who.Id
+	}
+	_, err = nodepool.Submit(ctx, h.cfg.Queue, sub)
 	if err != nil {
+		rec.Decision, rec.Reason = caller.DecisionFailed, "queue unavailable"
+		h.audit(ctx, rec)
 		h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "chatops: enqueue failed",
 			slog.String(fcadapter.LogKeyRequestID, requestID), fcadapter.LogError(err))
 		return answer{text: "The request queue is unavailable; nothing may have been accepted. Try again in a minute (RequestId `" + requestID + "`; a repeat of the same create is safe)."}
 	}
+	rec.Decision = caller.DecisionAccepted
+	h.audit(ctx, rec)
 	h.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "chatops: accepted", slog.String("platform", in.platform),
 		slog.String(fcadapter.LogKeyRequestID, requestID), slog.String(fcadapter.LogKeyClusterID, req.ClusterId), slog.String(fcadapter.LogKeyName, req.NodepoolInfo.Name),
 		slog.String("user", in.user))
@@ -282,6 +337,7 @@ func (h *Handler) slack(w http.ResponseWriter, r *http.Request, body []byte) {
 	in := incoming{
 		platform: Slack,
 		text:     form.Get("command") + " " + form.Get("text"),
+		team:     form.Get("team_id"),
 		user:     form.Get("user_id"),
 		dedupe:   form.Get("trigger_id"),
 		replyURL: h.allowedURL(form.Get("response_url"), h.cfg.SlackHosts),

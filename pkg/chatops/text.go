@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -192,6 +193,28 @@ func optionFor(field string) (string, bool) {
 	}
 	opt, ok := fieldOptions[field]
 	return opt, ok
+}
+
+// NotMappedText is the polite refusal for a chat identity no caller's
+// Chat list names: it says which identity to ask an administrator to add,
+// and nothing about the callers that exist.
+func NotMappedText(platform, team, user string) string {
+	id := platform + ":" + user
+	if platform == caller.PlatformSlack {
+		id = platform + ":" + team + "/" + user
+	}
+	return "Sorry, you are not allowed to manage node pools from here. Ask the platform team to add `" + id +
+		"` to a caller's Chat list. Nothing was queued."
+}
+
+// DeniedText is the refusal for a command outside the caller's policy:
+// the option (if one sets the field), the field and what is allowed.
+func DeniedText(d *caller.DeniedError) string {
+	what := d.Field
+	if opt, ok := optionFor(d.Field); ok {
+		what = opt + " (" + d.Field + ")"
+	}
+	return "Sorry, that is outside what you may create: " + what + " " + d.Message + " (rule " + d.Rule + "). Nothing was queued."
 }
 
 // AckText is the acknowledgement of an accepted create.

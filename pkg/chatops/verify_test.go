@@ -55,10 +55,6 @@ func TestSlackVerifier(t *testing.T) {
 
 func TestDingTalkVerifier(t *testing.T) {
 	t.Parallel()
-	v, err := NewDingTalkVerifier(VerifierConfig{Secrets: []string{dingTalkSecret, "SECnew"}, Now: fixedNow})
-	if err != nil {
-		t.Fatal(err)
-	}
 	body := readTestdata(t, "dingtalk-message.json")
 	tests := []struct {
 		name   string
@@ -69,8 +65,9 @@ func TestDingTalkVerifier(t *testing.T) {
 	}{
 		{"valid", dingTalkSecret, t0, nil, nil},
 		{"rotated secret", "SECnew", t0, nil, nil},
-		{"59 min old", dingTalkSecret, t0.Add(-59 * time.Minute), nil, nil},
-		{"expired", dingTalkSecret, t0.Add(-61 * time.Minute), nil, ErrExpired},
+		{"4 min old", dingTalkSecret, t0.Add(-4 * time.Minute), nil, nil},
+		{"expired", dingTalkSecret, t0.Add(-5*time.Minute - time.Millisecond), nil, ErrExpired},
+		{"an hour old (DingTalk's own window)", dingTalkSecret, t0.Add(-59 * time.Minute), nil, ErrExpired},
 		{"wrong secret", "SECother", t0, nil, ErrMismatch},
 		{"timestamp changed", dingTalkSecret, t0, func(r *requestT) { r.Header.Set("timestamp", "1777887600001") }, ErrMismatch},
 		{"no sign", dingTalkSecret, t0, func(r *requestT) { r.Header.Del("sign") }, ErrMissing},
@@ -79,6 +76,10 @@ func TestDingTalkVerifier(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			v, err := NewDingTalkVerifier(VerifierConfig{Secrets: []string{dingTalkSecret, "SECnew"}, Now: fixedNow})
+			if err != nil {
+				t.Fatal(err)
+			}
 			r := wrap(dingTalkRequest(tt.secret, tt.ts, body))
 			if tt.mutate != nil {
 				tt.mutate(r)
@@ -87,6 +88,37 @@ func TestDingTalkVerifier(t *testing.T) {
 				t.Fatalf("Verify = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDingTalkReplayGuard: a timestamp+sign pair is accepted once, with
+// any body; another pair is accepted; a full guard forgets expired pairs
+// and refuses while all are live.
+func TestDingTalkReplayGuard(t *testing.T) {
+	t.Parallel()
+	now := t0
+	v, err := NewDingTalkVerifier(VerifierConfig{Secrets: []string{dingTalkSecret}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readTestdata(t, "dingtalk-message.json")
+	if err := v.Verify(dingTalkRequest(dingTalkSecret, t0, body), body); err != nil {
+		t.Fatal(err)
+	}
+	other := []byte(`{"msgtype":"text","text":{"content":"create eck-x p size=99"}}`)
+	if err := v.Verify(dingTalkRequest(dingTalkSecret, t0, other), other); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay with another command: %v", err)
+	}
+	if err := v.Verify(dingTalkRequest(dingTalkSecret, t0.Add(time.Millisecond), body), body); err != nil {
+		t.Fatalf("fresh pair: %v", err)
+	}
+	v.maxSeen = 2
+	if err := v.Verify(dingTalkRequest(dingTalkSecret, t0.Add(2*time.Millisecond), body), body); err == nil {
+		t.Fatal("full guard accepted a new pair")
+	}
+	now = t0.Add(5*time.Minute + time.Second) // both recorded pairs left the window
+	if err := v.Verify(dingTalkRequest(dingTalkSecret, now, body), body); err != nil {
+		t.Fatalf("after expiry: %v", err)
 	}
 }
 
