@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,7 +41,7 @@ func (a *app) Handler() any { return a.handle }
 
 // newApp checks the settings and builds the handler.
 func newApp(s config.Settings, logw io.Writer) (*app, error) {
-	if err := s.Require(config.EnvMNSEndpoint, config.EnvWebhookSecret, config.EnvSealKeys); err != nil {
+	if err := errors.Join(s.Require(config.EnvMNSEndpoint, config.EnvSealKeys), s.RequireCallersOrSecret()); err != nil {
 		return nil, err
 	}
 	log, err := fcapp.Logger(s, logw, "ens-nodepool-webhook")
@@ -62,6 +63,7 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP, CallbackAllow: s.CallbackAllow})
 	api, err := intake.New(intake.Config{
 		Secrets:       s.WebhookSecrets,
+		Callers:       s.Callers,
 		Sealer:        sealer,
 		Validator:     validator,
 		Queue:         sender{a},
@@ -100,7 +102,7 @@ func newChatOps(s config.Settings, v *nodepool.Validator, q nodepool.Sender, p n
 	if err != nil {
 		return nil, err
 	}
-	cfg := chatops.Config{Presets: presets, Validator: v, Queue: q, Pools: p, ExtraHosts: s.ChatOpsAllowHosts, Logger: log}
+	cfg := chatops.Config{Presets: presets, Callers: s.Callers, Validator: v, Queue: q, Pools: p, ExtraHosts: s.ChatOpsAllowHosts, Logger: log}
 	if len(s.SlackSigningSecrets) > 0 {
 		if cfg.Slack, err = chatops.NewSlackVerifier(chatops.VerifierConfig{Secrets: s.SlackSigningSecrets}); err != nil {
 			return nil, fmt.Errorf("%s: %w", config.EnvSlackSigningSecret, err)

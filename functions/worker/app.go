@@ -55,6 +55,7 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	}
 	h.base = worker.Config{
 		Validator:    nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP, CallbackAllow: s.CallbackAllow}),
+		Callers:      s.Callers,
 		Sealer:       sealer,
 		Seen:         nodepool.NewSeen(0), // outlives invocations, like the instance
 		PoolDeadline: s.PoolDeadline,

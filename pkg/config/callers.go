@@ -34,8 +34,8 @@ func Callers(getenv func(string) string) (*caller.Set, error) {
 
 // RequireCallersOrSecret reports an error unless CALLERS or WEBHOOK_SECRET
 // names who may call the webhook.
-func (s Settings) RequireCallersOrSecret(set *caller.Set) error {
-	if set == nil && len(s.WebhookSecrets) == 0 {
+func (s Settings) RequireCallersOrSecret() error {
+	if s.Callers == nil && len(s.WebhookSecrets) == 0 {
 		return errors.New(EnvWebhookSecret + " or " + EnvCallers + " is required")
 	}
 	return nil

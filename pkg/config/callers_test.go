@@ -29,10 +29,17 @@ func TestCallers(t *testing.T) {
 		t.Errorf("invalid: %v", err)
 	}
 	s, _ := FromEnv(env(nil))
-	if err := s.RequireCallersOrSecret(nil); err == nil {
+	if err := s.RequireCallersOrSecret(); err == nil {
 		t.Error("neither set: no error")
 	}
-	if err := s.RequireCallersOrSecret(set); err != nil {
+	s, err = FromEnv(env(map[string]string{EnvCallers: valid}))
+	if err != nil || s.Callers == nil {
+		t.Fatalf("FromEnv with CALLERS: %v", err)
+	}
+	if err := s.RequireCallersOrSecret(); err != nil {
 		t.Error(err)
+	}
+	if _, err := FromEnv(env(map[string]string{EnvCallers: valid, EnvWebhookSecret: sec})); err == nil {
+		t.Error("FromEnv accepted CALLERS with WEBHOOK_SECRET")
 	}
 }

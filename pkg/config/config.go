@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 )
 
@@ -58,6 +59,9 @@ const (
 
 // Settings is every value the three functions read from their environment.
 type Settings struct {
+	// Callers is CALLERS (see Callers): the callers and their policies;
+	// nil is simple mode.
+	Callers *caller.Set
 	// MNSEndpoint is the MNS queue endpoint, e.g.
 	// https://<account-id>.mns.cn-hangzhou.aliyuncs.com or http://127.0.0.1:9100.
 	MNSEndpoint string
@@ -299,6 +303,11 @@ func FromEnv(getenv func(string) string) (Settings, error) {
 		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error: %w", EnvLogLevel, err))
 	}
 	errs = append(errs, s.checkValues(getenv)...)
+	callers, err := Callers(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.Callers = callers
 	return s, errors.Join(errs...)
 }
 

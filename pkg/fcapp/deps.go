@@ -87,7 +87,9 @@ func (c *Clients) For(cr fcadapter.Credentials) (*ens.Client, *mns.Client, error
 }
 
 // CallbackSender returns the callback sender: Standard Webhooks signing
-// with every CALLBACK_SECRET (one signature each, for rotation), the SSRF policy of the settings, and the chat
+// with every CALLBACK_SECRET (one signature each, for rotation) — or,
+// for the events of a caller with its own CallbackSecret (CALLERS), with
+// that secret only — the SSRF policy of the settings, and the chat
 // platforms' result formats (Feishu replies need FEISHU_APP_ID and
 // FEISHU_APP_SECRET).
 func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, error) {
@@ -99,7 +101,14 @@ func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, erro
 		}
 		rc.Feishu = fc
 	}
-	return callback.NewSender(callback.Config{Secrets: s.CallbackSecrets, Timeout: s.CallbackTimeout,
+	var own map[string][]string
+	for id, sec := range s.Callers.CallbackSecrets() {
+		if own == nil {
+			own = map[string][]string{}
+		}
+		own[id] = []string{sec}
+	}
+	return callback.NewSender(callback.Config{Secrets: s.CallbackSecrets, CallerSecrets: own, Timeout: s.CallbackTimeout,
 		Retry:     callback.Policy{Schedule: s.CallbackRetry},
 		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: chatops.Renderers(rc), Logger: log,
 		// Room for PerHost attempts to every host at once.

@@ -10,6 +10,9 @@
 // It prints {"RequestId","MessageId","ClusterId","Name"} on success. With
 // -dry-run it prints the envelope instead of sending it (the password is
 // sealed in it). -idempotency-key makes the RequestId stable across retries.
+// -caller names the caller (CALLERS Id) the request is made for; with
+// CALLERS set on the functions every envelope must name one, and the
+// worker checks that caller's policy before creating.
 package main
 
 import (
@@ -52,6 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	source := fs.String("source", nodepool.SourceQueue, "Envelope.Source: who produces the request")
 	allowHTTP := fs.Bool("allow-http-callback", false, "accept an http:// or loopback Callback.Url (local stack only)")
 	dryRun := fs.Bool("dry-run", false, "print the envelope instead of sending it")
+	callerID := fs.String("caller", "", "Envelope.Caller: the CALLERS Id the request is made for (required when the functions run with CALLERS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -100,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	requestID := nodepool.RequestID(*idemKey, "")
 	messageID, err := nodepool.Submit(ctx, q, nodepool.Submission{Request: req, RequestID: requestID,
-		Source: *source, ReceivedAt: time.Now(), Sealer: sealer})
+		Source: *source, ReceivedAt: time.Now(), Sealer: sealer, Caller: *callerID})
 	if err != nil || *dryRun {
 		return err
 	}

@@ -27,7 +27,7 @@ func TestEnqueueSealsAndSends(t *testing.T) {
 	ctx := context.Background()
 	env := map[string]string{config.EnvSealKeys: sealKeys, config.EnvAccessKeyID: ak, config.EnvAccessKeySecret: sk}
 	var out bytes.Buffer
-	err := run(ctx, []string{"-file", "-", "-endpoint", ms.URL(), "-queue", "reqs", "-idempotency-key", "k-1"},
+	err := run(ctx, []string{"-file", "-", "-endpoint", ms.URL(), "-queue", "reqs", "-idempotency-key", "k-1", "-caller", "portal-a"},
 		func(k string) string { return env[k] }, strings.NewReader(request), &out)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +46,9 @@ func TestEnqueueSealsAndSends(t *testing.T) {
 	e, err := nodepool.Parse([]byte(msgs[0].Body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if e.Caller != "portal-a" {
+		t.Errorf("Caller = %q, want the -caller flag", e.Caller)
 	}
 	keys, _ := nodepool.ParseKeys(sealKeys)
 	s, _ := nodepool.NewSealer(keys)
@@ -71,10 +74,15 @@ func TestEnqueueRefuses(t *testing.T) {
 		"bad endpoint": {map[string]string{config.EnvSealKeys: sealKeys, config.EnvMNSEndpoint: "127.0.0.1:9/x"}, request, "-endpoint (or MNS_ENDPOINT)"},
 		"http callback without the flag": {map[string]string{config.EnvSealKeys: sealKeys},
 			strings.Replace(request, `"ClusterId"`, `"Callback":{"Url":"http://127.0.0.1:8080/cb"},"ClusterId"`, 1), "add -allow-http-callback"},
+		"bad caller id": {map[string]string{config.EnvSealKeys: sealKeys, "CALLER": "Not An Id"}, request, "Caller"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			err := run(context.Background(), []string{"-file", "-"}, func(k string) string { return tc.env[k] },
+			args := []string{"-file", "-"}
+			if c := tc.env["CALLER"]; c != "" {
+				args = append(args, "-caller", c, "-dry-run")
+			}
+			err := run(context.Background(), args, func(k string) string { return tc.env[k] },
 				strings.NewReader(tc.input), &bytes.Buffer{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
