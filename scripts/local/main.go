@@ -11,7 +11,9 @@
 // -poll-interval, -ens-provision, -demo.
 //
 // Environment: WEBHOOK_SECRET and CALLBACK_SECRET (whsec_…, comma-separated
-// for rotation), ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET,
+// for rotation) — or CALLERS (README "Callers") instead of WEBHOOK_SECRET,
+// then -demo signs as the first caller with Secrets and verifies with its
+// CallbackSecret —, ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET,
 // SEAL_KEYS ("kid:base64key,…") — each falls back to a printed development
 // value when unset. Every other function setting (pkg/config: ChatOps
 // secrets and presets, POOL_DEADLINE, POLL_FIRST, …) is passed to the
@@ -37,6 +39,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,6 +55,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
@@ -143,9 +147,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Time limit: the provisioning time plus the poller's first checks
 		// (tracking backoff 10s, 20s, …) and ticks, with room to spare.
 		limit := max(2*time.Minute, 4*(*provision+*poll))
+		demoSecret, demoCallback, err := demoSecrets(cfg)
+		if err != nil {
+			return errors.Join(err, st.Close())
+		}
 		dctx, cancel := context.WithTimeout(ctx, limit)
 		res, err := localstack.Demo(dctx, localstack.DemoConfig{
-			URL: st.URL(), WebhookSecret: cfg.WebhookSecrets[0], CallbackSecret: cfg.CallbackSecrets[0],
+			URL: st.URL(), WebhookSecret: demoSecret, CallbackSecret: demoCallback,
 			Template: template, Out: stdout,
 		})
 		cancel()
@@ -190,7 +198,14 @@ func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted [
 		}
 		return out
 	}
-	cfg.WebhookSecrets = secret(config.EnvWebhookSecret, localstack.DevWebhookSecret)
+	if cfg.Callers = strings.TrimSpace(getenv(config.EnvCallers)); cfg.Callers != "" {
+		// Checked here so a mistake fails once, not in three function logs.
+		if _, err := config.Callers(getenv); err != nil {
+			return cfg, nil, err
+		}
+	} else {
+		cfg.WebhookSecrets = secret(config.EnvWebhookSecret, localstack.DevWebhookSecret)
+	}
 	cfg.CallbackSecrets = secret(config.EnvCallbackSecret, localstack.DevCallbackSecret)
 	cfg.SealKeys = strings.Join(secret(config.EnvSealKeys, localstack.DevSealKeys), ",")
 	realKeys := getenv(config.EnvAccessKeyID) != "" && getenv(config.EnvAccessKeySecret) != ""
@@ -209,7 +224,7 @@ func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted [
 	// other one goes to the functions as it is.
 	own := map[string]bool{
 		config.EnvMNSEndpoint: true, config.EnvENSEndpoint: true, config.EnvENSProtocol: true, config.EnvLogLevel: true,
-		config.EnvWebhookSecret: true, config.EnvCallbackSecret: true, config.EnvSealKeys: true,
+		config.EnvWebhookSecret: true, config.EnvCallers: true, config.EnvCallbackSecret: true, config.EnvSealKeys: true,
 		config.EnvAccessKeyID: true, config.EnvAccessKeySecret: true,
 	}
 	for _, name := range config.Names() {
@@ -266,4 +281,23 @@ func startReceiver(addr string, secrets []string, out io.Writer) (*http.Server, 
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Fprintf(out, "local: receiver http://%s/ prints every POST\n", ln.Addr())
 	return srv, nil
+}
+
+// demoSecrets returns what -demo signs its request with and verifies the
+// callbacks with: WEBHOOK_SECRET and CALLBACK_SECRET, or with CALLERS the
+// first caller with Secrets and its CallbackSecret (else CALLBACK_SECRET).
+func demoSecrets(cfg localstack.Config) (webhook, callback string, err error) {
+	if cfg.Callers == "" {
+		return cfg.WebhookSecrets[0], cfg.CallbackSecrets[0], nil
+	}
+	set, err := caller.Load(cfg.Callers)
+	if err != nil {
+		return "", "", err
+	}
+	for _, c := range set.Callers() {
+		if len(c.Secrets) > 0 {
+			return c.Secrets[0], cmp.Or(c.CallbackSecret, cfg.CallbackSecrets[0]), nil
+		}
+	}
+	return "", "", errors.New("-demo with CALLERS needs a caller with Secrets")
 }

@@ -124,6 +124,7 @@ func TestEveryFunctionSettingPassedThrough(t *testing.T) {
 	}
 	env[config.EnvWebhookSecret] = "whsec_a,whsec_b"
 	env[config.EnvCallbackSecret] = "whsec_new,whsec_old"
+	delete(env, config.EnvCallers) // exclusive with WEBHOOK_SECRET: TestRunWithCallers
 	env[config.EnvENSProtocol] = "HTTP"
 	cfg, defaulted, err := stackConfig(func(k string) string { return env[k] })
 	if err != nil {
@@ -296,6 +297,45 @@ func TestReceiverPrints(t *testing.T) {
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestRunWithCallers: CALLERS from the environment reaches the functions:
+// the demo request, signed with the first caller's secret, is accepted and
+// its events arrive signed with that caller's callback secret (the demo
+// verifies them with it and exits 0 on nodepool.active).
+func TestRunWithCallers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the stack")
+	}
+	env := map[string]string{"CALLERS": `[{"Id":"demo","Secrets":["whsec_ZGVtby1jYWxsZXItc2VjcmV0LTAwMDAwMDAwMDAwMA=="],` +
+		`"CallbackSecret":"whsec_ZGVtby1jYWxsYmFjay1zZWNyZXQtMDAwMDAwMDAwMA==","Clusters":["eck-demo*"],"MaxDesiredSize":5}]`}
+	var stdout, stderr lockedBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),
+		"-poll-interval", "1s", "-ens-provision", "1s", "-demo"}
+	if err := run(ctx, args, func(k string) string { return env[k] }, &stdout, &stderr); err != nil {
+		t.Fatalf("run -demo with CALLERS: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "demo: nodepool.active") || strings.Contains(stdout.String(), "WEBHOOK_SECRET=") {
+		t.Errorf("stdout:\n%s", stdout.String())
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "ZGVtby1j") {
+		t.Error("a caller secret was printed")
+	}
+}
+
+func TestRunRefusesBadCallers(t *testing.T) {
+	for name, env := range map[string]map[string]string{
+		"both":    {"CALLERS": `[{"Id":"a","Clusters":["*"]}]`, "WEBHOOK_SECRET": "whsec_QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"},
+		"invalid": {"CALLERS": `[{"Id":"a","Secrets":["whsec_c2hvcnQ="]}]`},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"-data", t.TempDir()}, func(k string) string { return env[k] }, &out, &out)
+		if err == nil || strings.Contains(err.Error(), "c2hvcnQ") || strings.Contains(err.Error(), "QUFB") {
+			t.Errorf("%s: run = %v", name, err)
 		}
 	}
 }

@@ -45,11 +45,14 @@ type Config struct {
 	ENSProvision time.Duration
 
 	// WebhookSecrets are the inbound Standard Webhooks secrets (whsec_…,
-	// several for rotation). Required.
+	// several for rotation). Required unless Callers is set (then empty).
 	WebhookSecrets []string
 	// CallbackSecrets sign outbound callbacks (whsec_…; several during a
 	// rotation: every callback carries one signature each). Required.
 	CallbackSecrets []string
+	// Callers is the CALLERS setting (inline JSON or a file path): the
+	// callers and their policies, replacing WebhookSecrets.
+	Callers string
 	// AccessKeyID and AccessKeySecret are the key pair the simulators
 	// accept and the functions receive as per-invocation credentials (with
 	// real endpoints: a real key pair). Required.
@@ -194,8 +197,11 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: want host:port", a.name, a.addr))
 		}
 	}
-	if len(c.WebhookSecrets) == 0 {
-		errs = append(errs, errors.New("WebhookSecrets: at least one whsec_ secret is required"))
+	switch {
+	case len(c.WebhookSecrets) == 0 && c.Callers == "":
+		errs = append(errs, errors.New("WebhookSecrets: at least one whsec_ secret is required (or Callers)"))
+	case len(c.WebhookSecrets) > 0 && c.Callers != "":
+		errs = append(errs, errors.New("WebhookSecrets and Callers are exclusive"))
 	}
 	for i, s := range c.WebhookSecrets {
 		if !strings.HasPrefix(s, "whsec_") {

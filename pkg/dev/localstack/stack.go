@@ -296,6 +296,7 @@ func (c Config) FunctionEnv(a Addrs) map[string]string {
 		config.EnvENSProtocol:        proto,
 		config.EnvENSRegion:          c.Region,
 		config.EnvWebhookSecret:      strings.Join(c.WebhookSecrets, ","),
+		config.EnvCallers:            c.Callers,
 		config.EnvCallbackSecret:     strings.Join(c.CallbackSecrets, ","),
 		config.EnvSealKeys:           c.SealKeys,
 		config.EnvCallbackAllowHTTP:  "true",
