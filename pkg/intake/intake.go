@@ -175,7 +175,7 @@ func New(cfg Config) (*Handler, error) {
 				}
 			}
 		}
-		if len(v.pools) == 0 {
+		if len(v.keys) == 0 {
 			return nil, errors.New("intake: Config.Callers: no caller has Secrets, so nobody could call")
 		}
 	}
