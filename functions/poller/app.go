@@ -68,6 +68,7 @@ func (a *app) handle(ctx context.Context, ev events.TimerEvent) error {
 		DeadLetter:      mns.Queue(a.cfg.DeadLetterQueue),
 		Pools:           ensClient,
 		Deliverer:       a.sender,
+		WithCallers:     a.cfg.Callers != nil,
 		DefaultDeadline: a.cfg.PoolDeadline,
 		LateWatch:       a.cfg.PoolLateWatch,
 		Backoff:         tracking.Backoff{First: a.cfg.PollFirst, Max: a.cfg.PollMax},

@@ -65,6 +65,10 @@ type Config struct {
 	Pools Pools
 	// Deliverer delivers callbacks. Required.
 	Deliverer Deliverer
+	// WithCallers tells that CALLERS is set: a tracking message without a
+	// Caller is then audited with no caller rather than as the simple
+	// mode's "default".
+	WithCallers bool
 
 	// BatchSize is how many messages one Receive asks for; default and
 	// maximum mns.MaxBatch (16).

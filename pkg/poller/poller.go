@@ -57,7 +57,6 @@
 package poller
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -738,12 +737,16 @@ func (t *tick) reject(ctx context.Context, msg mns.Message, perr error) {
 
 // auditDelivery writes the audit record of a delivered or dead-lettered
 // event.
-func auditDelivery(ctx context.Context, log *slog.Logger, m *tracking.Message, d *callback.Delivery, decision string) {
+func auditDelivery(ctx context.Context, log *slog.Logger, withCallers bool, m *tracking.Message, d *callback.Delivery, decision string) {
 	reason := d.Event.Type
 	if decision == caller.DecisionDeadLettered {
 		reason += ": " + string(d.State)
 	}
-	caller.Audit(ctx, log, caller.Record{Caller: cmp.Or(m.Caller, caller.SimpleCaller), Source: caller.SourceCallback,
+	who := m.Caller
+	if who == "" && !withCallers {
+		who = caller.SimpleCaller
+	}
+	caller.Audit(ctx, log, caller.Record{Caller: who, Source: caller.SourceCallback,
 		Action: caller.ActionDeliver, ClusterId: m.ClusterId, Name: m.Name, RequestId: m.RequestId,
 		Decision: decision, Reason: reason})
 }
@@ -763,7 +766,7 @@ func (t *tick) settle(ctx context.Context, it *item, now time.Time) (dlqFailed b
 	for _, d := range it.m.Deliveries {
 		switch {
 		case d.State == callback.StateDelivered:
-			auditDelivery(ctx, t.log, it.m, &d, caller.DecisionDelivered)
+			auditDelivery(ctx, t.log, t.p.cfg.WithCallers, it.m, &d, caller.DecisionDelivered)
 			continue
 		case d.Undeliverable():
 			b, err := json.Marshal(d.DeadLetter(now))
@@ -771,7 +774,7 @@ func (t *tick) settle(ctx context.Context, it *item, now time.Time) (dlqFailed b
 				_, err = t.p.cfg.DeadLetter.Send(ctx, string(b), 0)
 			}
 			if err == nil {
-				auditDelivery(ctx, t.log, it.m, &d, caller.DecisionDeadLettered)
+				auditDelivery(ctx, t.log, t.p.cfg.WithCallers, it.m, &d, caller.DecisionDeadLettered)
 				t.count(func(s *Stats) { s.DeadLettered++ })
 				t.log.LogAttrs(ctx, slog.LevelWarn, "poller: callback dead-lettered", append(requestAttrs(it.m),
 					slog.String(fcadapter.LogKeyWebhookID, d.MessageID), slog.String("type", d.Event.Type),
