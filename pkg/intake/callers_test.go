@@ -163,3 +163,30 @@ func TestCallersConfig(t *testing.T) {
 		t.Error("callers without any secret accepted")
 	}
 }
+
+// TestCallersKeysAreTheirOwn: the same Idempotency-Key from two callers
+// names two requests (two RequestIds), so one caller's key neither
+// collides with nor reveals another's.
+func TestCallersKeysAreTheirOwn(t *testing.T) {
+	t.Parallel()
+	set, err := caller.Parse([]byte(`[{"Id":"a","Secrets":["` + secretA + `"],"Clusters":["*"]},{"Id":"b","Secrets":["` + secretB + `"],"Clusters":["*"]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, func(c *Config) { c.Secrets, c.Callers = nil, set })
+	body := readFile(t, "ens-doc-example.json")
+	ids := map[string]bool{}
+	for _, sec := range []string{secretA, secretB, secretA} {
+		r := signedPost(t, sec, body)
+		r.Header.Set("Idempotency-Key", "shared-key")
+		w := b.do(r)
+		var a accepted
+		if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil || w.Code != http.StatusAccepted {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+		ids[a.RequestId] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("RequestIds %v: want one per caller", ids)
+	}
+}
