@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
@@ -165,6 +166,9 @@ type run struct {
 	// rss is the peak VmHWM per function over every stack of the run, and
 	// the processes it was read from.
 	rss map[string]peak
+	// progressMu serialises progress lines: sections may run stacks side
+	// by side.
+	progressMu sync.Mutex
 }
 
 type peak struct {
@@ -242,6 +246,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 func (r *run) progress(format string, args ...any) {
+	r.progressMu.Lock()
+	defer r.progressMu.Unlock()
 	fmt.Fprintf(r.cfg.Progress, "bench: "+format+"\n", args...)
 }
 
