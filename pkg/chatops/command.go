@@ -171,11 +171,13 @@ func ParseCommand(text string) (Command, error) {
 	case len(pos) > 2:
 		problems = append(problems, "unexpected "+quote(pos[2])+": options are key=value")
 	}
-	if err := commandError(problems); err != nil {
-		return Command{}, err
+	if len(pos) >= 2 {
+		cmd.Cluster, cmd.Name = pos[0], pos[1]
 	}
-	cmd.Cluster, cmd.Name = pos[0], pos[1]
-	return cmd, nil
+	// On error cmd still holds what could be read (verb, cluster, name and
+	// the well-formed options), so the handler can report the problems
+	// that only building and validating the request would find as well.
+	return cmd, commandError(problems)
 }
 
 func optionNames() []string {

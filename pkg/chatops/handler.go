@@ -194,6 +194,17 @@ type answer struct {
 func (h *Handler) run(ctx context.Context, in incoming) answer {
 	cmd, err := ParseCommand(in.text)
 	if err != nil {
+		// Every wrong part at once: what the parser saw and what the
+		// well-formed options would still get wrong.
+		if cmd.Verb == VerbCreate && cmd.Name != "" {
+			if req, berr := h.cfg.Presets.BuildRequest(cmd); req != nil {
+				var pe, be *CommandError
+				if errors.As(err, &pe) && errors.As(berr, &be) {
+					err = commandError(append(slices.Clone(pe.Problems), be.Problems...))
+				}
+				err = errors.Join(err, h.cfg.Validator.Validate(req))
+			}
+		}
 		return answer{text: ErrorText(err) + "\n" + HelpText(h.cfg.Presets)}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.Budget)

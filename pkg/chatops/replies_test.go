@@ -37,6 +37,7 @@ func TestRepliesGolden(t *testing.T) {
 		{"several wrong options", nil, "create eck-demo0001 pool-a preset=small colour=red size= size=2 size=3 --foo=1"},
 		{"password", nil, "create eck-demo0001 pool-a preset=small password=Secret123!"},
 		{"not numbers and invalid fields", nil, "create eck-demo0001 pool-a preset=small size=abc disk=big vsw=bad type=huge"},
+		{"parse problems beside wrong numbers and fields", nil, "create eck-demo0001 pool-a preset=small colour=red password=x size=abc vsw=bad"},
 		{"unknown command", nil, "frobnicate"},
 	}
 	var b strings.Builder
