@@ -87,6 +87,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if *endpoint == "" {
 		return fmt.Errorf("-endpoint or %s is required", config.EnvMNSEndpoint)
 	}
+	if getenv(config.EnvAccessKeyID) == "" || getenv(config.EnvAccessKeySecret) == "" {
+		return fmt.Errorf("no MNS credentials: set %s and %s (with %s for STS credentials)",
+			config.EnvAccessKeyID, config.EnvAccessKeySecret, config.EnvSecurityToken)
+	}
 	c, err := mns.New(mns.Config{Endpoint: *endpoint, Credentials: mns.Credentials{
 		AccessKeyID: getenv(config.EnvAccessKeyID), AccessKeySecret: getenv(config.EnvAccessKeySecret),
 		SecurityToken: getenv(config.EnvSecurityToken)}})

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -184,6 +185,19 @@ func TestCLI(t *testing.T) {
 	}
 	if st := f.settle(t, "dl"); st.Total != 0 {
 		t.Fatalf("left: %+v", st)
+	}
+
+	// Without credentials the error names the variables to set.
+	noCreds := func(k string) string {
+		if strings.HasPrefix(k, "ALIBABA_CLOUD_") {
+			return ""
+		}
+		return f.env[k]
+	}
+	err = run(context.Background(), append(slices.Clone(f.args), "list"), noCreds,
+		strings.NewReader(""), io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "ALIBABA_CLOUD_ACCESS_KEY_ID") || strings.Contains(err.Error(), "Config.") {
+		t.Errorf("list without credentials: %v, want an error naming ALIBABA_CLOUD_ACCESS_KEY_ID", err)
 	}
 
 	for _, args := range [][]string{{}, {"frob"}, {"show"}, {"list", "extra"}, {"-nope", "list"}} {
