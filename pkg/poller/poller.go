@@ -160,12 +160,11 @@ const ReasonInvalid = "invalid"
 
 // item is one received, parsed tracking message on its way through a tick.
 type item struct {
-	msg     mns.Message
-	m       *tracking.Message
-	stale   bool                 // cluster unreadable: wait at least ErrorRetry
-	due     []*callback.Delivery // attempts to make this tick
-	pending atomic.Int32         // due attempts not yet finished
-	hosts   []*host              // hosts whose HostPending this item counts against
+	msg   mns.Message
+	m     *tracking.Message
+	stale bool                 // cluster unreadable: wait at least ErrorRetry
+	due   []*callback.Delivery // attempts to make this tick
+	hosts []*host              // hosts whose HostPending this item counts against
 
 	mu         sync.Mutex
 	receipt    string    // current receipt handle (heartbeats rotate it)
@@ -480,17 +479,17 @@ func (t *tick) dispatch(ctx context.Context, it *item, room <-chan struct{}) {
 		t.finished <- it
 		return
 	}
-	it.pending.Store(int32(len(jobs)))
-	for _, j := range jobs {
-		t.attempts.Add(1)
-		go func() {
-			defer t.attempts.Done()
+	// One request's events go out one after another, in the order they
+	// were produced (creating before active), so a receiver never gets an
+	// earlier event after a later one of the same check.
+	t.attempts.Add(1)
+	go func() {
+		defer t.attempts.Done()
+		for _, j := range jobs {
 			t.attempt(it, j.d, j.h)
-			if it.pending.Add(-1) == 0 {
-				t.finished <- it
-			}
-		}()
-	}
+		}
+		t.finished <- it
+	}()
 }
 
 // attempt makes d's due attempt within h's share and the tick's, or defers

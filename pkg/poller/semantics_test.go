@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -177,5 +178,43 @@ func TestStaleCreatingNotSentAfterActive(t *testing.T) {
 	}
 	if left := e.trackedBodies(t); len(left) != 0 {
 		t.Errorf("tracking messages left: %+v", left)
+	}
+}
+
+// TestEventsOfOneRequestInOrder: when a check finds a pool already active
+// while its creating event is still due, the two go out one after the
+// other, creating first, for every request of the tick (the receiver
+// records arrival order; concurrent attempts would interleave them).
+func TestEventsOfOneRequestInOrder(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	rcv := newReceiver(t, e, func(int) int { time.Sleep(2 * time.Millisecond); return http.StatusNoContent })
+	if err := e.ens.SetProvisionTime(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	const pools = 24
+	c := clusterID(0)
+	for i := range pools {
+		name := fmt.Sprintf("p%02d", i)
+		id := e.createPool(t, c, name, 1)
+		m := e.message(c, name, id, rcv.URL())
+		m.Tell(callback.Event{Type: callback.TypeCreating, Timestamp: e.clock.Now(),
+			Data: callback.EventData{RequestId: m.RequestId, ClusterId: c, Name: name, NodepoolId: id}}, e.clock.Now())
+		e.track(t, m)
+	}
+	e.clock.Advance(time.Minute)
+	p := e.poller(t, e.sender(t, e.senderConfig()), nil)
+	if s := e.tick(t, p); s.Delivered != 2*pools {
+		t.Fatalf("tick: %+v, want %d deliveries", s, 2*pools)
+	}
+	seen := map[string]string{}
+	for _, call := range rcv.Calls() {
+		id := call.event.Data.RequestId
+		if call.event.Type == callback.TypeCreating && seen[id] == callback.TypeActive {
+			t.Errorf("%s: creating arrived after active", id)
+		}
+		seen[id] = call.event.Type
+	}
+	if len(seen) != pools {
+		t.Errorf("%d requests heard from, want %d", len(seen), pools)
 	}
 }
