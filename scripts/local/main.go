@@ -43,12 +43,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -122,7 +124,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	if *receiver != "" {
-		rcv, err := startReceiver(*receiver, cfg.CallbackSecrets, stdout)
+		var callerSecrets map[string]string
+		if cfg.Callers != "" {
+			set, err := caller.Load(cfg.Callers)
+			if err != nil {
+				return err
+			}
+			callerSecrets = set.CallbackSecrets()
+		}
+		rcv, err := startReceiver(*receiver, cfg.CallbackSecrets, callerSecrets, stdout)
 		if err != nil {
 			return err
 		}
@@ -242,15 +252,32 @@ func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted [
 // POST it gets on one line ("receiver: POST <path> <body>") and answers
 // 200: a stand-in for a Slack response_url or a caller's callback URL. A
 // Standard Webhooks signed request is verified with the callback secrets
+// (CALLBACK_SECRET, then each caller's CallbackSecret, keyed by caller Id)
 // and printed with the result.
-func startReceiver(addr string, secrets []string, out io.Writer) (*http.Server, error) {
+func startReceiver(addr string, secrets []string, callerSecrets map[string]string, out io.Writer) (*http.Server, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if ip, perr := netip.ParseAddr(host); err != nil || perr != nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("-receiver %q: want a loopback host:port such as 127.0.0.1:9300", addr)
 	}
-	v, err := callback.NewVerifier(callback.VerifierConfig{Secrets: secrets})
-	if err != nil {
+	type named struct {
+		note string
+		v    *callback.Verifier
+	}
+	var verifiers []named
+	add := func(note string, secrets ...string) error {
+		v, err := callback.NewVerifier(callback.VerifierConfig{Secrets: secrets})
+		if err == nil {
+			verifiers = append(verifiers, named{note, v})
+		}
+		return err
+	}
+	if err := add(" (signature verified)", secrets...); err != nil {
 		return nil, err
+	}
+	for _, id := range slices.Sorted(maps.Keys(callerSecrets)) {
+		if err := add(" (signature verified with caller "+id+"'s CallbackSecret)", callerSecrets[id]); err != nil {
+			return nil, err
+		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -269,9 +296,15 @@ func startReceiver(addr string, secrets []string, out io.Writer) (*http.Server, 
 		}
 		note := ""
 		if r.Header.Get(callback.HeaderSignature) != "" {
-			note = " (signature verified)"
-			if err := v.Verify(body, r.Header); err != nil {
-				note = " (signature NOT verified: " + err.Error() + ")"
+			for i, nv := range verifiers {
+				err := nv.v.Verify(body, r.Header)
+				if err == nil {
+					note = nv.note
+					break
+				}
+				if i == 0 {
+					note = " (signature NOT verified: " + err.Error() + ")"
+				}
 			}
 		}
 		mu.Lock()

@@ -249,7 +249,7 @@ func TestSlackWalkthrough(t *testing.T) {
 }
 
 func TestReceiverRefusesNonLoopback(t *testing.T) {
-	if _, err := startReceiver("0.0.0.0:0", []string{localstack.DevCallbackSecret}, io.Discard); err == nil {
+	if _, err := startReceiver("0.0.0.0:0", []string{localstack.DevCallbackSecret}, nil, io.Discard); err == nil {
 		t.Fatal("startReceiver(0.0.0.0:0) = nil error, want a refusal")
 	}
 }
@@ -259,7 +259,8 @@ func TestReceiverRefusesNonLoopback(t *testing.T) {
 // callback secrets.
 func TestReceiverPrints(t *testing.T) {
 	var out lockedBuffer
-	srv, err := startReceiver("127.0.0.1:0", []string{localstack.DevCallbackSecret}, &out)
+	const portalSecret = "whsec_cG9ydGFsLWEtY2FsbGJhY2stc2VjcmV0LTAxMjM="
+	srv, err := startReceiver("127.0.0.1:0", []string{localstack.DevCallbackSecret}, map[string]string{"portal-a": portalSecret}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,10 +291,17 @@ func TestReceiverPrints(t *testing.T) {
 	post("/slack", nil, `{"text":"hi"}`)
 	post("/cb", good, `{"a":1}`)
 	post("/cb", good, `{"a":2}`)
+	portal, err := callback.NewSigner(portalSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byCaller, _ := portal.Headers("msg_2", time.Now(), []byte(`{"a":3}`))
+	post("/cb", byCaller, `{"a":3}`)
 	for _, want := range []string{
 		"receiver: POST /slack {\"text\":\"hi\"}\n",
 		"receiver: POST /cb (signature verified) {\"a\":1}\n",
 		"receiver: POST /cb (signature NOT verified: ",
+		"receiver: POST /cb (signature verified with caller portal-a's CallbackSecret) {\"a\":3}\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
