@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"slices"
 	"sync"
 	"testing"
@@ -16,39 +16,11 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
 )
 
-// hangingReceiver accepts connections and never answers (a firewalled
-// endpoint that drops everything after the handshake). It returns its
-// base URL.
-func hangingReceiver(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String()
+// hangingURL is the base URL of a receiver that accepts connections and
+// never answers (a firewalled endpoint).
+func hangingURL(t testing.TB) string {
+	u, _ := simtest.HangingHost(t)
+	return u
 }
 
 // hangingInterval is the timer period of the hanging-receivers scenario:
@@ -112,7 +84,7 @@ func testHangingReceivers(t *testing.T) {
 	baseLat := base.ordinary("base", ordinaryN, expectation{})
 
 	e := hangingEnv(t, 12)
-	hang := hangingReceiver(t) + "/hang"
+	hang := hangingURL(t) + "/hang"
 	want := expectation{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -3,53 +3,13 @@ package poller
 import (
 	"context"
 	"fmt"
-	"net"
-	"sync"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"testing"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
-
-// hangingHost accepts connections and never answers, like a firewalled
-// receiver that drops packets after the handshake. It returns its base URL
-// and a count of accepted connections.
-func hangingHost(t testing.TB) (string, func() int) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String(), func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(conns)
-	}
-}
 
 // TestHangingHostDoesNotHoldOthers: 40 active pools whose receiver never
 // answers are queued before 5 whose receiver answers at once. Within one
@@ -59,7 +19,7 @@ func hangingHost(t testing.TB) (string, func() int) {
 // pending, and back on the queue.
 func TestHangingHostDoesNotHoldOthers(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	hang, accepted := hangingHost(t)
+	hang, accepted := simtest.HangingHost(t)
 	ok := newReceiver(t, e, nil)
 	c := clusterID(0)
 	var hanging, ordinary []tracking.Message
