@@ -72,36 +72,52 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// flags are scripts/local's command line.
+type flags struct {
+	httpAddr, mnsAddr, ensAddr, kmsAddr, data, receiver, bin string
+	poll, provision                                          time.Duration
+	inKMS, demo                                              bool
+}
+
+// parseFlags reads the command line; defaults are README's "Local stack".
+func parseFlags(args []string, stderr io.Writer) (flags, error) {
+	var f flags
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	httpAddr := fs.String("http", "127.0.0.1:9000", "the webhook's HTTP trigger")
-	mnsAddr := fs.String("mns", "127.0.0.1:9100", "MNS-compatible queue service")
-	ensAddr := fs.String("ens", "127.0.0.1:9200", "ENS-compatible API service (admin under /_emulator/)")
-	data := fs.String("data", ".localstack", "durable state of queues and simulated pools")
-	poll := fs.Duration("poll-interval", 10*time.Second, "timer trigger period for the poller")
-	provision := fs.Duration("ens-provision", 20*time.Second, "how long a simulated pool takes to become active")
-	receiver := fs.String("receiver", "", "also run, on this loopback address, a receiver that prints every POST it gets (a local Slack response_url or Callback.Url) and answers 200")
-	kmsAddr := fs.String("kms", "127.0.0.1:9300", "KMS-compatible secrets service (with -secrets-in-kms)")
-	inKMS := fs.Bool("secrets-in-kms", false, "keep every secret setting in the local KMS and give the functions kms:<name> references")
-	bin := fs.String("bin", "", "prebuilt webhook, worker and poller binaries (default: build them)")
-	demo := fs.Bool("demo", false, "also run a callback receiver, send events/create-nodepool.json, print callbacks, exit 0 on nodepool.active")
+	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:9000", "the webhook's HTTP trigger")
+	fs.StringVar(&f.mnsAddr, "mns", "127.0.0.1:9100", "MNS-compatible queue service")
+	fs.StringVar(&f.ensAddr, "ens", "127.0.0.1:9200", "ENS-compatible API service (admin under /_emulator/)")
+	fs.StringVar(&f.data, "data", ".localstack", "durable state of queues and simulated pools")
+	fs.DurationVar(&f.poll, "poll-interval", 10*time.Second, "timer trigger period for the poller")
+	fs.DurationVar(&f.provision, "ens-provision", 20*time.Second, "how long a simulated pool takes to become active")
+	fs.StringVar(&f.receiver, "receiver", "", "also run, on this loopback address, a receiver that prints every POST it gets (a local Slack response_url or Callback.Url) and answers 200")
+	fs.StringVar(&f.kmsAddr, "kms", "127.0.0.1:9400", "KMS-compatible secrets service (with -secrets-in-kms)")
+	fs.BoolVar(&f.inKMS, "secrets-in-kms", false, "keep every secret setting in the local KMS and give the functions kms:<name> references")
+	fs.StringVar(&f.bin, "bin", "", "prebuilt webhook, worker and poller binaries (default: build them)")
+	fs.BoolVar(&f.demo, "demo", false, "also run a callback receiver, send events/create-nodepool.json, print callbacks, exit 0 on nodepool.active")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return f, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	return f, nil
+}
 
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fl, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
 	cfg, defaulted, err := stackConfig(getenv)
 	if err != nil {
 		return err
 	}
-	cfg.HTTPAddr, cfg.MNSAddr, cfg.ENSAddr, cfg.DataDir = *httpAddr, *mnsAddr, *ensAddr, *data
-	cfg.PollInterval, cfg.ENSProvision, cfg.BinDir = *poll, *provision, *bin
-	cfg.SecretsInKMS, cfg.KMSAddr = *inKMS, *kmsAddr
+	cfg.HTTPAddr, cfg.MNSAddr, cfg.ENSAddr, cfg.DataDir = fl.httpAddr, fl.mnsAddr, fl.ensAddr, fl.data
+	cfg.PollInterval, cfg.ENSProvision, cfg.BinDir = fl.poll, fl.provision, fl.bin
+	cfg.SecretsInKMS, cfg.KMSAddr = fl.inKMS, fl.kmsAddr
 	cfg.Output = stderr
-	if *demo && getenv(config.EnvLogLevel) == "" {
+	if fl.demo && getenv(config.EnvLogLevel) == "" {
 		cfg.LogLevel = "warn"
 	}
 	if len(defaulted) > 0 {
@@ -112,7 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	var template []byte
-	if *demo {
+	if fl.demo {
 		root, err := localstack.ModuleRoot(ctx, "")
 		if err != nil {
 			return err
@@ -123,16 +139,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	if *receiver != "" {
-		var callerSecrets map[string]string
-		if cfg.Callers != "" {
-			set, err := caller.Load(cfg.Callers)
-			if err != nil {
-				return err
-			}
-			callerSecrets = set.CallbackSecrets()
-		}
-		rcv, err := startReceiver(*receiver, cfg.CallbackSecrets, callerSecrets, stdout)
+	if fl.receiver != "" {
+		rcv, err := receiverFor(fl.receiver, cfg, stdout)
 		if err != nil {
 			return err
 		}
@@ -146,31 +154,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintln(stdout, st.ReadyLine())
 	fmt.Fprintf(stdout, "local: started in %v; webhook %s/v1/nodepools, ENS admin http://%s/_emulator/, data %s\n",
-		time.Since(start).Round(time.Millisecond), st.URL(), st.Addrs().ENS, *data)
+		time.Since(start).Round(time.Millisecond), st.URL(), st.Addrs().ENS, fl.data)
 	if u := st.InspectURL(); u != "" {
 		fmt.Fprintf(stdout, "local: MNS inspection %s (peek: …/queues/{name}/messages); dead letters: go run ./scripts/deadletter -endpoint http://%s list\n",
 			u, st.Addrs().MNS)
 	}
 
 	var runErr error
-	if *demo {
-		// Time limit: the provisioning time plus the poller's first checks
-		// (tracking backoff 10s, 20s, …) and ticks, with room to spare.
-		limit := max(2*time.Minute, 4*(*provision+*poll))
-		demoSecret, demoCallback, err := demoSecrets(cfg)
-		if err != nil {
-			return errors.Join(err, st.Close())
-		}
-		dctx, cancel := context.WithTimeout(ctx, limit)
-		res, err := localstack.Demo(dctx, localstack.DemoConfig{
-			URL: st.URL(), WebhookSecret: demoSecret, CallbackSecret: demoCallback,
-			Template: template, Out: stdout,
-		})
-		cancel()
-		if err == nil {
-			fmt.Fprintf(stdout, "demo: nodepool.active after %v (total %v)\n", res.Took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-		}
-		runErr = err
+	if fl.demo {
+		runErr = runDemo(ctx, st, cfg, fl, template, start, stdout)
 	} else {
 		<-ctx.Done()
 		fmt.Fprintln(stdout, "local: shutting down")
@@ -246,6 +238,42 @@ func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted [
 		cfg.Env[config.EnvCallbackAllowCIDRs] = "127.0.0.0/8,::1/128," + v
 	}
 	return cfg, defaulted, nil
+}
+
+// receiverFor starts the -receiver with the callback secrets of cfg:
+// CALLBACK_SECRET and, with CALLERS, each caller's CallbackSecret.
+func receiverFor(addr string, cfg localstack.Config, stdout io.Writer) (*http.Server, error) {
+	var callerSecrets map[string]string
+	if cfg.Callers != "" {
+		set, err := caller.Load(cfg.Callers)
+		if err != nil {
+			return nil, err
+		}
+		callerSecrets = set.CallbackSecrets()
+	}
+	return startReceiver(addr, cfg.CallbackSecrets, callerSecrets, stdout)
+}
+
+// runDemo sends the sample request to the running stack, signed as the
+// demo caller, and waits for its nodepool.active callback.
+func runDemo(ctx context.Context, st *localstack.Stack, cfg localstack.Config, fl flags, template []byte, start time.Time, stdout io.Writer) error {
+	// Time limit: the provisioning time plus the poller's first checks
+	// (tracking backoff 10s, 20s, …) and ticks, with room to spare.
+	limit := max(2*time.Minute, 4*(fl.provision+fl.poll))
+	demoSecret, demoCallback, err := demoSecrets(cfg)
+	if err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	res, err := localstack.Demo(dctx, localstack.DemoConfig{
+		URL: st.URL(), WebhookSecret: demoSecret, CallbackSecret: demoCallback,
+		Template: template, Out: stdout,
+	})
+	if err == nil {
+		fmt.Fprintf(stdout, "demo: nodepool.active after %v (total %v)\n", res.Took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	}
+	return err
 }
 
 // startReceiver serves, on a loopback addr, a receiver that prints each

@@ -79,7 +79,7 @@ type Config struct {
 	// keeps its secrets in KMS does.
 	SecretsInKMS bool
 	// KMSAddr is the KMS simulator's listener with SecretsInKMS; default
-	// 127.0.0.1:9300.
+	// 127.0.0.1:9400.
 	KMSAddr string
 	// SecretsRefresh is the functions' SECRETS_REFRESH; zero leaves their
 	// default.
@@ -157,7 +157,7 @@ func (c Config) withDefaults() Config {
 	c.HTTPAddr = cmp.Or(c.HTTPAddr, "127.0.0.1:9000")
 	c.MNSAddr = cmp.Or(c.MNSAddr, "127.0.0.1:9100")
 	c.ENSAddr = cmp.Or(c.ENSAddr, "127.0.0.1:9200")
-	c.KMSAddr = cmp.Or(c.KMSAddr, "127.0.0.1:9300")
+	c.KMSAddr = cmp.Or(c.KMSAddr, "127.0.0.1:9400")
 	c.DataDir = cmp.Or(c.DataDir, ".localstack")
 	c.PollInterval = cmp.Or(c.PollInterval, 10*time.Second)
 	c.ENSProvision = cmp.Or(c.ENSProvision, 20*time.Second)
