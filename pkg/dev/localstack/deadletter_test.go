@@ -35,10 +35,8 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 		t.Skip("heavy end-to-end case; runs without -short")
 	}
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	st := stacktest.Start(t, testConfig(t.TempDir(), sec, out))
+	_, sec, cfg := newE2E(t)
+	st := stacktest.Start(t, cfg)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -72,7 +70,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 	var acc localstack.Accepted
 	_ = json.Unmarshal(resp, &acc)
 
-	cfg := st.Config()
+	cfg = st.Config()
 	in := inspector(st)
 	stacktest.WaitFor(t, 45*time.Second, "two dead-lettered callbacks", func() bool {
 		q, err := in.Queue(ctx, cfg.DeadLetterQueue)
@@ -155,10 +153,8 @@ func TestE2EDeadLetterRequestRedrive(t *testing.T) {
 		t.Skip("heavy end-to-end case; runs without -short")
 	}
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	st := stacktest.Start(t, testConfig(t.TempDir(), sec, out))
+	_, sec, cfg := newE2E(t)
+	st := stacktest.Start(t, cfg)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -180,7 +176,7 @@ func TestE2EDeadLetterRequestRedrive(t *testing.T) {
 	}
 	var acc localstack.Accepted
 	_ = json.Unmarshal(resp, &acc)
-	cfg := st.Config()
+	cfg = st.Config()
 	in := inspector(st)
 	stacktest.WaitFor(t, 30*time.Second, "the request's dead letter", func() bool {
 		q, err := in.Queue(ctx, cfg.DeadLetterQueue)

@@ -75,16 +75,25 @@ func testConfig(dir string, sec stacktest.Secrets, out *stacktest.SyncBuffer) lo
 }
 
 // template reads events/create-nodepool.json.
+// newE2E is the set-up every end-to-end test shares: a log buffer dumped
+// if the test fails, fresh secrets, and the test stack's configuration on
+// a temporary directory.
+func newE2E(t *testing.T) (*stacktest.SyncBuffer, stacktest.Secrets, localstack.Config) {
+	t.Helper()
+	out := &stacktest.SyncBuffer{}
+	stacktest.DumpOnFailure(t, out)
+	sec := stacktest.NewSecrets(t)
+	return out, sec, testConfig(t.TempDir(), sec, out)
+}
+
 func template(t *testing.T) []byte { return stacktest.Template(t, moduleDir()) }
 
 // TestE2ECreate: signed POST → 202 → creating then active at a loopback
 // receiver with verified signatures (the demo's own code path).
 func TestE2ECreate(t *testing.T) {
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	st := stacktest.Start(t, testConfig(t.TempDir(), sec, out))
+	_, sec, cfg := newE2E(t)
+	st := stacktest.Start(t, cfg)
 	defer st.Close()
 	if ok, _ := regexp.MatchString(`^ready http=127\.0\.0\.1:\d+ mns=127\.0\.0\.1:\d+ ens=127\.0\.0\.1:\d+$`, st.ReadyLine()); !ok {
 		t.Errorf("ReadyLine() = %q", st.ReadyLine())
@@ -151,10 +160,8 @@ func TestE2EWorkerKilled(t *testing.T) {
 		t.Skip("heavy end-to-end case; runs without -short")
 	}
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	st := stacktest.Start(t, testConfig(t.TempDir(), sec, out))
+	_, sec, cfg := newE2E(t)
+	st := stacktest.Start(t, cfg)
 	defer st.Close()
 	ens := st.ENS()
 	if err := ens.InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Delay: enssim.Duration{Duration: 30 * time.Second}}); err != nil {

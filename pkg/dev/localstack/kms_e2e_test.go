@@ -29,10 +29,7 @@ import (
 // secret is in use after the refresh period, without a restart.
 func TestE2ESecretsInKMS(t *testing.T) {
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	cfg := testConfig(t.TempDir(), sec, out)
+	_, sec, cfg := newE2E(t)
 	cfg.SecretsInKMS, cfg.KMSAddr, cfg.SecretsRefresh = true, "127.0.0.1:0", time.Second
 	chat := map[string]string{
 		config.EnvSlackSigningSecret: "e2e-kms-slack-signing",

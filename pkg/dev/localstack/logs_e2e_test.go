@@ -49,10 +49,7 @@ func parseLogs(out string) []logLine {
 // logged at INFO.
 func TestE2ELogsFollowOneRequestId(t *testing.T) {
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	cfg := testConfig(t.TempDir(), sec, out)
+	out, sec, cfg := newE2E(t)
 	cfg.LogLevel = "info"
 	st := stacktest.Start(t, cfg)
 	defer st.Close()

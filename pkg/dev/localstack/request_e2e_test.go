@@ -72,10 +72,7 @@ func firstOf(t *testing.T, rcv *localstack.Receiver, name, typ string, within ti
 // unknown sealing key and a callback URL that could never be called.
 func TestE2ERequestSemantics(t *testing.T) {
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	cfg := testConfig(t.TempDir(), sec, out)
+	_, sec, cfg := newE2E(t)
 	cfg.Clusters = append(enssim.DefaultClusters(), docCluster)
 	st := stacktest.Start(t, cfg)
 	defer st.Close()

@@ -137,10 +137,8 @@ func TestE2ECallbackSecretRotation(t *testing.T) {
 // active goes to the dead-letter queue as gone, unsent.
 func TestE2EGoneStopsLaterEvents(t *testing.T) {
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	st := stacktest.Start(t, testConfig(t.TempDir(), sec, out))
+	_, sec, cfg := newE2E(t)
+	st := stacktest.Start(t, cfg)
 	rcv := newScriptedReceiver(t, func(int) int { return http.StatusGone })
 	submit(t, st, sec, "gone", rcv.srv.URL+"/cb")
 
@@ -181,10 +179,7 @@ func TestE2EGoneStopsLaterEvents(t *testing.T) {
 // it becomes active later, nodepool.active follows (Sequence 1, 2, 3).
 func TestE2ELateActiveAfterTimeout(t *testing.T) {
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	cfg := testConfig(t.TempDir(), sec, out)
+	_, sec, cfg := newE2E(t)
 	cfg.PoolDeadline, cfg.ENSProvision = 2*time.Second, 6*time.Second
 	cfg.Env = map[string]string{config.EnvPoolLateWatch: "1m"}
 	st := stacktest.Start(t, cfg)
@@ -218,10 +213,8 @@ func TestE2ELateActiveAfterTimeout(t *testing.T) {
 // never delivered after active. Events carry their Sequence.
 func TestE2EStaleCreatingNotDeliveredAfterActive(t *testing.T) {
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	st := stacktest.Start(t, testConfig(t.TempDir(), sec, out))
+	_, sec, cfg := newE2E(t)
+	st := stacktest.Start(t, cfg)
 	rcv := newScriptedReceiver(t, func(n int) int {
 		if n == 1 {
 			return http.StatusServiceUnavailable
