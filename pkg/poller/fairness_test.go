@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"net/http"
 	"testing"
 	"time"
 
@@ -174,7 +175,10 @@ func TestWatchEndsWhenNothingIsInFlight(t *testing.T) {
 // timer event: the tick goes on and delivers them all.
 func TestBurstToOneHostInOneTick(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	rcv := newReceiver(t, e, nil)
+	// Answers take 150 ms: the tick dispatches far faster than that, so
+	// more than HostPending messages are waiting on the host before its
+	// first answer marks it quick — a deferral is certain, not a race.
+	rcv := newReceiver(t, e, func(int) int { time.Sleep(150 * time.Millisecond); return http.StatusNoContent })
 	c := clusterID(0)
 	var ms []tracking.Message
 	for i := range 40 {
