@@ -10,6 +10,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/fcapp"
+	"github.com/ensnodepool/webhook/pkg/logattr"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 	"github.com/ensnodepool/webhook/pkg/worker"
@@ -89,6 +90,6 @@ func (h *app) handle(ctx context.Context, payload []byte) error {
 		slog.Int("created", res.Count(worker.Created)), slog.Int("adopted", res.Count(worker.Adopted)),
 		slog.Int("failed", res.Count(worker.Failed)), slog.Int("rejected", res.Count(worker.Rejected)),
 		slog.Int("requeued", res.Count(worker.Requeued)), slog.Int("lost", res.Count(worker.Lost)),
-		slog.Int("describes", res.Describes), fcadapter.LogDuration("duration", time.Since(start)))
+		slog.Int("describes", res.Describes), logattr.Duration("duration", time.Since(start)))
 	return err
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/logattr"
 )
 
 // TestAttemptLogs: a delivered event is one INFO "callback: event sent"
@@ -33,9 +33,9 @@ func TestAttemptLogs(t *testing.T) {
 		if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &rec); err != nil {
 			t.Fatalf("%d: want one JSON line, got %q", tc.code, logs.String())
 		}
-		want := map[string]any{"level": tc.level, "msg": tc.msg, fcadapter.LogKeyRequestID: "req-0001",
-			fcadapter.LogKeyClusterID: "eck-demo0001", fcadapter.LogKeyName: "pool-a", fcadapter.LogKeyNodepoolID: "np-0001",
-			fcadapter.LogKeyWebhookID: ev.MessageID(), "type": TypeActive}
+		want := map[string]any{"level": tc.level, "msg": tc.msg, logattr.KeyRequestID: "req-0001",
+			logattr.KeyClusterID: "eck-demo0001", logattr.KeyName: "pool-a", logattr.KeyNodepoolID: "np-0001",
+			logattr.KeyWebhookID: ev.MessageID(), "type": TypeActive}
 		for k, v := range want {
 			if rec[k] != v {
 				t.Errorf("%d: %s = %v, want %v", tc.code, k, rec[k], v)

@@ -17,7 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/logattr"
 )
 
 // Outcome classifies one delivery attempt.
@@ -265,11 +265,11 @@ func (s *Sender) attempt(ctx context.Context, t target, msgID string, ev Event) 
 		level, msg = slog.LevelWarn, "callback: attempt failed"
 	}
 	s.cfg.Logger.LogAttrs(ctx, level, msg,
-		slog.String(fcadapter.LogKeyRequestID, ev.Data.RequestId), slog.String(fcadapter.LogKeyClusterID, ev.Data.ClusterId),
-		slog.String(fcadapter.LogKeyName, ev.Data.Name), slog.String(fcadapter.LogKeyNodepoolID, ev.Data.NodepoolId),
-		slog.String(fcadapter.LogKeyWebhookID, msgID), slog.String("type", ev.Type), slog.String("format", t.format),
+		slog.String(logattr.KeyRequestID, ev.Data.RequestId), slog.String(logattr.KeyClusterID, ev.Data.ClusterId),
+		slog.String(logattr.KeyName, ev.Data.Name), slog.String(logattr.KeyNodepoolID, ev.Data.NodepoolId),
+		slog.String(logattr.KeyWebhookID, msgID), slog.String("type", ev.Type), slog.String("format", t.format),
 		slog.String("outcome", string(a.Outcome)), slog.Int("status", a.Status),
-		slog.String(fcadapter.LogKeyError, a.Error), fcadapter.LogDuration("duration", a.Duration))
+		slog.String(logattr.KeyError, a.Error), logattr.Duration("duration", a.Duration))
 	return a
 }
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/intake"
+	"github.com/ensnodepool/webhook/pkg/logattr"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -256,7 +256,7 @@ func (h *Handler) status(ctx context.Context, cmd Command, who *caller.Caller, r
 	case errors.Is(err, ens.ErrNotFound):
 		return answer{text: "Cluster `" + cmd.Cluster + "` was not found."}
 	case err != nil:
-		h.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "chatops: status unavailable", fcadapter.LogError(err))
+		h.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "chatops: status unavailable", logattr.Error(err))
 		return answer{text: "The node pool status is unavailable right now; try again in a minute."}
 	}
 	for i := range pools {
@@ -305,13 +305,13 @@ func (h *Handler) create(ctx context.Context, in incoming, cmd Command, who *cal
 		rec.Decision, rec.Reason = caller.DecisionFailed, "queue unavailable"
 		h.audit(ctx, rec)
 		h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "chatops: enqueue failed",
-			slog.String(fcadapter.LogKeyRequestID, requestID), fcadapter.LogError(err))
+			slog.String(logattr.KeyRequestID, requestID), logattr.Error(err))
 		return answer{text: "The request queue is unavailable; nothing may have been accepted. Try again in a minute (RequestId `" + requestID + "`; a repeat of the same create is safe)."}
 	}
 	rec.Decision = caller.DecisionAccepted
 	h.audit(ctx, rec)
 	h.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "chatops: accepted", slog.String("platform", in.platform),
-		slog.String(fcadapter.LogKeyRequestID, requestID), slog.String(fcadapter.LogKeyClusterID, req.ClusterId), slog.String(fcadapter.LogKeyName, req.NodepoolInfo.Name),
+		slog.String(logattr.KeyRequestID, requestID), slog.String(logattr.KeyClusterID, req.ClusterId), slog.String(logattr.KeyName, req.NodepoolInfo.Name),
 		slog.String("user", in.user))
 	return answer{text: AckText(requestID, req.ClusterId, req.NodepoolInfo.Name, req.Callback != nil), public: true}
 }
@@ -464,7 +464,7 @@ func (h *Handler) feishu(w http.ResponseWriter, r *http.Request, body []byte) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), max(h.cfg.Budget-h.cfg.Now().Sub(start), 500*time.Millisecond))
 	defer cancel()
 	if err := h.cfg.FeishuReplier.Reply(ctx, msg.MessageID, a.text); err != nil {
-		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "chatops: feishu reply failed", fcadapter.LogError(err))
+		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "chatops: feishu reply failed", logattr.Error(err))
 	}
 	intake.WriteJSON(w, http.StatusOK, struct{}{})
 }

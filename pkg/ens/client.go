@@ -20,7 +20,7 @@ import (
 	sdk "github.com/alibabacloud-go/ens-20171110/v4/client"
 	"github.com/alibabacloud-go/tea/dara"
 
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/logattr"
 )
 
 // APIVersion is the ENS API version every call uses.
@@ -421,7 +421,7 @@ func (c *Client) call(ctx context.Context, action string, q map[string]any, out 
 			return c.fail(ctx, action, err)
 		}
 		c.cfg.Logger.DebugContext(ctx, "ens: retrying", slog.String("action", action),
-			slog.Int("attempt", attempt+1), fcadapter.LogDuration("backoff", d), fcadapter.LogError(err))
+			slog.Int("attempt", attempt+1), logattr.Duration("backoff", d), logattr.Error(err))
 		if err := c.cfg.Sleep(ctx, d); err != nil {
 			return c.fail(ctx, action, last)
 		}
@@ -434,7 +434,7 @@ func (c *Client) fail(ctx context.Context, action string, err error) error {
 	if _, ok := AsAPIError(err); ok && !IsRetryable(err) {
 		level = slog.LevelInfo // the caller's request was refused; not our failure
 	}
-	c.cfg.Logger.Log(ctx, level, "ens: call failed", slog.String("action", action), fcadapter.LogError(err))
+	c.cfg.Logger.Log(ctx, level, "ens: call failed", slog.String("action", action), logattr.Error(err))
 	return err
 }
 

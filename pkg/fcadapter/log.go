@@ -6,7 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
+
+	"github.com/ensnodepool/webhook/pkg/logattr"
 )
 
 // LogConfig configures NewLogHandler.
@@ -21,46 +22,8 @@ type LogConfig struct {
 	AddSource bool
 }
 
-// The log vocabulary: every package of the three functions logs a request's
-// identifiers under these keys, so that one query on LogKeyRequestID finds
-// every line of a request in the webhook, the worker and the poller (see
-// README "Logs"). Durations are logged in milliseconds with LogDuration.
-const (
-	// LogKeyFCRequestID is the FC request id of the invocation; the handler
-	// adds it to every record from the context.
-	LogKeyFCRequestID = "fcRequestId"
-	// LogKeyFunction is the function name; the handler adds it.
-	LogKeyFunction = "function"
-	// LogKeyRequestID is the request's RequestId, the same from the
-	// webhook's 202 to the last callback.
-	LogKeyRequestID = "RequestId"
-	// LogKeyClusterID, LogKeyName and LogKeyNodepoolID name the pool.
-	LogKeyClusterID  = "ClusterId"
-	LogKeyName       = "Name"
-	LogKeyNodepoolID = "NodepoolId"
-	// LogKeyWebhookID is a callback event's webhook-id (Standard Webhooks).
-	LogKeyWebhookID = "webhookId"
-	// LogKeyMessageID is an MNS message id.
-	LogKeyMessageID = "messageId"
-	// LogKeyError is an error's text.
-	LogKeyError = "error"
-)
-
-// LogDuration is the attribute "<name>Ms": d in milliseconds.
-func LogDuration(name string, d time.Duration) slog.Attr {
-	return slog.Float64(name+"Ms", float64(d.Microseconds())/1000)
-}
-
-// LogError is the attribute LogKeyError with err's text ("" for nil).
-func LogError(err error) slog.Attr {
-	if err == nil {
-		return slog.String(LogKeyError, "")
-	}
-	return slog.String(LogKeyError, err.Error())
-}
-
 // NewLogHandler returns a JSON slog.Handler writing to w that adds the FC
-// request id (LogKeyFCRequestID) and function name (LogKeyFunction) from the
+// request id (logattr.KeyFCRequestID) and function name (logattr.KeyFunction) from the
 // record's context at the top level of every record, whatever groups were
 // opened with WithGroup (cf. aws-lambda-go lambdacontext/logger.go).
 func NewLogHandler(w io.Writer, cfg LogConfig) slog.Handler {
@@ -118,14 +81,14 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	fn := h.fn
 	if inv, ok := FromContext(ctx); ok {
 		if inv.RequestID != "" {
-			top = append(top, slog.String(LogKeyFCRequestID, inv.RequestID))
+			top = append(top, slog.String(logattr.KeyFCRequestID, inv.RequestID))
 		}
 		if inv.FunctionName != "" {
 			fn = inv.FunctionName
 		}
 	}
 	if fn != "" {
-		top = append(top, slog.String(LogKeyFunction, fn))
+		top = append(top, slog.String(logattr.KeyFunction, fn))
 	}
 	if len(top) > 0 {
 		inner = inner.WithAttrs(top)

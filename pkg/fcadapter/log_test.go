@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"testing"
+
+	"github.com/ensnodepool/webhook/pkg/logattr"
 )
 
 func TestLogHandler(t *testing.T) {
@@ -25,7 +27,7 @@ func TestLogHandler(t *testing.T) {
 	if err := json.Unmarshal(lines[0], &first); err != nil {
 		t.Fatal(err)
 	}
-	if first[LogKeyFCRequestID] != "fc-9" || first[LogKeyFunction] != "worker" || first["a"] != 1.0 {
+	if first[logattr.KeyFCRequestID] != "fc-9" || first[logattr.KeyFunction] != "worker" || first["a"] != 1.0 {
 		t.Errorf("top-level attrs missing: %s", lines[0])
 	}
 	if g, _ := first["g"].(map[string]any); g["b"] != 2.0 {
@@ -33,7 +35,7 @@ func TestLogHandler(t *testing.T) {
 	}
 	var second map[string]any
 	_ = json.Unmarshal(lines[1], &second)
-	if _, ok := second[LogKeyFCRequestID]; ok || second[LogKeyFunction] != "worker" {
+	if _, ok := second[logattr.KeyFCRequestID]; ok || second[logattr.KeyFunction] != "worker" {
 		t.Errorf("cold start line: %s", lines[1])
 	}
 }

@@ -46,7 +46,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/logattr"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -201,10 +201,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("method", r.Method),
 		slog.String("route", r.Pattern),
 		slog.Int("status", sw.status),
-		fcadapter.LogDuration("duration", h.cfg.Now().Sub(start)),
+		logattr.Duration("duration", h.cfg.Now().Sub(start)),
 	}
 	if sw.requestID != "" {
-		attrs = append(attrs, slog.String(fcadapter.LogKeyRequestID, sw.requestID))
+		attrs = append(attrs, slog.String(logattr.KeyRequestID, sw.requestID))
 	}
 	level := slog.LevelInfo
 	if sw.status >= 500 {
@@ -328,11 +328,11 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	rec.Decision = caller.DecisionAccepted
 	h.audit(r, rec)
 	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "intake: accepted",
-		slog.String(fcadapter.LogKeyRequestID, requestID),
-		slog.String(fcadapter.LogKeyClusterID, req.ClusterId),
-		slog.String(fcadapter.LogKeyName, req.NodepoolInfo.Name),
-		slog.String(fcadapter.LogKeyMessageID, messageID),
-		slog.String(fcadapter.LogKeyWebhookID, webhookID))
+		slog.String(logattr.KeyRequestID, requestID),
+		slog.String(logattr.KeyClusterID, req.ClusterId),
+		slog.String(logattr.KeyName, req.NodepoolInfo.Name),
+		slog.String(logattr.KeyMessageID, messageID),
+		slog.String(logattr.KeyWebhookID, webhookID))
 
 	statusURL := h.statusURL(req.ClusterId, req.NodepoolInfo.Name)
 	w.Header().Set("Location", statusURL)
@@ -449,7 +449,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, reques
 	switch code {
 	case CodeInternal, CodeUnavailable:
 		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "intake: failed",
-			slog.String("code", string(code)), slog.String(fcadapter.LogKeyRequestID, requestID), fcadapter.LogError(err))
+			slog.String("code", string(code)), slog.String(logattr.KeyRequestID, requestID), logattr.Error(err))
 	case CodeUnauthorized:
 		reason := "unknown"
 		if cause := errors.Unwrap(err); cause != nil {

@@ -7,7 +7,7 @@ import (
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/logattr"
 )
 
 // Message is a received message.
@@ -232,13 +232,13 @@ func (q *Queue) Receive(ctx context.Context, n int, wait time.Duration) ([]Messa
 // fails the message stays and is retried on its next receive.
 func (q *Queue) deadLetter(ctx context.Context, msg Message) {
 	log := q.c.cfg.Logger
-	attrs := []any{slog.String("queue", q.name), slog.String("dlq", q.dlq.Queue), slog.String(fcadapter.LogKeyMessageID, msg.ID), slog.Int("dequeueCount", msg.DequeueCount)}
+	attrs := []any{slog.String("queue", q.name), slog.String("dlq", q.dlq.Queue), slog.String(logattr.KeyMessageID, msg.ID), slog.Int("dequeueCount", msg.DequeueCount)}
 	if _, err := q.c.Queue(q.dlq.Queue).Send(ctx, msg.Body, 0); err != nil {
-		log.WarnContext(ctx, "mns: dead-letter send failed; message stays", append(attrs, fcadapter.LogError(err))...)
+		log.WarnContext(ctx, "mns: dead-letter send failed; message stays", append(attrs, logattr.Error(err))...)
 		return
 	}
 	if err := q.Delete(ctx, msg.ReceiptHandle); err != nil {
-		log.WarnContext(ctx, "mns: dead-lettered message not deleted; it may be dead-lettered twice", append(attrs, fcadapter.LogError(err))...)
+		log.WarnContext(ctx, "mns: dead-lettered message not deleted; it may be dead-lettered twice", append(attrs, logattr.Error(err))...)
 		return
 	}
 	log.InfoContext(ctx, "mns: message dead-lettered", attrs...)

@@ -71,7 +71,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/caller"
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/logattr"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/tracking"
@@ -283,7 +283,7 @@ func (p *Poller) Tick(ctx context.Context) (Stats, error) {
 		slog.Int("attempts", s.Attempts), slog.Int("delivered", s.Delivered), slog.Int("deferred", s.Deferred),
 		slog.Int("deadLettered", s.DeadLettered), slog.Int("deleted", s.Deleted), slog.Int("replaced", s.Replaced),
 		slog.Int("hidden", s.Hidden), slog.Int("heartbeats", s.Heartbeats), slog.Int("writeErrors", s.WriteErrors),
-		slog.Bool("outOfBudget", s.OutOfBudget), fcadapter.LogDuration("duration", s.Duration), fcadapter.LogError(err))
+		slog.Bool("outOfBudget", s.OutOfBudget), logattr.Duration("duration", s.Duration), logattr.Error(err))
 	return s, err
 }
 
@@ -700,9 +700,9 @@ func (t *tick) readClusters(ctx context.Context, items []*item) {
 		switch {
 		case c.err != nil:
 			t.log.WarnContext(ctx, "poller: cluster not read; its pools are checked later",
-				slog.String(fcadapter.LogKeyClusterID, id), fcadapter.LogError(c.err))
+				slog.String(logattr.KeyClusterID, id), logattr.Error(c.err))
 		case c.gone:
-			t.log.WarnContext(ctx, "poller: cluster does not exist", slog.String(fcadapter.LogKeyClusterID, id))
+			t.log.WarnContext(ctx, "poller: cluster does not exist", slog.String(logattr.KeyClusterID, id))
 		}
 	}
 }
@@ -721,11 +721,11 @@ func (t *tick) reject(ctx context.Context, msg mns.Message, perr error) {
 	}
 	b, _ := json.Marshal(rec) // plain strings and a time: cannot fail
 	t.log.WarnContext(ctx, "poller: invalid tracking message dead-lettered",
-		slog.String(fcadapter.LogKeyMessageID, msg.ID), fcadapter.LogError(perr))
+		slog.String(logattr.KeyMessageID, msg.ID), logattr.Error(perr))
 	if _, err := cfg.DeadLetter.Send(ctx, string(b), 0); err != nil {
 		t.count(func(s *Stats) { s.WriteErrors++ })
 		t.log.ErrorContext(ctx, "poller: dead-letter send failed; invalid message kept",
-			slog.String(fcadapter.LogKeyMessageID, msg.ID), fcadapter.LogError(err))
+			slog.String(logattr.KeyMessageID, msg.ID), logattr.Error(err))
 		return
 	}
 	t.count(func(s *Stats) { s.Invalid++; s.DeadLettered++ })
@@ -758,7 +758,7 @@ func auditDelivery(ctx context.Context, log *slog.Logger, withCallers bool, m *t
 func (t *tick) settle(ctx context.Context, it *item, now time.Time) (dlqFailed bool) {
 	for _, d := range it.m.Observe() {
 		t.log.LogAttrs(ctx, slog.LevelInfo, "poller: callback superseded by a later delivered event; not sent", append(requestAttrs(it.m),
-			slog.String(fcadapter.LogKeyWebhookID, d.MessageID), slog.String("type", d.Event.Type),
+			slog.String(logattr.KeyWebhookID, d.MessageID), slog.String("type", d.Event.Type),
 			slog.Int("sequence", d.Event.Data.Sequence))...)
 	}
 	keep := it.m.Deliveries[:0]
@@ -776,14 +776,14 @@ func (t *tick) settle(ctx context.Context, it *item, now time.Time) (dlqFailed b
 				auditDelivery(ctx, t.log, t.p.cfg.WithCallers, it.m, &d, caller.DecisionDeadLettered)
 				t.count(func(s *Stats) { s.DeadLettered++ })
 				t.log.LogAttrs(ctx, slog.LevelWarn, "poller: callback dead-lettered", append(requestAttrs(it.m),
-					slog.String(fcadapter.LogKeyWebhookID, d.MessageID), slog.String("type", d.Event.Type),
+					slog.String(logattr.KeyWebhookID, d.MessageID), slog.String("type", d.Event.Type),
 					slog.String("reason", string(d.State)), slog.Int("attempts", len(d.Attempts)))...)
 				continue
 			}
 			dlqFailed = true
 			t.count(func(s *Stats) { s.WriteErrors++ })
 			t.log.ErrorContext(ctx, "poller: dead-letter send failed; kept for the next tick",
-				slog.String(fcadapter.LogKeyRequestID, it.m.RequestId), slog.String(fcadapter.LogKeyWebhookID, d.MessageID), fcadapter.LogError(err))
+				slog.String(logattr.KeyRequestID, it.m.RequestId), slog.String(logattr.KeyWebhookID, d.MessageID), logattr.Error(err))
 		}
 		keep = append(keep, d)
 	}
@@ -829,7 +829,7 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 		body, err := it.m.Marshal()
 		if err != nil || body == it.msg.Body {
 			if err != nil {
-				t.log.ErrorContext(ctx, "poller: encode tracking message", slog.String(fcadapter.LogKeyRequestID, it.m.RequestId), fcadapter.LogError(err))
+				t.log.ErrorContext(ctx, "poller: encode tracking message", slog.String(logattr.KeyRequestID, it.m.RequestId), logattr.Error(err))
 			}
 			if _, err := cfg.Tracking.ChangeVisibility(ctx, receipt, min(wake, maxVisibility)); err != nil {
 				t.receiptFailed(ctx, "hide", it, err)
@@ -851,8 +851,8 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 				// same webhook-id.
 				t.count(func(s *Stats) { s.WriteErrors++ })
 				t.log.ErrorContext(ctx, "poller: replacement not sent; old message kept",
-					slog.String(fcadapter.LogKeyRequestID, it.m.RequestId), slog.String(fcadapter.LogKeyMessageID, it.msg.ID),
-					fcadapter.LogError(errors.Join(err, resErr(res, i))))
+					slog.String(logattr.KeyRequestID, it.m.RequestId), slog.String(logattr.KeyMessageID, it.msg.ID),
+					logattr.Error(errors.Join(err, resErr(res, i))))
 				continue
 			}
 			dels = append(dels, receipts[i])
@@ -898,8 +898,8 @@ func (t *tick) sendBatch(ctx context.Context, outs []mns.Outgoing) (res []mns.Se
 
 // requestAttrs are the log attributes that identify m's request.
 func requestAttrs(m *tracking.Message) []slog.Attr {
-	return []slog.Attr{slog.String(fcadapter.LogKeyRequestID, m.RequestId), slog.String(fcadapter.LogKeyClusterID, m.ClusterId),
-		slog.String(fcadapter.LogKeyName, m.Name), slog.String(fcadapter.LogKeyNodepoolID, m.NodepoolId)}
+	return []slog.Attr{slog.String(logattr.KeyRequestID, m.RequestId), slog.String(logattr.KeyClusterID, m.ClusterId),
+		slog.String(logattr.KeyName, m.Name), slog.String(logattr.KeyNodepoolID, m.NodepoolId)}
 }
 
 func resErr(res []mns.SendResult, i int) error {
@@ -919,7 +919,7 @@ func (t *tick) deleteFailed(ctx context.Context, err error) {
 	if errors.Is(err, mns.ErrStaleReceipt) {
 		lvl = slog.LevelWarn
 	}
-	t.log.Log(ctx, lvl, "poller: delete failed", fcadapter.LogError(err))
+	t.log.Log(ctx, lvl, "poller: delete failed", logattr.Error(err))
 }
 
 func (t *tick) receiptFailed(ctx context.Context, op string, it *item, err error) {
@@ -928,6 +928,6 @@ func (t *tick) receiptFailed(ctx context.Context, op string, it *item, err error
 	if errors.Is(err, mns.ErrStaleReceipt) {
 		lvl = slog.LevelWarn
 	}
-	t.log.Log(ctx, lvl, "poller: "+op+" failed", slog.String(fcadapter.LogKeyRequestID, it.m.RequestId),
-		slog.String(fcadapter.LogKeyMessageID, it.msg.ID), fcadapter.LogError(err))
+	t.log.Log(ctx, lvl, "poller: "+op+" failed", slog.String(logattr.KeyRequestID, it.m.RequestId),
+		slog.String(logattr.KeyMessageID, it.msg.ID), logattr.Error(err))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/logattr"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/tracking"
@@ -737,8 +738,8 @@ func (w *Worker) finish(ctx context.Context, it *item, now time.Time) error {
 	}
 	if err != nil && it.msg.Err == nil {
 		w.cfg.Logger.WarnContext(ctx, "worker: outcome not written; re-queueing the message",
-			slog.String(fcadapter.LogKeyRequestID, it.out.RequestId), slog.String(fcadapter.LogKeyMessageID, it.out.MessageID),
-			fcadapter.LogError(err))
+			slog.String(logattr.KeyRequestID, it.out.RequestId), slog.String(logattr.KeyMessageID, it.out.MessageID),
+			logattr.Error(err))
 		if rerr := w.requeue(ctx, it); rerr != nil {
 			it.out.Outcome = Lost
 			err = errors.Join(err, rerr)
@@ -821,8 +822,8 @@ func (w *Worker) tell(ctx context.Context, it *item, m *tracking.Message, ev cal
 			return // the poller finds it terminal in the tracking message
 		}
 		w.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "worker: callback dead-lettered",
-			slog.String(fcadapter.LogKeyRequestID, m.RequestId), slog.String(fcadapter.LogKeyClusterID, m.ClusterId),
-			slog.String(fcadapter.LogKeyName, m.Name), slog.String(fcadapter.LogKeyWebhookID, d.MessageID),
+			slog.String(logattr.KeyRequestID, m.RequestId), slog.String(logattr.KeyClusterID, m.ClusterId),
+			slog.String(logattr.KeyName, m.Name), slog.String(logattr.KeyWebhookID, d.MessageID),
 			slog.String("type", d.Event.Type), slog.String("reason", string(d.State)))
 		w.audit(ctx, it, caller.ActionDeliver, caller.DecisionDeadLettered, ev.Type+": "+string(d.State), caller.SourceCallback)
 	default:
@@ -951,11 +952,11 @@ func (w *Worker) log(ctx context.Context, it *item) {
 	}
 	w.cfg.Logger.LogAttrs(ctx, level, "worker: "+string(it.out.Outcome),
 		slog.String("outcome", string(it.out.Outcome)),
-		slog.String(fcadapter.LogKeyRequestID, it.out.RequestId),
-		slog.String(fcadapter.LogKeyMessageID, it.out.MessageID),
-		slog.String(fcadapter.LogKeyClusterID, it.out.ClusterId),
-		slog.String(fcadapter.LogKeyName, it.out.Name),
-		slog.String(fcadapter.LogKeyNodepoolID, it.out.NodepoolId),
+		slog.String(logattr.KeyRequestID, it.out.RequestId),
+		slog.String(logattr.KeyMessageID, it.out.MessageID),
+		slog.String(logattr.KeyClusterID, it.out.ClusterId),
+		slog.String(logattr.KeyName, it.out.Name),
+		slog.String(logattr.KeyNodepoolID, it.out.NodepoolId),
 		slog.String("code", it.out.Code),
 		slog.String("reason", it.out.Reason),
 		slog.Bool("notified", it.out.Notified))

@@ -12,7 +12,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/logattr"
 )
 
 // logLine is one JSON record of a function's output, with the function
@@ -79,12 +79,12 @@ func TestE2ELogsFollowOneRequestId(t *testing.T) {
 		for i, w := range want {
 			for _, l := range lines {
 				r := l.rec
-				if r[fcadapter.LogKeyRequestID] != id || r["msg"] != w.msg || (w.function != "" && l.function != w.function) ||
+				if r[logattr.KeyRequestID] != id || r["msg"] != w.msg || (w.function != "" && l.function != w.function) ||
 					(w.typ != "" && r["type"] != w.typ) {
 					continue
 				}
-				if r["level"] != "INFO" || r[fcadapter.LogKeyFCRequestID] == "" || r[fcadapter.LogKeyFCRequestID] == nil {
-					t.Errorf("%s line %v: want level INFO and an %s", w.msg, r, fcadapter.LogKeyFCRequestID)
+				if r["level"] != "INFO" || r[logattr.KeyFCRequestID] == "" || r[logattr.KeyFCRequestID] == nil {
+					t.Errorf("%s line %v: want level INFO and an %s", w.msg, r, logattr.KeyFCRequestID)
 				}
 				found[i] = true
 			}
