@@ -20,6 +20,7 @@ import (
 	sdk "github.com/alibabacloud-go/ens-20171110/v4/client"
 	"github.com/alibabacloud-go/tea/dara"
 
+	"github.com/ensnodepool/webhook/pkg/clock"
 	"github.com/ensnodepool/webhook/pkg/logattr"
 )
 
@@ -72,10 +73,9 @@ type Config struct {
 	SignatureV1 bool
 	// Logger receives retry and error logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the clock used for deadline arithmetic; default time.Now.
-	Now func() time.Time
-	// Sleep waits between retries; default a timer honouring ctx.
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock is the clock of deadline arithmetic (Now) and of the waits
+	// between retries (Sleep, honouring ctx); default the wall clock.
+	Clock clock.Clock
 	// HTTPClient overrides the HTTP client (tests); its Timeout should be set.
 	HTTPClient *http.Client
 }
@@ -94,12 +94,7 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Sleep == nil {
-		c.Sleep = sleep
-	}
+	c.Clock = c.Clock.WithDefaults()
 	return c
 }
 
@@ -417,12 +412,12 @@ func (c *Client) call(ctx context.Context, action string, q map[string]any, out 
 			return c.fail(ctx, action, &outcomeUnknownError{err: err})
 		}
 		d := c.backoff(attempt, err)
-		if dl, ok := ctx.Deadline(); ok && c.cfg.Now().Add(d).After(dl) {
+		if dl, ok := ctx.Deadline(); ok && c.cfg.Clock.Now().Add(d).After(dl) {
 			return c.fail(ctx, action, err)
 		}
 		c.cfg.Logger.DebugContext(ctx, "ens: retrying", slog.String("action", action),
 			slog.Int("attempt", attempt+1), logattr.Duration("backoff", d), logattr.Error(err))
-		if err := c.cfg.Sleep(ctx, d); err != nil {
+		if err := c.cfg.Clock.Sleep(ctx, d); err != nil {
 			return c.fail(ctx, action, last)
 		}
 	}
@@ -544,15 +539,4 @@ type ctxHTTPClient struct {
 
 func (h ctxHTTPClient) Call(req *http.Request, _ *http.Transport) (*http.Response, error) {
 	return h.hc.Do(req.WithContext(h.ctx))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

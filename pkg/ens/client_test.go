@@ -412,7 +412,7 @@ func TestThrottleHonoursTimeLeft(t *testing.T) {
 	var slept []time.Duration
 	var mu sync.Mutex
 	b := setup(t, setupOpts{cliCfg: func(c *ens.Config) {
-		c.Sleep = func(ctx context.Context, d time.Duration) error {
+		c.Clock.Sleep = func(ctx context.Context, d time.Duration) error {
 			mu.Lock()
 			slept = append(slept, d)
 			mu.Unlock()

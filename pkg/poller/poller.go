@@ -71,6 +71,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/caller"
+	"github.com/ensnodepool/webhook/pkg/clock"
 	"github.com/ensnodepool/webhook/pkg/logattr"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
@@ -305,7 +306,7 @@ func (t *tick) drain(ctx context.Context) error {
 			// with the watch and does not overrun the next timer event
 			// (which would be skipped).
 			if empty {
-				sleep(ctx, min(200*time.Millisecond, left))
+				_ = clock.Sleep(ctx, min(200*time.Millisecond, left))
 			}
 			wait = 0
 		}
@@ -321,7 +322,7 @@ func (t *tick) drain(ctx context.Context) error {
 		if len(msgs) == 0 {
 			if t.watching(time.Now()) {
 				if wait <= 0 && !time.Now().Before(t.watchUntil) || cfg.ReceiveWait <= 0 {
-					sleep(ctx, min(200*time.Millisecond, time.Until(t.stopAt)))
+					_ = clock.Sleep(ctx, min(200*time.Millisecond, time.Until(t.stopAt)))
 				}
 				continue
 			}
@@ -344,18 +345,6 @@ func (t *tick) watching(now time.Time) bool {
 	defer t.mu.Unlock()
 	return len(t.held) > 0 || now.Before(t.deferredDue.Add(time.Second)) ||
 		now.Before(t.watchUntil) && now.Before(t.latestDue.Add(time.Second))
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-	case <-timer.C:
-	}
 }
 
 // batch processes one received batch: parse, read clusters, decide, then

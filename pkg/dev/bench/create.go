@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/clock"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/ens"
@@ -286,7 +287,7 @@ func (r *run) naiveCreates(ctx context.Context) (naiveResult, error) {
 			if !errors.Is(err, ens.ErrThrottled) {
 				return err
 			}
-			if err := sleepCtx(ctx, time.Second); err != nil {
+			if err := clock.Sleep(ctx, time.Second); err != nil {
 				return err
 			}
 		}
@@ -300,17 +301,6 @@ func (r *run) naiveCreates(ctx context.Context) (naiveResult, error) {
 		return naiveResult{}, ctx.Err()
 	}
 	return naiveResult{rate: watch.createRate(), stats: sim.Stats()}, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // failureNote lists failure codes and counts, e.g. "NodepoolVanished ×3".

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/ensnodepool/webhook/pkg/clock"
 )
 
 // Msg is a received queue message, as the trigger needs it.
@@ -146,7 +148,7 @@ func (q *QueueTrigger) Run(ctx context.Context) error {
 				break
 			}
 			q.cfg.Logger.WarnContext(ctx, "fclocal: queue receive failed", slog.String("queue", q.cfg.QueueName), slog.Any("error", err))
-			sleep(ctx, time.Second)
+			_ = clock.Sleep(ctx, time.Second)
 		}
 		if len(msgs) == 0 {
 			continue
@@ -347,13 +349,4 @@ func (q *QueueTrigger) events(msgs []Msg) []CloudEvent {
 		}
 	}
 	return evs
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
