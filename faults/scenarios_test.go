@@ -413,7 +413,7 @@ func (p *mnsProcess) kill() {
 //     after ENS created the pool, making duplicates (ens.ErrOutcomeUnknown).
 //   - mns-sigkill: a tracking write that failed while the queue service
 //     restarted waited out the requests queue's visibility timeout
-//     (worker.Config.WriteRetry).
+//     (now mns.Config.SendRetry: every send retries within its window).
 //   - functions-sigkill, functions-bad-messages, ens-latency: pools checked
 //     against a cluster list read before they were created were reported
 //     vanished (poller: cluster.newerThan).

@@ -34,6 +34,9 @@ var (
 	ErrPartial = errors.New("mns: batch partially failed")
 )
 
+// ErrConfig reports an invalid Config (New); it is not a code of a request's error.
+var ErrConfig = errors.New("mns: invalid configuration")
+
 // Error is an MNS failure: Code is one of the sentinels above, MNSCode the MNS error code when the
 // service sent one (e.g. "QueueNotExist"), Err the SDK error.
 type Error struct {

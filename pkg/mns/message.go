@@ -62,24 +62,32 @@ func priority(p int) int64 {
 	return int64(p)
 }
 
-// Send sends one message, visible after delay (0 = the queue's DelaySeconds).
+// Send sends one message, visible after delay (0 = the queue's DelaySeconds). A failure that may
+// pass is retried within Config.SendRetry.
 func (q *Queue) Send(ctx context.Context, body string, delay time.Duration) (SendResult, error) {
 	if err := q.c.check(ctx); err != nil {
 		return SendResult{}, err
 	}
-	resp, err := q.sdk().SendMessage(ali_mns.MessageSendRequest{MessageBody: body, DelaySeconds: int64(seconds(delay)), Priority: 8})
-	if err != nil {
-		return SendResult{}, q.fail("Send", err)
-	}
-	return SendResult{MessageID: resp.MessageId, BodyMD5: resp.MessageBodyMD5}, nil
+	var res SendResult
+	err := q.c.send.do(ctx, func(context.Context) error {
+		resp, err := q.sdk().SendMessage(ali_mns.MessageSendRequest{MessageBody: body, DelaySeconds: int64(seconds(delay)), Priority: 8})
+		if err != nil {
+			return q.fail("Send", err)
+		}
+		res = SendResult{MessageID: resp.MessageId, BodyMD5: resp.MessageBodyMD5}
+		return nil
+	})
+	return res, err
 }
 
 // maxBatchBytes is MNS's limit on the total body size of one batch send.
 const maxBatchBytes = 64 * 1024
 
 // SendBatch sends msgs in as few requests as MNS allows (≤ 16 messages and ≤ 64 KiB of bodies
-// each). It returns one result per message, in order. If some entries fail, the error is a
-// *BatchError (errors.Is(err, ErrPartial)) and the failed results carry Err; if nothing was
+// each). It returns one result per message, in order. A request that fails as a whole for a
+// reason that may pass is retried within Config.SendRetry; entries that MNS refused one by one
+// are not (repeating the request would send the others twice). If some entries fail, the error
+// is a *BatchError (errors.Is(err, ErrPartial)) and the failed results carry Err; if nothing was
 // sent, the results are nil and the error is an *Error.
 func (q *Queue) SendBatch(ctx context.Context, msgs []Outgoing) ([]SendResult, error) {
 	if err := q.c.check(ctx); err != nil {
@@ -98,34 +106,21 @@ func (q *Queue) SendBatch(ctx context.Context, msgs []Outgoing) ([]SendResult, e
 			size += len(msgs[end].Body)
 			end++
 		}
-		chunk := msgs[start:end]
 		if fatal == nil {
 			fatal = ctx.Err()
 		}
 		if fatal == nil {
-			reqs := make([]ali_mns.MessageSendRequest, len(chunk))
-			for i, m := range chunk {
-				reqs[i] = ali_mns.MessageSendRequest{MessageBody: m.Body, DelaySeconds: int64(seconds(m.Delay)), Priority: priority(m.Priority)}
-			}
-			resp, err := q.sdk().BatchSendMessage(reqs...)
-			code, mnsCode := ErrPartial, ""
-			if err != nil {
-				code, mnsCode = classify(err)
-			}
-			switch {
-			case err == nil || (code == ErrPartial && len(resp.Messages) == len(chunk)):
-				for i, e := range resp.Messages {
-					if e.ErrorCode == "" {
-						results[start+i] = SendResult{MessageID: e.MessageId, BodyMD5: e.MessageBodyMD5}
-						sent++
-						continue
-					}
-					c := codeFor(e.ErrorCode, ErrInvalid)
-					results[start+i].Err = &Error{Op: "SendBatch", Queue: q.name, Code: c, MNSCode: e.ErrorCode, Err: errorString(e.ErrorMessage)}
-					items = append(items, ItemError{Index: start + i, MNSCode: e.ErrorCode, Message: e.ErrorMessage, Code: c})
+			var entries []ali_mns.BatchMessageSendEntry
+			entries, fatal = q.sendChunk(ctx, msgs[start:end])
+			for i, e := range entries {
+				if e.ErrorCode == "" {
+					results[start+i] = SendResult{MessageID: e.MessageId, BodyMD5: e.MessageBodyMD5}
+					sent++
+					continue
 				}
-			default:
-				fatal = &Error{Op: "SendBatch", Queue: q.name, Code: code, MNSCode: mnsCode, Err: err}
+				c := codeFor(e.ErrorCode, ErrInvalid)
+				results[start+i].Err = &Error{Op: "SendBatch", Queue: q.name, Code: c, MNSCode: e.ErrorCode, Err: errorString(e.ErrorMessage)}
+				items = append(items, ItemError{Index: start + i, MNSCode: e.ErrorCode, Message: e.ErrorMessage, Code: c})
 			}
 		}
 		if fatal != nil {
@@ -143,6 +138,31 @@ func (q *Queue) SendBatch(ctx context.Context, msgs []Outgoing) ([]SendResult, e
 		return results, &BatchError{Op: "SendBatch", Queue: q.name, Items: items}
 	}
 	return results, nil
+}
+
+// sendChunk sends one batch request, retrying it within Config.SendRetry while it fails as a
+// whole. It returns MNS's answer per entry (each with its ErrorCode when MNS refused that entry),
+// or the error of a request that failed as a whole.
+func (q *Queue) sendChunk(ctx context.Context, chunk []Outgoing) ([]ali_mns.BatchMessageSendEntry, error) {
+	reqs := make([]ali_mns.MessageSendRequest, len(chunk))
+	for i, m := range chunk {
+		reqs[i] = ali_mns.MessageSendRequest{MessageBody: m.Body, DelaySeconds: int64(seconds(m.Delay)), Priority: priority(m.Priority)}
+	}
+	var entries []ali_mns.BatchMessageSendEntry
+	err := q.c.send.do(ctx, func(context.Context) error {
+		resp, err := q.sdk().BatchSendMessage(reqs...)
+		if err == nil {
+			entries = resp.Messages
+			return nil
+		}
+		code, mnsCode := classify(err)
+		if code == ErrPartial && len(resp.Messages) == len(chunk) {
+			entries = resp.Messages // each entry says whether it was sent
+			return nil
+		}
+		return &Error{Op: "SendBatch", Queue: q.name, Code: code, MNSCode: mnsCode, Err: err}
+	})
+	return entries, err
 }
 
 type errorString string

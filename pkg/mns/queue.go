@@ -15,6 +15,16 @@
 // are unchanged. Real endpoints use the same transport pointed at the real host, so every copy
 // made by WithCredentials shares one connection pool.
 //
+// # Retries
+//
+// Every send of a queue (Send, SendBatch, and the move of a message to its dead-letter queue)
+// retries a failure that may pass — the service restarting or throttling, see Retryable — with
+// backoff for up to Config.SendRetry (default 8 s), never past the context's deadline. The
+// retry belongs to the queue type, as in go-cloud's pubsub, so no caller opts in and none can
+// forget. A batch that MNS answered entry by entry is not repeated (ErrPartial): the entries it
+// took would be sent twice. Receives, deletes and visibility changes are not retried: their
+// callers decide (a missed receive is the next poll, a missed delete a redelivery).
+//
 // # Context
 //
 // The SDK has no context support. Methods check ctx before sending; Receive caps its long poll at
@@ -37,6 +47,8 @@ import (
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 	"github.com/valyala/fasthttp"
+
+	"github.com/ensnodepool/webhook/pkg/clock"
 )
 
 // Credentials is an AccessKey pair, optionally with an STS security token.
@@ -53,9 +65,21 @@ type Config struct {
 	Credentials Credentials
 	// Timeout bounds one HTTP request. It must exceed the longest long poll (30 s); default 35 s.
 	Timeout time.Duration
+	// SendRetry is how long every send of the client's queues (Send, SendBatch, and the move of
+	// a message to its dead-letter queue) that failed for a reason that may pass (Retryable: the
+	// service restarting, throttling) is repeated, with backoff, before its error is returned —
+	// never past the context's deadline. A brief MNS outage then costs seconds instead of a
+	// visibility timeout, and no caller has to remember to retry. Default 8 s; negative: one
+	// attempt.
+	SendRetry time.Duration
+	// Clock measures SendRetry and waits between its attempts; default the wall clock.
+	Clock clock.Clock
 	// Logger receives diagnostics (dead-letter moves); nil discards them.
 	Logger *slog.Logger
 }
+
+// DefaultSendRetry is Config.SendRetry's default.
+const DefaultSendRetry = 8 * time.Second
 
 // MaxWait is the longest long poll MNS allows.
 const MaxWait = 30 * time.Second
@@ -68,6 +92,8 @@ const placeholderEndpoint = "http://1000000000.mns.local.aliyuncs.com"
 
 func (c Config) withDefaults() Config {
 	c.Timeout = cmp.Or(c.Timeout, 35*time.Second)
+	c.SendRetry = cmp.Or(c.SendRetry, DefaultSendRetry)
+	c.Clock = c.Clock.WithDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -76,13 +102,13 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	if c.Endpoint == "" {
-		return errors.New("mns: Config.Endpoint is required")
+		return fmt.Errorf("%w: Config.Endpoint is required", ErrConfig)
 	}
 	if c.Credentials.AccessKeyID == "" || c.Credentials.AccessKeySecret == "" {
-		return errors.New("mns: Config.Credentials.AccessKeyID and AccessKeySecret are required")
+		return fmt.Errorf("%w: Config.Credentials.AccessKeyID and AccessKeySecret are required", ErrConfig)
 	}
 	if c.Timeout <= MaxWait {
-		return fmt.Errorf("mns: Config.Timeout %v must exceed the longest long poll %v", c.Timeout, MaxWait)
+		return fmt.Errorf("%w: Config.Timeout %v must exceed the longest long poll %v", ErrConfig, c.Timeout, MaxWait)
 	}
 	return nil
 }
@@ -92,6 +118,7 @@ type Client struct {
 	cfg       Config
 	sdkURL    string // endpoint given to the SDK
 	transport *redirect
+	send      retry // every send's retry policy (Config.SendRetry)
 	mns       ali_mns.MNSClient
 	manager   ali_mns.AliQueueManager
 	err       error // set when WithCredentials got unusable credentials; every call returns it
@@ -114,7 +141,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	u, err := url.Parse(cfg.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
-		return nil, fmt.Errorf("mns: Config.Endpoint %q must be http(s)://host[:port] without a path", cfg.Endpoint)
+		return nil, fmt.Errorf("%w: Config.Endpoint %q must be http(s)://host[:port] without a path", ErrConfig, cfg.Endpoint)
 	}
 	tls := u.Scheme == "https"
 	addr := u.Host
@@ -137,7 +164,7 @@ func New(cfg Config) (*Client, error) {
 		// messages. fasthttp still retries once when a kept-alive connection was closed (io.EOF).
 		RetryIf: func(*fasthttp.Request) bool { return false },
 	}
-	c := &Client{cfg: cfg, sdkURL: sdkURL, transport: &redirect{hc: hc}}
+	c := &Client{cfg: cfg, sdkURL: sdkURL, transport: &redirect{hc: hc}, send: retry{window: cfg.SendRetry, clock: cfg.Clock}}
 	if err := c.init(); err != nil {
 		return nil, err
 	}
@@ -167,7 +194,7 @@ func (c *Client) init() (err error) {
 // Compute invocation). The copy shares c's connection pool. If cr lacks the AccessKey pair,
 // every call on the copy fails with ErrDenied.
 func (c *Client) WithCredentials(cr Credentials) *Client {
-	cp := &Client{cfg: c.cfg, sdkURL: c.sdkURL, transport: c.transport}
+	cp := &Client{cfg: c.cfg, sdkURL: c.sdkURL, transport: c.transport, send: c.send}
 	cp.cfg.Credentials = cr
 	if cr.AccessKeyID == "" || cr.AccessKeySecret == "" {
 		cp.err = &Error{Op: "WithCredentials", Code: ErrDenied, Err: errors.New("AccessKeyID and AccessKeySecret are required")}

@@ -3,11 +3,15 @@ package mns_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/clock"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/mns"
 )
@@ -70,8 +74,8 @@ func TestConfigValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := mns.New(tt.cfg)
-		if (err == nil) != tt.ok {
-			t.Errorf("%s: err %v, want ok=%v", tt.name, err, tt.ok)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, mns.ErrConfig)) {
+			t.Errorf("%s: err %v, want ok=%v (or ErrConfig)", tt.name, err, tt.ok)
 		}
 	}
 }
@@ -240,5 +244,90 @@ func TestReceiveHonoursContext(t *testing.T) {
 	}
 	if _, err := q.Send(ctx, "x", 0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("send after cancel: %v", err)
+	}
+}
+
+// TestSendRetry: every send of a queue retries what may pass (the service
+// failing or throttling the whole request) within Config.SendRetry, on the
+// injected clock, and nothing else: a refused request, a negative window.
+func TestSendRetry(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		window    time.Duration
+		fault     mnssim.SendFault
+		batch     int // 0: Send; n: SendBatch of n messages (16 per request)
+		wantErr   error
+		wantWaits string
+		wantOnQ   int
+	}{
+		{"outage ridden out", 8 * time.Second, mnssim.SendFault{Count: 2}, 0, nil, "[250ms 500ms]", 1},
+		{"throttling ridden out", 8 * time.Second, mnssim.SendFault{Count: 1, Code: "QpsLimitExceeded", Status: 403}, 0, nil, "[250ms]", 1},
+		{"batch ridden out", 8 * time.Second, mnssim.SendFault{Count: 2}, 5, nil, "[250ms 500ms]", 5},
+		{"second request of a batch ridden out", 8 * time.Second, mnssim.SendFault{Count: 1}, 20, nil, "[250ms]", 20},
+		{"window spent", time.Second, mnssim.SendFault{Count: 100}, 0, mns.ErrUnavailable, "[250ms 500ms]", 0},
+		{"batch window spent", time.Second, mnssim.SendFault{Count: 100}, 3, mns.ErrUnavailable, "[250ms 500ms]", 0},
+		{"refused request not retried", 8 * time.Second, mnssim.SendFault{Count: 1, Code: "InvalidArgument", Status: 400}, 0, mns.ErrInvalid, "[]", 0},
+		{"negative window: one attempt", -1, mnssim.SendFault{Count: 1}, 0, mns.ErrUnavailable, "[]", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, "")
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			var mu sync.Mutex
+			var waits []time.Duration
+			c, err := mns.New(mns.Config{Endpoint: b.url, Credentials: mns.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK},
+				SendRetry: tc.window, Clock: clock.Clock{
+					Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+					Sleep: func(_ context.Context, d time.Duration) error {
+						mu.Lock()
+						defer mu.Unlock()
+						waits, now = append(waits, d), now.Add(d)
+						return nil
+					}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := mustQueue(t, c, "q", mns.QueueAttributes{})
+			tc.fault.Queue = "q"
+			if err := b.srv.InjectSendFault(tc.fault); err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if tc.batch == 0 {
+				_, err = q.Send(ctx, "m", 0)
+			} else {
+				outs := make([]mns.Outgoing, tc.batch)
+				for i := range outs {
+					outs[i].Body = "m" + strconv.Itoa(i)
+				}
+				var res []mns.SendResult
+				res, err = q.SendBatch(ctx, outs)
+				if err == nil && len(res) != tc.batch {
+					t.Errorf("results = %d, want %d", len(res), tc.batch)
+				}
+			}
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Errorf("err = %v, want %v", err, tc.wantErr)
+			}
+			if got := fmt.Sprint(waits); got != tc.wantWaits {
+				t.Errorf("waits = %s, want %s", got, tc.wantWaits)
+			}
+			got := 0
+			for {
+				msgs, err := q.Receive(ctx, 16, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(msgs) == 0 {
+					break
+				}
+				got += len(msgs)
+			}
+			if got != tc.wantOnQ {
+				t.Errorf("messages on the queue = %d, want %d (none lost, none twice)", got, tc.wantOnQ)
+			}
+		})
 	}
 }

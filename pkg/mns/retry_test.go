@@ -1,4 +1,4 @@
-package mns_test
+package mns
 
 import (
 	"context"
@@ -7,16 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/clock"
 )
 
-// TestRetry drives Retry.Do with a fake clock that only the injected
+// TestRetry drives retry.do with a fake clock that only the injected
 // sleep moves, so the schedule is checked without waiting.
 func TestRetry(t *testing.T) {
 	t.Parallel()
-	unavailable := &mns.Error{Op: "Send", Code: mns.ErrUnavailable, Err: errors.New("connection refused")}
-	denied := &mns.Error{Op: "Send", Code: mns.ErrDenied}
-	partial := &mns.BatchError{Op: "SendBatch", Items: []mns.ItemError{{Code: mns.ErrUnavailable}}}
+	unavailable := &Error{Op: "Send", Code: ErrUnavailable, Err: errors.New("connection refused")}
+	denied := &Error{Op: "Send", Code: ErrDenied}
+	partial := &BatchError{Op: "SendBatch", Items: []ItemError{{Code: ErrUnavailable}}}
 	tests := []struct {
 		name      string
 		window    time.Duration
@@ -42,10 +42,10 @@ func TestRetry(t *testing.T) {
 			t.Parallel()
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			var slept []time.Duration
-			r := mns.Retry{Window: tc.window, Now: func() time.Time { return now },
-				Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); now = now.Add(d); return nil }}
+			r := retry{window: tc.window, clock: clock.Clock{Now: func() time.Time { return now },
+				Sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); now = now.Add(d); return nil }}}
 			calls := 0
-			err := r.Do(context.Background(), func(context.Context) error {
+			err := r.do(context.Background(), func(context.Context) error {
 				calls++
 				if calls <= tc.fails {
 					return tc.err
@@ -68,9 +68,9 @@ func TestRetryFrozenClock(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	calls := 0
-	err := mns.Retry{Window: time.Second, Now: func() time.Time { return now },
-		Sleep: func(context.Context, time.Duration) error { return nil }}.
-		Do(context.Background(), func(context.Context) error { calls++; return errors.New("refused") })
+	err := retry{window: time.Second, clock: clock.Clock{Now: func() time.Time { return now },
+		Sleep: func(context.Context, time.Duration) error { return nil }}}.
+		do(context.Background(), func(context.Context) error { calls++; return errors.New("refused") })
 	if err == nil || calls != 3 { // 250 ms + 500 ms slept; the next 1 s wait would pass the window
 		t.Errorf("err = %v, calls = %d; want an error after 3 calls", err, calls)
 	}
@@ -81,7 +81,7 @@ func TestRetryStopsWithContext(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0
-	err := mns.Retry{Window: time.Hour}.Do(ctx, func(context.Context) error {
+	err := retry{window: time.Hour}.do(ctx, func(context.Context) error {
 		calls++
 		cancel()
 		return errors.New("refused")

@@ -27,6 +27,8 @@ type TrackingQueue interface {
 	// Receive returns up to n messages, waiting up to wait for the first.
 	Receive(ctx context.Context, n int, wait time.Duration) ([]mns.Message, error)
 	// SendBatch sends replacement messages, each visible after its Delay.
+	// A request that fails as a whole is retried by the queue itself
+	// (mns.Config.SendRetry); the error returned is final.
 	SendBatch(ctx context.Context, msgs []mns.Outgoing) ([]mns.SendResult, error)
 	// DeleteBatch deletes received messages by receipt handle.
 	DeleteBatch(ctx context.Context, receipts []string) error
@@ -35,7 +37,8 @@ type TrackingQueue interface {
 }
 
 // DeadLetterQueue receives the records of undeliverable callbacks and of
-// unreadable tracking messages. *mns.Queue implements it.
+// unreadable tracking messages. *mns.Queue implements it, retrying a
+// failure that may pass within mns.Config.SendRetry.
 type DeadLetterQueue interface {
 	Send(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error)
 }
@@ -123,11 +126,6 @@ type Config struct {
 	// be read, or whose dead-letter record could not be written, is tried
 	// again; default 30 s.
 	ErrorRetry time.Duration
-	// WriteRetry is how long a write-back that failed as a whole (the
-	// queue service unreachable) is retried with backoff before the
-	// messages are left to come back after their visibility timeout;
-	// default 5 s, within the tick's deadline.
-	WriteRetry time.Duration
 	// VanishGrace is how long after CreatedAt a pool that was never seen in
 	// DescribeClusterNodePools is assumed not yet listed rather than
 	// vanished; default 2 min.
@@ -176,7 +174,6 @@ func (c Config) withDefaults() Config {
 	c.ClusterConcurrency = cmp.Or(c.ClusterConcurrency, 4)
 	c.ClusterTimeout = cmp.Or(c.ClusterTimeout, 20*time.Second)
 	c.ErrorRetry = cmp.Or(c.ErrorRetry, 30*time.Second)
-	c.WriteRetry = cmp.Or(c.WriteRetry, 5*time.Second)
 	c.VanishGrace = cmp.Or(c.VanishGrace, 2*time.Minute)
 	c.DefaultDeadline = cmp.Or(c.DefaultDeadline, 60*time.Minute)
 	c.LateWatch = cmp.Or(c.LateWatch, DefaultLateWatch)

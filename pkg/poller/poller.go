@@ -832,7 +832,7 @@ func (t *tick) writeBack(ctx context.Context, items []*item) {
 		receipts = append(receipts, receipt)
 	}
 	if len(outs) > 0 {
-		res, err := t.sendBatch(ctx, outs)
+		res, err := cfg.Tracking.SendBatch(ctx, outs)
 		for i, it := range replace {
 			if res == nil || res[i].Err != nil {
 				// The old message stays and is redone after its
@@ -871,18 +871,6 @@ func (t *tick) due(at time.Time) {
 		t.latestDue = at
 	}
 	t.mu.Unlock()
-}
-
-// sendBatch sends outs, retrying for up to WriteRetry (mns.Retry) while
-// the whole request fails — the queue service restarting. Partial failures
-// are returned as they are: those messages come back after their
-// visibility timeout.
-func (t *tick) sendBatch(ctx context.Context, outs []mns.Outgoing) (res []mns.SendResult, err error) {
-	err = mns.Retry{Window: t.p.cfg.WriteRetry, Now: t.p.cfg.Now}.Do(ctx, func(ctx context.Context) error {
-		res, err = t.p.cfg.Tracking.SendBatch(ctx, outs)
-		return err
-	})
-	return res, err
 }
 
 // requestAttrs are the log attributes that identify m's request.

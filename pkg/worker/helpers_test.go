@@ -129,7 +129,6 @@ func setup(t testing.TB, o options) *bundle {
 		Validator:  nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true, CallbackAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
 		Sealer:     b.sealer,
 		Backoff:    tracking.Backoff{First: time.Second},
-		WriteRetry: 300 * time.Millisecond, // tests of lost writes need not wait
 		Logger:     testLogger(t),
 	}
 	if o.workerConfig != nil {

@@ -35,7 +35,8 @@ type Pools interface {
 }
 
 // Sender sends one message to a queue, visible after delay. It is called
-// concurrently. *mns.Queue implements it.
+// concurrently. *mns.Queue implements it and retries a failure that may
+// pass within its own window (mns.Config.SendRetry): an error is final.
 type Sender interface {
 	Send(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error)
 }
@@ -88,11 +89,6 @@ type Config struct {
 	// callbacks and queue writes: ENS calls stop Reserve (at most a third
 	// of the time left) before the context's deadline; default 10 s.
 	Reserve time.Duration
-	// WriteRetry is how long a failed queue write (tracking, requeue, dead
-	// letter) is retried, with backoff, before the outcome counts as not
-	// written: a brief MNS outage then costs seconds, not the requests
-	// queue's visibility timeout. Default 8 s; within the context's deadline.
-	WriteRetry time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives one record per message; nil discards.
@@ -107,7 +103,6 @@ func (c Config) withDefaults() Config {
 	c.NotifyTimeout = cmp.Or(c.NotifyTimeout, 3*time.Second)
 	c.Concurrency = cmp.Or(c.Concurrency, 10)
 	c.Reserve = cmp.Or(c.Reserve, 10*time.Second)
-	c.WriteRetry = cmp.Or(c.WriteRetry, 8*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -131,7 +126,7 @@ func (c Config) validate() error {
 	if c.Validator == nil {
 		errs = append(errs, errors.New("worker: Config.Validator is required"))
 	}
-	if c.PoolDeadline < 0 || c.RequeueDelay < 0 || c.NotifyTimeout < 0 || c.Reserve < 0 || c.WriteRetry < 0 {
+	if c.PoolDeadline < 0 || c.RequeueDelay < 0 || c.NotifyTimeout < 0 || c.Reserve < 0 {
 		errs = append(errs, errors.New("worker: Config durations must not be negative"))
 	}
 	if c.Concurrency < 1 {
@@ -862,13 +857,11 @@ func (w *Worker) deadLetter(ctx context.Context, v any) error {
 	return nil
 }
 
-// send puts body on s, retrying a failed write for up to WriteRetry
-// (mns.Retry), never past ctx.
+// send puts body on s. The queue retries a failure that may pass within
+// its own window (mns.Config.SendRetry), so an error here is final.
 func (w *Worker) send(ctx context.Context, s Sender, body string, delay time.Duration) error {
-	return mns.Retry{Window: w.cfg.WriteRetry, Now: w.cfg.Now}.Do(ctx, func(ctx context.Context) error {
-		_, err := s.Send(ctx, body, delay)
-		return err
-	})
+	_, err := s.Send(ctx, body, delay)
+	return err
 }
 
 // callerID is the caller the item's events belong to: the envelope's

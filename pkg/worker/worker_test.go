@@ -2,18 +2,16 @@ package worker_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
-	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/worker"
 )
@@ -227,26 +225,19 @@ func TestTrackingFailureRequeuesAndAdopts(t *testing.T) {
 }
 
 // TestBriefQueueOutageIsRiddenOut: a tracking write that fails twice (the
-// queue service restarting) is retried within WriteRetry: the pool is
-// tracked, not re-queued, and nothing is lost.
+// queue service restarting: two InternalError answers) is retried by the
+// queue itself (mns.Config.SendRetry): the pool is tracked, not re-queued,
+// and nothing is lost.
 func TestBriefQueueOutageIsRiddenOut(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
 	b.enqueue(t, b.envelope(t, b.request(0, "p1"), "req_p1", time.Now()))
-	var calls atomic.Int32
-	flaky := senderFunc(func(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error) {
-		if calls.Add(1) <= 2 {
-			return mns.SendResult{}, errors.New("queue: Send tracking: connection refused")
-		}
-		return b.tracking.Send(ctx, body, delay)
-	})
-	w := b.withWorker(t, func(c *worker.Config) { c.Tracking, c.WriteRetry = flaky, 5*time.Second })
-	res, err := w.HandleBatch(context.Background(), batch(b.pull(t, b.requests, 16, 0)))
+	if err := b.mns.InjectSendFault(mnssim.SendFault{Queue: qTracking, Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.w.HandleBatch(context.Background(), batch(b.pull(t, b.requests, 16, 0)))
 	if err != nil || res.Count(worker.Created) != 1 {
 		t.Fatalf("err = %v, outcomes %v; want created", err, outcomes(res))
-	}
-	if got := calls.Load(); got != 3 {
-		t.Errorf("tracking sends = %d, want 3 (two failures, then success)", got)
 	}
 	if tm := b.trackingMessages(t); len(tm) != 1 {
 		t.Errorf("tracking messages = %d, want 1", len(tm))

@@ -16,6 +16,10 @@ func (s *Server) messageOp(rw *responder, req *request, name string) {
 	}
 	switch req.r.Method {
 	case http.MethodPost:
+		if e := s.sendFault(name); e != nil {
+			rw.error(e)
+			return
+		}
 		s.send(rw, req, name)
 	case http.MethodGet:
 		s.receive(rw, req, name)

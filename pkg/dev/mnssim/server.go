@@ -87,14 +87,15 @@ func (c Config) validate() error {
 // Server is the MNS-compatible queue service. It implements http.Handler and is safe for
 // concurrent use. Close it to release the database.
 type Server struct {
-	cfg   Config
-	st    *store
-	mu    sync.RWMutex // guards queues; lock order: mu, then queue.mu
-	qs    map[string]*queue
-	stop  chan struct{} // closed by CancelPolls
-	once  sync.Once
-	reqID atomic.Uint64
-	boot  uint32
+	cfg    Config
+	st     *store
+	mu     sync.RWMutex // guards queues; lock order: mu, then queue.mu
+	qs     map[string]*queue
+	stop   chan struct{} // closed by CancelPolls
+	once   sync.Once
+	reqID  atomic.Uint64
+	boot   uint32
+	faults faults
 }
 
 // New opens (or creates) the store under cfg.Dir and returns a ready Server.
