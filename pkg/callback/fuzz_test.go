@@ -2,42 +2,14 @@ package callback
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"testing"
 	"time"
-)
 
-// FuzzClassify cross-checks Classify with the standard library's own
-// predicates and checks that every IPv4-mapped form is judged like IPv4.
-func FuzzClassify(f *testing.F) {
-	for _, s := range []string{"127.0.0.1", "100.100.100.200", "::ffff:10.0.0.1", "fe80::1", "8.8.8.8", "2002:a00:1::1", "64:ff9b::a9fe:a9fe"} {
-		b := netip.MustParseAddr(s).As16()
-		f.Add(b[:])
-	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		var b [16]byte
-		copy(b[:], raw)
-		a := netip.AddrFrom16(b)
-		public, reason := Classify(a)
-		if !public && reason == "" {
-			t.Fatalf("%s refused without a reason", a)
-		}
-		ip := net.IP(b[:])
-		if public && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-			ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified()) {
-			t.Fatalf("%s classified public but the standard library says it is not global", a)
-		}
-		if a.Is4In6() {
-			p4, _ := Classify(a.Unmap())
-			if p4 != public {
-				t.Fatalf("%s and %s classified differently", a, a.Unmap())
-			}
-		}
-	})
-}
+	"github.com/ensnodepool/webhook/pkg/callbackurl"
+)
 
 // FuzzCheckURL feeds arbitrary URLs through the guard with a resolver that
 // maps every name to loopback: no panic, and nothing is ever accepted
@@ -60,7 +32,7 @@ func FuzzCheckURL(f *testing.F) {
 			return
 		}
 		for _, a := range addrs {
-			if ok, _ := Classify(a); !ok {
+			if ok, _ := callbackurl.Classify(a); !ok {
 				t.Fatalf("%q accepted with non-public %s", raw, a)
 			}
 		}

@@ -17,7 +17,7 @@ import (
 type Renderer interface {
 	// Render returns the body and headers to POST to dest for ev. client
 	// is the Sender's guarded client, for any token the receiver's API
-	// needs. An error wrapping ErrRefused is permanent (e.g. dest's host
+	// needs. An error wrapping callbackurl.ErrRefused is permanent (e.g. dest's host
 	// is not the platform's); any other error is retried.
 	Render(ctx context.Context, client *http.Client, dest *url.URL, ev Event) (body []byte, header http.Header, err error)
 	// Check judges the receiver's answer (its body truncated to

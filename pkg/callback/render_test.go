@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callbackurl"
 )
 
 // textRenderer is a fake chat format: {"text": "<type>"} with a token
@@ -59,7 +61,7 @@ func TestTryRenderedFormat(t *testing.T) {
 		{"unknown format refused", textRenderer{}, `{"ok":true}`, 200, "other", 0, Refused, 0},
 		{"expired destination", textRenderer{}, `{"ok":true}`, 200, "chat", -time.Second, Gone, 0},
 		{"not yet expired", textRenderer{}, `{"ok":true}`, 200, "chat", time.Minute, Delivered, 1},
-		{"render refused", textRenderer{renderErr: fmt.Errorf("%w: host", ErrRefused)}, `{}`, 200, "chat", 0, Refused, 0},
+		{"render refused", textRenderer{renderErr: fmt.Errorf("%w: host", callbackurl.ErrRefused)}, `{}`, 200, "chat", 0, Refused, 0},
 		{"render transient", textRenderer{renderErr: errors.New("token endpoint down")}, `{}`, 200, "chat", 0, Retry, 0},
 	}
 	for _, tt := range tests {
@@ -144,7 +146,7 @@ func TestNewClientGuarded(t *testing.T) {
 	}
 	rc := newReceiver(t, status(200))
 	_, err = c.Get(rc.URL)
-	if !errors.Is(err, ErrRefused) {
-		t.Fatalf("loopback without Allow: err = %v, want ErrRefused", err)
+	if !errors.Is(err, callbackurl.ErrRefused) {
+		t.Fatalf("loopback without Allow: err = %v, want callbackurl.ErrRefused", err)
 	}
 }

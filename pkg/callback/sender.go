@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ensnodepool/webhook/pkg/callbackurl"
 	"github.com/ensnodepool/webhook/pkg/logattr"
 )
 
@@ -315,7 +316,7 @@ func (s *Sender) deliverAs(ctx context.Context, t target, msgID string, ev Event
 			return Attempt{Outcome: Refused, Error: "no renderer for format " + strconv.Quote(truncate(t.format, 32))}
 		}
 		if body, h, err = r.Render(ctx, s.client, u, ev); err != nil {
-			if errors.Is(err, ErrRefused) {
+			if errors.Is(err, callbackurl.ErrRefused) {
 				return Attempt{Outcome: Refused, Error: truncate(err.Error(), 200)}
 			}
 			return Attempt{Outcome: Retry, Error: truncate("render: "+err.Error(), 200)}
@@ -384,7 +385,7 @@ func (s *Sender) judge(resp *http.Response, respBody []byte, r Renderer, now tim
 // transportFailure turns a client error into an Attempt with a short text
 // that never includes the URL.
 func (s *Sender) transportFailure(ctx context.Context, err error) Attempt {
-	var ref *RefusedError
+	var ref *callbackurl.RefusedError
 	if errors.As(err, &ref) {
 		return Attempt{Outcome: Refused, Error: ref.Error()}
 	}

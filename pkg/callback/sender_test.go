@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callbackurl"
 )
 
 func TestDeliverOutcomes(t *testing.T) {
@@ -201,8 +203,8 @@ func TestDeliverURLPolicy(t *testing.T) {
 			if strings.Contains(a.Error, "pw") {
 				t.Errorf("error leaks credentials: %q", a.Error)
 			}
-			if err := tb.sender.CheckURL(context.Background(), tc.url); !errors.Is(err, ErrRefused) {
-				t.Errorf("CheckURL = %v, want ErrRefused", err)
+			if err := tb.sender.CheckURL(context.Background(), tc.url); !errors.Is(err, callbackurl.ErrRefused) {
+				t.Errorf("CheckURL = %v, want callbackurl.ErrRefused", err)
 			}
 			if d := tb.dialer.Dialed(); len(d) != 0 {
 				t.Errorf("dialed %v", d)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/callbackurl"
 )
 
 // TestURLRule: the static rule refuses what the sender could never call,
@@ -14,7 +15,7 @@ import (
 // that request validation applies at intake).
 func TestURLRule(t *testing.T) {
 	t.Parallel()
-	rule := callback.URLRule{}
+	rule := callbackurl.Rule{}
 	s, err := callback.NewSender(callback.Config{Secrets: []string{"whsec_AgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="}})
 	if err != nil {
 		t.Fatal(err)
@@ -44,14 +45,14 @@ func TestURLRule(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("Check(%.60q) = %v, want ok=%v", url, err, ok)
 		}
-		if err != nil && !errors.Is(err, callback.ErrRefused) {
+		if err != nil && !errors.Is(err, callbackurl.ErrRefused) {
 			t.Errorf("Check(%.60q) = %v, not ErrRefused", url, err)
 		}
 		if serr := s.CheckURL(context.Background(), url); (serr == nil) != ok {
 			t.Errorf("Sender.CheckURL(%.60q) = %v, rule says ok=%v", url, serr, ok)
 		}
 	}
-	allowed := callback.URLRule{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	allowed := callbackurl.Rule{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	if err := allowed.Check("http://127.0.0.1:8080/cb"); err != nil {
 		t.Errorf("allowed loopback: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/callbackurl"
 )
 
 // Platform names: the nodepool.Callback.Format and callback
@@ -51,7 +52,7 @@ func hostAllowed(u *url.URL, hosts []string) bool {
 }
 
 func refuseHost(u *url.URL, platform string) error {
-	return fmt.Errorf("%w: %s results may not go to host %q", callback.ErrRefused, platform, u.Hostname())
+	return fmt.Errorf("%w: %s results may not go to host %q", callbackurl.ErrRefused, platform, u.Hostname())
 }
 
 // RenderConfig configures Renderers.

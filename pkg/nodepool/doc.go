@@ -37,7 +37,7 @@
 //     to ENS, see ValidPassword). KeyPairName: ECS key pair name rule.
 //   - PreUserData, UserData: standard padded base64 decoding to ≤ 16 KiB
 //     (ENS instance UserData limit).
-//   - Callback.Url: the callback sender's own rule (callback.URLRule):
+//   - Callback.Url: the callback sender's own rule (callbackurl.Rule):
 //     absolute https URL with a host, no user info, no fragment, a port in
 //     1–65535, ≤ 2048 characters, not a refused IP literal; http only with
 //     ValidationConfig.AllowHTTPCallback (local stack).

@@ -13,7 +13,7 @@ import (
 
 	"github.com/go-playground/validator/v10"
 
-	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/callbackurl"
 )
 
 // ErrInvalid is matched (errors.Is) by every *ValidationError: the input
@@ -78,7 +78,7 @@ const (
 	// (ENS instance UserData limit, 16 KiB).
 	MaxUserData = 16 << 10
 	// MaxCallbackURL bounds Callback.Url (the callback sender's limit).
-	MaxCallbackURL = callback.MaxURL
+	MaxCallbackURL = callbackurl.MaxLen
 	maxIDLen       = 64
 )
 
@@ -242,7 +242,7 @@ func (v *Validator) message(fe validator.FieldError) string {
 		}
 		msg := "must be an absolute " + scheme + " URL with a host, no user info, no fragment and a port (if any) in 1-65535, at most " +
 			strconv.Itoa(MaxCallbackURL) + " characters, that the callback sender may call"
-		var re *callback.RefusedError
+		var re *callbackurl.RefusedError
 		if s, ok := fe.Value().(string); ok && errors.As(v.cfg.callbackRule().Check(s), &re) {
 			msg += ": " + re.Reason
 		}
@@ -280,6 +280,6 @@ func validUserData(s string) bool {
 }
 
 // callbackRule is the callback sender's URL rule under this configuration.
-func (c ValidationConfig) callbackRule() callback.URLRule {
-	return callback.URLRule{AllowHTTP: c.AllowHTTPCallback, Allow: c.CallbackAllow}
+func (c ValidationConfig) callbackRule() callbackurl.Rule {
+	return callbackurl.Rule{AllowHTTP: c.AllowHTTPCallback, Allow: c.CallbackAllow}
 }
