@@ -15,6 +15,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
@@ -117,7 +118,7 @@ func newChatOps(s config.Settings, v *nodepool.Validator, q nodepool.Sender, p n
 		if cfg.Feishu, err = chatops.NewFeishuVerifier(chatops.FeishuConfig{VerificationTokens: s.FeishuVerificationTokens, EncryptKeys: s.FeishuEncryptKeys}); err != nil {
 			return nil, fmt.Errorf("%s: %w", config.EnvFeishuToken, err)
 		}
-		if cfg.FeishuClient, err = chatops.NewFeishuClient(chatops.FeishuClientConfig{BaseURL: s.FeishuAPIBase, AppID: s.FeishuAppID, AppSecret: s.FeishuAppSecret}); err != nil {
+		if cfg.FeishuClient, err = chatreply.NewFeishuClient(chatreply.FeishuClientConfig{BaseURL: s.FeishuAPIBase, AppID: s.FeishuAppID, AppSecret: s.FeishuAppSecret}); err != nil {
 			return nil, fmt.Errorf("%s: %w", config.EnvFeishuAPIBase, err)
 		}
 		hc, err := callback.NewClient(callback.Config{Allow: s.CallbackAllow, AllowHTTP: s.CallbackAllowHTTP, Timeout: 2 * time.Second})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/caller"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 )
 
 // chatCallers: portal-a is Slack user T0001/U2147483697 (the sample's),
@@ -52,7 +53,7 @@ func TestChatCallers(t *testing.T) {
 	})
 	slackText := func(form map[string]string) string {
 		w := serve(b.h, slackRequest(slackSecret, t0, slackForm(t, form)))
-		var m SlackMessage
+		var m chatreply.SlackMessage
 		if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}

@@ -21,7 +21,7 @@
 // answered as chat text naming the option and the field.
 //
 // Outbound, the results travel as callbacks whose nodepool.Callback.Format
-// names the platform; Renderers returns the callback.Renderer of each
+// names the platform; chatreply.Renderers returns the callback.Renderer of each
 // platform (Slack response_url, DingTalk sessionWebhook, Feishu
 // im/v1 message reply with a tenant access token), each restricted to the
 // platform's host names. The callback Sender's SSRF guard stays on.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
@@ -39,11 +40,11 @@ const (
 // slackReceiver stands in for hooks.slack.com's response_url.
 type slackReceiver struct {
 	mu   sync.Mutex
-	msgs []chatops.SlackMessage
+	msgs []chatreply.SlackMessage
 }
 
 func (s *slackReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var m chatops.SlackMessage
+	var m chatreply.SlackMessage
 	b, _ := io.ReadAll(r.Body)
 	if err := json.Unmarshal(b, &m); err != nil || r.Header.Get("Content-Type") != "application/json" {
 		http.Error(w, "bad", http.StatusBadRequest)
@@ -101,7 +102,7 @@ func TestSlackEndToEnd(t *testing.T) {
 	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true, CallbackAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	sender, err := callback.NewSender(callback.Config{Secrets: []string{callbackWhse}, Now: clk.Now, AllowHTTP: true,
 		Allow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		Renderers: chatops.Renderers(chatops.RenderConfig{ExtraHosts: []string{"127.0.0.1"}}),
+		Renderers: chatreply.Renderers(chatreply.RenderConfig{ExtraHosts: []string{"127.0.0.1"}}),
 		Retry:     callback.Policy{Rand: func() float64 { return 0.5 }}})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +147,7 @@ func TestSlackEndToEnd(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("ack took %v; Slack allows 3 s", d)
 	}
-	var ack chatops.SlackMessage
+	var ack chatreply.SlackMessage
 	if err := json.Unmarshal(rec.Body.Bytes(), &ack); err != nil || rec.Code != 200 {
 		t.Fatalf("ack: %d %s", rec.Code, rec.Body)
 	}

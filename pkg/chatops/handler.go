@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/caller"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/logattr"
@@ -30,7 +31,7 @@ type Replier interface {
 
 // FeishuReplier replies through a FeishuClient with a guarded client.
 type FeishuReplier struct {
-	Client *FeishuClient
+	Client *chatreply.FeishuClient
 	HTTP   *http.Client
 }
 
@@ -48,7 +49,7 @@ type Config struct {
 	Feishu   *FeishuVerifier
 	// FeishuClient builds reply URLs for results; FeishuReplier posts the
 	// immediate answers. Both required with Feishu.
-	FeishuClient  *FeishuClient
+	FeishuClient  *chatreply.FeishuClient
 	FeishuReplier Replier
 	// Presets are the named request templates.
 	Presets Presets
@@ -86,10 +87,10 @@ func (c Config) withDefaults() Config {
 		c.Validator = nodepool.NewValidator(nodepool.ValidationConfig{})
 	}
 	if len(c.SlackHosts) == 0 {
-		c.SlackHosts = DefaultSlackHosts
+		c.SlackHosts = chatreply.DefaultSlackHosts
 	}
 	if len(c.DingTalkHosts) == 0 {
-		c.DingTalkHosts = DefaultDingTalkHosts
+		c.DingTalkHosts = chatreply.DefaultDingTalkHosts
 	}
 	c.SlackHosts = append(slices.Clone(c.SlackHosts), c.ExtraHosts...)
 	c.DingTalkHosts = append(slices.Clone(c.DingTalkHosts), c.ExtraHosts...)
@@ -320,10 +321,10 @@ func (h *Handler) create(ctx context.Context, in incoming, cmd Command, who *cal
 // host) whose host is in hosts, else "".
 func (h *Handler) allowedURL(raw string, hosts []string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User != nil || !hostAllowed(u, hosts) {
+	if err != nil || u.User != nil || !chatreply.HostAllowed(u, hosts) {
 		return ""
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && hostAllowed(u, h.cfg.ExtraHosts)) {
+	if u.Scheme != "https" && !(u.Scheme == "http" && chatreply.HostAllowed(u, h.cfg.ExtraHosts)) {
 		return ""
 	}
 	return raw
@@ -333,7 +334,7 @@ func (h *Handler) allowedURL(raw string, hosts []string) string {
 // (https://api.slack.com/interactivity/slash-commands).
 func (h *Handler) slack(w http.ResponseWriter, r *http.Request, body []byte) {
 	if err := h.cfg.Slack.Verify(r, body); err != nil {
-		h.unauthorized(w, r, Slack, err)
+		h.unauthorized(w, r, chatreply.Slack, err)
 		return
 	}
 	form, err := url.ParseQuery(string(body))
@@ -346,7 +347,7 @@ func (h *Handler) slack(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	in := incoming{
-		platform: Slack,
+		platform: chatreply.Slack,
 		text:     form.Get("command") + " " + form.Get("text"),
 		team:     form.Get("team_id"),
 		user:     form.Get("user_id"),
@@ -354,14 +355,14 @@ func (h *Handler) slack(w http.ResponseWriter, r *http.Request, body []byte) {
 		replyURL: h.allowedURL(form.Get("response_url"), h.cfg.SlackHosts),
 	}
 	if in.replyURL != "" {
-		in.expires = h.cfg.Now().Add(SlackResponseURLTTL)
+		in.expires = h.cfg.Now().Add(chatreply.SlackResponseURLTTL)
 	}
 	a := h.run(r.Context(), in)
 	rt := "ephemeral"
 	if a.public {
 		rt = "in_channel"
 	}
-	intake.WriteJSON(w, http.StatusOK, SlackMessage{ResponseType: rt, Text: a.text})
+	intake.WriteJSON(w, http.StatusOK, chatreply.SlackMessage{ResponseType: rt, Text: a.text})
 }
 
 // dingTalkMessage is the outgoing robot's request body
@@ -381,7 +382,7 @@ type dingTalkMessage struct {
 // message in the response body.
 func (h *Handler) dingtalk(w http.ResponseWriter, r *http.Request, body []byte) {
 	if err := h.cfg.DingTalk.Verify(r, body); err != nil {
-		h.unauthorized(w, r, DingTalk, err)
+		h.unauthorized(w, r, chatreply.DingTalk, err)
 		return
 	}
 	var m dingTalkMessage
@@ -390,17 +391,17 @@ func (h *Handler) dingtalk(w http.ResponseWriter, r *http.Request, body []byte) 
 		return
 	}
 	if m.MsgType != "" && m.MsgType != "text" {
-		intake.WriteJSON(w, http.StatusOK, NewDingTalkMessage("nodepool", "Send me a text command.\n\n"+HelpText(h.cfg.Presets)))
+		intake.WriteJSON(w, http.StatusOK, chatreply.NewDingTalkMessage("nodepool", "Send me a text command.\n\n"+HelpText(h.cfg.Presets)))
 		return
 	}
-	in := incoming{platform: DingTalk, text: m.Text.Content, user: m.SenderStaffID, dedupe: m.MsgID}
+	in := incoming{platform: chatreply.DingTalk, text: m.Text.Content, user: m.SenderStaffID, dedupe: m.MsgID}
 	if exp := time.UnixMilli(m.SessionWebhookExpiredTime); m.SessionWebhookExpiredTime > 0 && exp.After(h.cfg.Now()) {
 		if in.replyURL = h.allowedURL(m.SessionWebhook, h.cfg.DingTalkHosts); in.replyURL != "" {
 			in.expires = exp
 		}
 	}
 	a := h.run(r.Context(), in)
-	intake.WriteJSON(w, http.StatusOK, NewDingTalkMessage("nodepool", a.text))
+	intake.WriteJSON(w, http.StatusOK, chatreply.NewDingTalkMessage("nodepool", a.text))
 }
 
 // feishuEvent is the part of a v2 im.message.receive_v1 event (and of a
@@ -432,7 +433,7 @@ type feishuEvent struct {
 func (h *Handler) feishu(w http.ResponseWriter, r *http.Request, body []byte) {
 	plain, err := h.cfg.Feishu.Open(r, body)
 	if err != nil {
-		h.unauthorized(w, r, Feishu, err)
+		h.unauthorized(w, r, chatreply.Feishu, err)
 		return
 	}
 	var ev feishuEvent
@@ -457,7 +458,7 @@ func (h *Handler) feishu(w http.ResponseWriter, r *http.Request, body []byte) {
 		_ = json.Unmarshal([]byte(msg.Content), &c)
 		text = c.Text
 	}
-	in := incoming{platform: Feishu, text: text, user: ev.Event.Sender.SenderID.OpenID,
+	in := incoming{platform: chatreply.Feishu, text: text, user: ev.Event.Sender.SenderID.OpenID,
 		dedupe: cmp.Or(ev.Header.EventID, msg.MessageID), replyURL: h.cfg.FeishuClient.ReplyURL(msg.MessageID)}
 	start := h.cfg.Now()
 	a := h.run(r.Context(), in)

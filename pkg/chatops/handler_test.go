@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -81,7 +82,7 @@ func newHandler(t *testing.T, mod func(*Config)) *handlerBundle {
 	sv, _ := NewSlackVerifier(VerifierConfig{Secrets: []string{slackSecret}, Now: fixedNow})
 	dv, _ := NewDingTalkVerifier(VerifierConfig{Secrets: []string{dingTalkSecret}, Now: fixedNow})
 	fv, _ := NewFeishuVerifier(FeishuConfig{VerificationTokens: []string{feishuToken}, EncryptKeys: []string{feishuKey}, Now: fixedNow})
-	fc, err := NewFeishuClient(FeishuClientConfig{AppID: "cli_1", AppSecret: "s"})
+	fc, err := chatreply.NewFeishuClient(chatreply.FeishuClientConfig{AppID: "cli_1", AppSecret: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestSlackCommand(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("status %d %s", w.Code, w.Body)
 	}
-	var m SlackMessage
+	var m chatreply.SlackMessage
 	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestSlackCommand(t *testing.T) {
 	}
 	cb := e.Request.Callback
 	if e.Source != nodepool.SourceChatOps || cb == nil || cb.Url != "https://hooks.slack.com/commands/1234/5678" ||
-		cb.Format != Slack || !cb.ExpiresAt.Equal(t0.Add(SlackResponseURLTTL)) {
+		cb.Format != chatreply.Slack || !cb.ExpiresAt.Equal(t0.Add(chatreply.SlackResponseURLTTL)) {
 		t.Fatalf("envelope = %+v callback %+v", e, cb)
 	}
 	if e.Request.ScalingGroup.DesiredSize != 2 || e.Request.NodepoolInfo.Name != "pool-a" {
@@ -171,7 +172,7 @@ func TestSlackAnswers(t *testing.T) {
 			b.q.err = tt.queueErr
 			body := []byte("command=%2Fnodepool&text=" + strings.ReplaceAll(tt.text, " ", "+") + "&response_url=https%3A%2F%2Fhooks.slack.com%2Fx&trigger_id=t1")
 			w := serve(b.h, slackRequest(slackSecret, t0, body))
-			var m SlackMessage
+			var m chatreply.SlackMessage
 			_ = json.Unmarshal(w.Body.Bytes(), &m)
 			if w.Code != 200 || m.ResponseType != tt.responseType || !strings.Contains(m.Text, tt.want) {
 				t.Fatalf("%d %+v, want %s containing %q", w.Code, m, tt.responseType, tt.want)
@@ -198,13 +199,13 @@ func TestDingTalkMessage(t *testing.T) {
 	b := newHandler(t, nil)
 	body := readTestdata(t, "dingtalk-message.json")
 	w := serve(b.h, dingTalkRequest(dingTalkSecret, t0, body))
-	var m DingTalkMessage
+	var m chatreply.DingTalkMessage
 	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil || w.Code != 200 || m.MsgType != "markdown" {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	e := b.q.envelopes(t)[0]
 	cb := e.Request.Callback
-	if !strings.Contains(m.Markdown.Text, e.RequestId) || cb.Format != DingTalk ||
+	if !strings.Contains(m.Markdown.Text, e.RequestId) || cb.Format != chatreply.DingTalk ||
 		cb.Url != "https://oapi.dingtalk.com/robot/sendBySession?session=c4a9e5b3f2d1" || !cb.ExpiresAt.Equal(t0.Add(90*60e9)) {
 		t.Fatalf("answer %q, callback %+v", m.Markdown.Text, cb)
 	}
@@ -236,7 +237,7 @@ func TestFeishuEventAndChallenge(t *testing.T) {
 	if !strings.Contains(reply, e.RequestId) {
 		t.Fatalf("reply %q lacks %s", reply, e.RequestId)
 	}
-	if cb := e.Request.Callback; cb.Format != Feishu || cb.Url != "https://open.feishu.cn/open-apis/im/v1/messages/om_5ce6d572455d361153b7cb51da133945/reply" {
+	if cb := e.Request.Callback; cb.Format != chatreply.Feishu || cb.Url != "https://open.feishu.cn/open-apis/im/v1/messages/om_5ce6d572455d361153b7cb51da133945/reply" {
 		t.Fatalf("callback %+v", cb)
 	}
 	if w := serve(b.h, feishuRequest(t, "wrong-key", t0, readTestdata(t, "feishu-message.json"))); w.Code != http.StatusUnauthorized {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/replies.golden")
@@ -49,7 +50,7 @@ func TestRepliesGolden(t *testing.T) {
 		})
 		form := url.Values{"command": {"/nodepool"}, "text": {c.text}, "response_url": {"https://hooks.slack.com/x"}, "trigger_id": {"t1"}}
 		w := serve(h.h, slackRequest(slackSecret, t0, []byte(form.Encode())))
-		var m SlackMessage
+		var m chatreply.SlackMessage
 		if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil || w.Code != 200 {
 			t.Fatalf("%s: %d %s", c.name, w.Code, w.Body)
 		}
@@ -67,7 +68,7 @@ func TestRepliesGolden(t *testing.T) {
 	}
 	for _, ev := range events {
 		ev.Timestamp = t0.Add(time.Hour)
-		b.WriteString("### event " + ev.Type + "\n" + EventText(ev) + "\n\n")
+		b.WriteString("### event " + ev.Type + "\n" + chatreply.EventText(ev) + "\n\n")
 	}
 	got := b.String()
 	if doubled := regexp.MustCompile(`[.!?…]\.|\.\s*[.!?]|::|;;|,,`).FindAllString(got, -1); len(doubled) > 0 {

@@ -4,10 +4,9 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/caller"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -147,7 +146,7 @@ func ErrorText(err error) string {
 			problems = []string{ce.Message}
 		}
 		if len(problems) == 1 {
-			b.WriteString("Sorry, I could not read that: " + sentence(problems[0]))
+			b.WriteString("Sorry, I could not read that: " + chatreply.Sentence(problems[0]))
 		} else {
 			b.WriteString("Sorry, I could not read that:")
 			for _, p := range problems {
@@ -174,16 +173,6 @@ func ErrorText(err error) string {
 		return "Sorry, something went wrong."
 	}
 	return b.String()
-}
-
-// sentence ends s with a full stop unless it already ends with
-// punctuation, so that no answer shows "..".
-func sentence(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" || strings.ContainsAny(s[len(s)-1:], ".!?") || strings.HasSuffix(s, "…") || strings.HasSuffix(s, "。") {
-		return s
-	}
-	return s + "."
 }
 
 // optionFor maps a JSON path (possibly with an index) to a chat option.
@@ -239,64 +228,9 @@ func StatusText(cluster, name string, p *ens.NodePool) string {
 	return s + "."
 }
 
-// EventTitle is a short title for an event (DingTalk markdown title).
-func EventTitle(ev callback.Event) string {
-	return "nodepool " + strings.TrimPrefix(ev.Type, "nodepool.") + ": " + ev.Data.Name
-}
-
-// EventText renders a callback event as chat text.
-func EventText(ev callback.Event) string {
-	d := ev.Data
-	pool := "Node pool `" + d.Name + "` in `" + d.ClusterId + "`"
-	var s string
-	switch ev.Type {
-	case callback.TypeCreating:
-		s = "⏳ " + pool + " is being created"
-		if d.NodepoolId != "" {
-			s += " (" + d.NodepoolId + ")"
-		}
-		s += "."
-	case callback.TypeActive:
-		s = "✅ " + pool + " is active"
-		if st := d.Status; st != nil {
-			s += ": " + strconv.Itoa(int(st.ServingNodes)) + "/" + strconv.Itoa(int(st.DesiredNodes)) + " nodes serving"
-		}
-		if d.NodepoolId != "" {
-			s += " (" + d.NodepoolId + ")"
-		}
-		s += "."
-	case callback.TypeFailed:
-		s = "❌ " + pool + " failed"
-	case callback.TypeTimeout:
-		s = "⌛ " + pool + " did not become active in time"
-	default:
-		s = pool + ": " + ev.Type
-	}
-	if e := d.Error; e != nil && (ev.Type == callback.TypeFailed || ev.Type == callback.TypeTimeout) {
-		msg := e.Code
-		if e.Message != "" {
-			msg += " — " + truncate(e.Message, 300)
-		}
-		s += ": " + sentence(msg)
-	} else if ev.Type == callback.TypeFailed || ev.Type == callback.TypeTimeout {
-		s += "."
-	}
-	return s + " RequestId `" + d.RequestId + "`."
-}
-
 func cmpOr(s, def string) string {
 	if s == "" {
 		return def
 	}
 	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -11,7 +11,7 @@ import (
 	"log/slog"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/chatops"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
@@ -93,9 +93,9 @@ func (c *Clients) For(cr fcadapter.Credentials) (*ens.Client, *mns.Client, error
 // platforms' result formats (Feishu replies need FEISHU_APP_ID and
 // FEISHU_APP_SECRET).
 func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, error) {
-	rc := chatops.RenderConfig{ExtraHosts: s.ChatOpsAllowHosts}
+	rc := chatreply.RenderConfig{ExtraHosts: s.ChatOpsAllowHosts}
 	if s.FeishuAppID != "" && s.FeishuAppSecret != "" {
-		fc, err := chatops.NewFeishuClient(chatops.FeishuClientConfig{BaseURL: s.FeishuAPIBase, AppID: s.FeishuAppID, AppSecret: s.FeishuAppSecret})
+		fc, err := chatreply.NewFeishuClient(chatreply.FeishuClientConfig{BaseURL: s.FeishuAPIBase, AppID: s.FeishuAppID, AppSecret: s.FeishuAppSecret})
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +110,7 @@ func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, erro
 	}
 	return callback.NewSender(callback.Config{Secrets: s.CallbackSecrets, CallerSecrets: own, Timeout: s.CallbackTimeout,
 		Retry:     callback.Policy{Schedule: s.CallbackRetry},
-		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: chatops.Renderers(rc), Logger: log,
+		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: chatreply.Renderers(rc), Logger: log,
 		// Room for PerHost attempts to every host at once.
 		MaxConnsPerHost: max(s.CallbackPerHost, 16)})
 }

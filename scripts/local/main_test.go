@@ -18,6 +18,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
@@ -227,7 +228,7 @@ func TestSlackWalkthrough(t *testing.T) {
 	}
 	ack, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var m chatops.SlackMessage
+	var m chatreply.SlackMessage
 	if err := json.Unmarshal(ack, &m); err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(m.Text, "RequestId `req_") {
 		t.Fatalf("slash command: %d %s; want 200 with the RequestId (404 means the secret never reached the webhook)", resp.StatusCode, ack)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
@@ -163,7 +164,7 @@ func TestE2ECallers(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
-		var m chatops.SlackMessage
+		var m chatreply.SlackMessage
 		if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
 			t.Fatalf("slack answer: %v", err)
 		}

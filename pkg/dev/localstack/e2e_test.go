@@ -24,6 +24,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
@@ -354,7 +355,7 @@ func TestE2ESlack(t *testing.T) {
 		texts []string
 	)
 	rs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m chatops.SlackMessage
+		var m chatreply.SlackMessage
 		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
 			http.Error(w, "bad", http.StatusBadRequest)
 			return
@@ -401,7 +402,7 @@ func TestE2ESlack(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("ack took %v; Slack allows 3 s", d)
 	}
-	var ack chatops.SlackMessage
+	var ack chatreply.SlackMessage
 	if err := json.Unmarshal(ackBody, &ack); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("ack: %d %s", resp.StatusCode, ackBody)
 	}

@@ -1,4 +1,11 @@
-package chatops
+// Package chatreply formats callback events as chat replies — a Slack
+// response_url message, a DingTalk sessionWebhook markdown message, a
+// Feishu/Lark reply — and holds the Feishu tenant-token client that posts
+// them. Renderers plugs the platforms into the callback sender
+// (callback.Config.Renderers), so the worker and the poller deliver chat
+// results without linking the ChatOps front door (pkg/chatops), which
+// answers commands with the same message types.
+package chatreply
 
 import (
 	"bytes"
@@ -14,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/callbackurl"
@@ -45,8 +53,9 @@ const (
 // the dead-letter queue.
 const SlackResponseURLTTL = 30 * time.Minute
 
-// hostAllowed reports whether u's host is one of hosts (case-insensitive).
-func hostAllowed(u *url.URL, hosts []string) bool {
+// HostAllowed reports whether u's host is one of hosts (case-insensitive):
+// the check on every URL a platform's results are posted to.
+func HostAllowed(u *url.URL, hosts []string) bool {
 	h := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
 	return slices.ContainsFunc(hosts, func(x string) bool { return strings.EqualFold(x, h) })
 }
@@ -54,6 +63,9 @@ func hostAllowed(u *url.URL, hosts []string) bool {
 func refuseHost(u *url.URL, platform string) error {
 	return fmt.Errorf("%w: %s results may not go to host %q", callbackurl.ErrRefused, platform, u.Hostname())
 }
+
+// ErrConfig reports an invalid FeishuClientConfig.
+var ErrConfig = errors.New("chatreply: invalid configuration")
 
 // RenderConfig configures Renderers.
 type RenderConfig struct {
@@ -104,7 +116,7 @@ type slackRenderer struct{ hosts []string }
 
 // Render implements callback.Renderer.
 func (r slackRenderer) Render(_ context.Context, _ *http.Client, dest *url.URL, ev callback.Event) ([]byte, http.Header, error) {
-	if !hostAllowed(dest, r.hosts) {
+	if !HostAllowed(dest, r.hosts) {
 		return nil, nil, refuseHost(dest, "Slack")
 	}
 	b, err := json.Marshal(SlackMessage{ResponseType: "in_channel", Text: EventText(ev)})
@@ -145,7 +157,7 @@ type dingTalkRenderer struct{ hosts []string }
 
 // Render implements callback.Renderer.
 func (r dingTalkRenderer) Render(_ context.Context, _ *http.Client, dest *url.URL, ev callback.Event) ([]byte, http.Header, error) {
-	if !hostAllowed(dest, r.hosts) {
+	if !HostAllowed(dest, r.hosts) {
 		return nil, nil, refuseHost(dest, "DingTalk")
 	}
 	b, err := json.Marshal(NewDingTalkMessage(EventTitle(ev), EventText(ev)))
@@ -220,7 +232,7 @@ func (c *FeishuClient) ReplyURL(messageID string) string {
 
 // isReplyURL reports whether u is a reply URL on the configured base.
 func (c *FeishuClient) isReplyURL(u *url.URL, extra []string) bool {
-	if !strings.EqualFold(u.Host, c.base.Host) && !hostAllowed(u, extra) {
+	if !strings.EqualFold(u.Host, c.base.Host) && !HostAllowed(u, extra) {
 		return false
 	}
 	rest, ok := strings.CutPrefix(u.EscapedPath(), c.base.EscapedPath()+"/open-apis/im/v1/messages/")
@@ -348,4 +360,69 @@ func (r feishuRenderer) Check(status int, body []byte) error {
 		return nil
 	}
 	return r.c.check(body)
+}
+
+// EventTitle is a short title for an event (DingTalk markdown title).
+func EventTitle(ev callback.Event) string {
+	return "nodepool " + strings.TrimPrefix(ev.Type, "nodepool.") + ": " + ev.Data.Name
+}
+
+// EventText renders a callback event as chat text.
+func EventText(ev callback.Event) string {
+	d := ev.Data
+	pool := "Node pool `" + d.Name + "` in `" + d.ClusterId + "`"
+	var s string
+	switch ev.Type {
+	case callback.TypeCreating:
+		s = "⏳ " + pool + " is being created"
+		if d.NodepoolId != "" {
+			s += " (" + d.NodepoolId + ")"
+		}
+		s += "."
+	case callback.TypeActive:
+		s = "✅ " + pool + " is active"
+		if st := d.Status; st != nil {
+			s += ": " + strconv.Itoa(int(st.ServingNodes)) + "/" + strconv.Itoa(int(st.DesiredNodes)) + " nodes serving"
+		}
+		if d.NodepoolId != "" {
+			s += " (" + d.NodepoolId + ")"
+		}
+		s += "."
+	case callback.TypeFailed:
+		s = "❌ " + pool + " failed"
+	case callback.TypeTimeout:
+		s = "⌛ " + pool + " did not become active in time"
+	default:
+		s = pool + ": " + ev.Type
+	}
+	if e := d.Error; e != nil && (ev.Type == callback.TypeFailed || ev.Type == callback.TypeTimeout) {
+		msg := e.Code
+		if e.Message != "" {
+			msg += " — " + truncate(e.Message, 300)
+		}
+		s += ": " + Sentence(msg)
+	} else if ev.Type == callback.TypeFailed || ev.Type == callback.TypeTimeout {
+		s += "."
+	}
+	return s + " RequestId `" + d.RequestId + "`."
+}
+
+// Sentence ends s with a full stop unless it already ends with
+// punctuation, so that no answer shows "..".
+func Sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.ContainsAny(s[len(s)-1:], ".!?") || strings.HasSuffix(s, "…") || strings.HasSuffix(s, "。") {
+		return s
+	}
+	return s + "."
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -1,8 +1,9 @@
-package chatops
+package chatreply
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,11 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/ens"
 )
+
+// t0 is the tests' clock.
+var t0 = time.UnixMilli(1777887600000).UTC()
+
+func fixedNow() time.Time { return t0 }
 
 // fakeFeishu is the Feishu open API: tenant token and message reply.
 type fakeFeishu struct {
@@ -125,5 +131,26 @@ func TestRenderersThroughSender(t *testing.T) {
 		if _, _, err := strict[f].Render(context.Background(), nil, u.URL, activeEvent()); err != nil {
 			t.Errorf("%s: platform host refused: %v", f, err)
 		}
+	}
+}
+
+// TestNewFeishuClientConfig: a base that is not an absolute http(s) URL, or
+// a missing app id or secret, is ErrConfig naming the setting, not its value.
+func TestNewFeishuClientConfig(t *testing.T) {
+	t.Parallel()
+	for name, cfg := range map[string]FeishuClientConfig{
+		"ftp base":  {BaseURL: "ftp://open.feishu.cn", AppID: "cli_1", AppSecret: "s3cret"},
+		"relative":  {BaseURL: "/open-apis", AppID: "cli_1", AppSecret: "s3cret"},
+		"no app id": {AppSecret: "s3cret"},
+		"no secret": {AppID: "cli_1"},
+	} {
+		_, err := NewFeishuClient(cfg)
+		if !errors.Is(err, ErrConfig) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: err = %v, want ErrConfig without the secret", name, err)
+		}
+	}
+	c, err := NewFeishuClient(FeishuClientConfig{AppID: "cli_1", AppSecret: "s3cret"})
+	if err != nil || c.ReplyURL("om_1") != FeishuAPIBase+"/open-apis/im/v1/messages/om_1/reply" {
+		t.Errorf("default base: %v", err)
 	}
 }
