@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"slices"
 	"sync"
 	"testing"
@@ -12,8 +11,10 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 )
 
 // hangingURL is the base URL of a receiver that accepts connections and
@@ -133,8 +134,8 @@ func testHangingReceivers(t *testing.T) {
 	// attempt of the (shortened) schedule.
 	seen := map[string]bool{}
 	for _, m := range e.dead {
-		var dl callback.DeadLetter
-		if err := json.Unmarshal([]byte(m.Body), &dl); err != nil || dl.Kind != callback.KindCallback {
+		var dl deadletter.CallbackRecord
+		if err := json.Unmarshal([]byte(m.Body), &dl); err != nil || dl.Kind != deadletter.KindCallback {
 			t.Errorf("dead letter %q: %v", m.Body, err)
 			continue
 		}

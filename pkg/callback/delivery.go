@@ -66,8 +66,9 @@ func (d *Delivery) Terminal() bool { return d.State != Pending && d.State != "" 
 func (d *Delivery) Due(now time.Time) bool { return !d.Terminal() && !d.NextAt.After(now) }
 
 // Undeliverable reports whether the delivery ended without reaching the
-// receiver (gone, refused or exhausted): the caller sends DeadLetter to the
-// dead-letter queue so nothing is lost.
+// receiver (gone, refused or exhausted): the caller writes its record
+// (deadletter.NewCallbackRecord) to the dead-letter queue so nothing is
+// lost.
 func (d *Delivery) Undeliverable() bool {
 	return d.State == StateGone || d.State == StateRefused || d.State == StateExhausted
 }
@@ -95,36 +96,6 @@ func (d *Delivery) Record(a Attempt, p Policy) {
 		d.State = Pending
 		d.NextAt = next
 	}
-}
-
-// DeadLetterVersion is the version of the DeadLetter record shape.
-const DeadLetterVersion = 1
-
-// KindCallback marks a DeadLetter of an undeliverable callback. Every
-// record on the dead-letter queue carries a Kind ("request" from the
-// worker, "tracking" from the poller, "callback" here).
-const KindCallback = "callback"
-
-// DeadLetter is the dead-letter queue record of an undeliverable callback:
-// the whole Delivery (event and full attempt history) and why it ended.
-type DeadLetter struct {
-	// Version is DeadLetterVersion.
-	Version int
-	// Kind is KindCallback.
-	Kind string
-	// Reason is the terminal state: gone, refused or exhausted.
-	Reason State
-	// At is when the delivery was given up.
-	At time.Time
-	// Delivery is the event with its attempt history.
-	Delivery Delivery
-}
-
-// DeadLetter returns the dead-letter record of d at now.
-func (d *Delivery) DeadLetter(now time.Time) DeadLetter {
-	c := *d
-	c.Attempts = append([]Attempt(nil), d.Attempts...)
-	return DeadLetter{Version: DeadLetterVersion, Kind: KindCallback, Reason: d.State, At: now, Delivery: c}
 }
 
 // Try makes the attempt d is due for, if any, and records it with the

@@ -100,7 +100,7 @@ func TestAlwaysFailingExhausts(t *testing.T) {
 	}
 }
 
-func TestExhaustedDeadLetter(t *testing.T) {
+func TestExhausted(t *testing.T) {
 	t.Parallel()
 	tb := setup(t, func(c *Config) { c.Retry = Policy{Schedule: Schedule{time.Second, time.Second}, Jitter: -1} })
 	rc := newReceiver(t, status(500))
@@ -112,22 +112,13 @@ func TestExhaustedDeadLetter(t *testing.T) {
 	if d.State != StateExhausted || !d.Undeliverable() || !d.NextAt.IsZero() {
 		t.Fatalf("state %s undeliverable %v NextAt %v", d.State, d.Undeliverable(), d.NextAt)
 	}
-	dl := d.DeadLetter(tb.clock.Now())
-	if dl.Reason != StateExhausted || len(dl.Delivery.Attempts) != 3 || dl.Version != DeadLetterVersion {
-		t.Errorf("DeadLetter = %+v", dl)
+	if len(d.Attempts) != 3 {
+		t.Errorf("attempts = %d, want 3", len(d.Attempts))
 	}
-	for i, a := range dl.Delivery.Attempts {
+	for i, a := range d.Attempts {
 		if a.Outcome != Retry || a.Status != 500 || a.Error == "" {
 			t.Errorf("attempt %d = %+v", i, a)
 		}
-	}
-	b, err := json.Marshal(dl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back DeadLetter
-	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, dl) {
-		t.Errorf("DeadLetter JSON round trip: %v\n%s", err, b)
 	}
 }
 

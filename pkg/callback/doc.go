@@ -15,7 +15,8 @@
 //     private, loopback, link-local, CGNAT, multicast and reserved ranges.
 //   - Policy and Schedule compute the next attempt time with jitter;
 //     Delivery is the JSON state that travels in queue messages between
-//     attempts, and DeadLetter is the record for undeliverable events.
+//     attempts (its record on the dead-letter queue, once undeliverable,
+//     is pkg/deadletter's CallbackRecord).
 //
 // Delivery is at-least-once: webhook-id (MessageID) is stable across
 // retries so receivers can deduplicate on it.

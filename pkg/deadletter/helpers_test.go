@@ -14,8 +14,6 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/poller"
-	"github.com/ensnodepool/webhook/pkg/worker"
 )
 
 const (
@@ -137,7 +135,7 @@ func mustJSON(t testing.TB, v any) string {
 
 // requestRecord is the worker's record of a request that produced no pool.
 func requestRecord(t testing.TB, rid, cluster, name, code string, at time.Time, body string) string {
-	dl := worker.DeadLetter{Version: worker.DeadLetterVersion, Kind: worker.KindRequest,
+	dl := deadletter.RequestRecord{Version: deadletter.Version, Kind: deadletter.KindRequest,
 		Reason: code + " happened", Code: code, RequestId: rid, ClusterId: cluster, Name: name, At: at.UTC(),
 		BodySize: len(body)}
 	if out, ok := nodepool.RedactJSON([]byte(body)); ok { // as the worker writes it
@@ -159,12 +157,12 @@ func callbackDelivery(rid, cluster, name, url string, state callback.State, at t
 }
 
 func callbackRecord(t testing.TB, d callback.Delivery, at time.Time) string {
-	return mustJSON(t, d.DeadLetter(at.UTC()))
+	return mustJSON(t, deadletter.NewCallbackRecord(&d, at.UTC()))
 }
 
 func trackingRecord(t testing.TB, at time.Time) string {
-	return mustJSON(t, poller.InvalidMessage{Version: poller.InvalidMessageVersion, Kind: poller.KindTracking,
-		Reason: poller.ReasonInvalid, At: at.UTC(), MessageID: "M1", Error: "tracking: invalid message: version 7",
+	return mustJSON(t, deadletter.TrackingRecord{Version: deadletter.Version, Kind: deadletter.KindTracking,
+		Reason: deadletter.ReasonInvalid, At: at.UTC(), MessageID: "M1", Error: "tracking: invalid message: version 7",
 		Body: `{"Version":7,"RequestId":"req_trk","ClusterId":"eck-demo0001","Name":"t"}`})
 }
 

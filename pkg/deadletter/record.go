@@ -28,20 +28,11 @@ import (
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/poller"
-	"github.com/ensnodepool/webhook/pkg/worker"
 )
 
-// Record kinds. KindRequest, KindCallback and KindTracking are the Kind
-// field of the records the functions write; KindTrigger and KindUnknown are
-// given by Parse to messages without one.
+// Kinds Parse gives to messages without a Kind of their own (besides
+// KindRequest, KindCallback and KindTracking, records.go).
 const (
-	// KindRequest is a request that produced no node pool (worker.DeadLetter).
-	KindRequest = worker.KindRequest
-	// KindCallback is an undeliverable callback (callback.DeadLetter).
-	KindCallback = callback.KindCallback
-	// KindTracking is an unreadable tracking message (poller.InvalidMessage).
-	KindTracking = poller.KindTracking
 	// KindTrigger is a requests-queue message the EventBridge trigger gave
 	// up on: a whole CloudEvent, or the message body as sent.
 	KindTrigger = "trigger"
@@ -153,7 +144,7 @@ func shown(body string) string {
 }
 
 func parseRequest(r *Record, body string) {
-	var dl worker.DeadLetter
+	var dl RequestRecord
 	if err := json.Unmarshal([]byte(body), &dl); err != nil {
 		r.Kind, r.Reason, r.notRedrivable = KindRequest, "unreadable", "unreadable request record: "+err.Error()
 		return
@@ -186,7 +177,7 @@ func parseRequest(r *Record, body string) {
 }
 
 func parseCallback(r *Record, body string) {
-	var dl callback.DeadLetter
+	var dl CallbackRecord
 	if err := json.Unmarshal([]byte(body), &dl); err != nil {
 		r.Kind, r.Reason, r.notRedrivable = KindCallback, "unreadable", "unreadable callback record: "+err.Error()
 		return
@@ -208,7 +199,7 @@ func parseCallback(r *Record, body string) {
 }
 
 func parseTracking(r *Record, body string) {
-	var im poller.InvalidMessage
+	var im TrackingRecord
 	if err := json.Unmarshal([]byte(body), &im); err != nil {
 		r.Kind, r.Reason = KindTracking, "unreadable"
 	} else {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
@@ -351,11 +352,11 @@ func (c call) timestamp(t testing.TB) time.Time {
 }
 
 // deadLetters drains the dead-letter queue and decodes its callback records.
-func (e *env) deadLetters(t testing.TB) []callback.DeadLetter {
+func (e *env) deadLetters(t testing.TB) []deadletter.CallbackRecord {
 	t.Helper()
-	var out []callback.DeadLetter
+	var out []deadletter.CallbackRecord
 	for _, b := range drain(t, e.dlq) {
-		var dl callback.DeadLetter
+		var dl deadletter.CallbackRecord
 		if err := json.Unmarshal([]byte(b), &dl); err != nil {
 			t.Fatal(err)
 		}

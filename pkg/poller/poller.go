@@ -72,9 +72,9 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/clock"
+	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/logattr"
 	"github.com/ensnodepool/webhook/pkg/mns"
-	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
@@ -122,42 +122,6 @@ type Stats struct {
 	// Duration is the tick's wall time.
 	Duration time.Duration
 }
-
-// InvalidMessage is the dead-letter record of a tracking message that
-// could not be parsed. It shares Version, Reason and At with
-// callback.DeadLetter; Reason is always ReasonInvalid.
-type InvalidMessage struct {
-	// Version is InvalidMessageVersion.
-	Version int
-	// Kind is KindTracking.
-	Kind string
-	// Reason is ReasonInvalid.
-	Reason string
-	// At is when the message was rejected.
-	At time.Time
-	// MessageID is the MNS message id of the rejected message.
-	MessageID string
-	// Error says why it could not be parsed.
-	Error string
-	// Body is the message body with every password member masked
-	// (nodepool.RedactJSON; tracking messages carry none, but a producer
-	// may break the contract); empty when BodyWithheld.
-	Body string
-	// BodySize is the size in bytes of the body as received.
-	BodySize int
-	// BodyWithheld reports that the body is not JSON, so a password in it
-	// could not be found and masked: it is not kept at all.
-	BodyWithheld bool `json:",omitempty"`
-}
-
-// InvalidMessageVersion is the version of the InvalidMessage record shape.
-const InvalidMessageVersion = 1
-
-// KindTracking is the Kind of an InvalidMessage on the dead-letter queue.
-const KindTracking = "tracking"
-
-// ReasonInvalid is the Reason of an InvalidMessage.
-const ReasonInvalid = "invalid"
 
 // item is one received, parsed tracking message on its way through a tick.
 type item struct {
@@ -701,14 +665,7 @@ func (t *tick) readClusters(ctx context.Context, items []*item) {
 // becomes visible again.
 func (t *tick) reject(ctx context.Context, msg mns.Message, perr error) {
 	cfg := t.p.cfg
-	rec := InvalidMessage{Version: InvalidMessageVersion, Kind: KindTracking, Reason: ReasonInvalid, At: cfg.Now(),
-		MessageID: msg.ID, Error: perr.Error(), BodySize: len(msg.Body)}
-	if out, ok := nodepool.RedactJSON([]byte(msg.Body)); ok {
-		rec.Body = string(out)
-	} else {
-		rec.BodyWithheld = true
-	}
-	b, _ := json.Marshal(rec) // plain strings and a time: cannot fail
+	b, _ := json.Marshal(deadletter.NewTrackingRecord(msg.ID, perr, msg.Body, cfg.Now())) // plain strings and a time: cannot fail
 	t.log.WarnContext(ctx, "poller: invalid tracking message dead-lettered",
 		slog.String(logattr.KeyMessageID, msg.ID), logattr.Error(perr))
 	if _, err := cfg.DeadLetter.Send(ctx, string(b), 0); err != nil {
@@ -757,7 +714,7 @@ func (t *tick) settle(ctx context.Context, it *item, now time.Time) (dlqFailed b
 			auditDelivery(ctx, t.log, t.p.cfg.WithCallers, it.m, &d, caller.DecisionDelivered)
 			continue
 		case d.Undeliverable():
-			b, err := json.Marshal(d.DeadLetter(now))
+			b, err := json.Marshal(deadletter.NewCallbackRecord(&d, now))
 			if err == nil {
 				_, err = t.p.cfg.DeadLetter.Send(ctx, string(b), 0)
 			}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/tracking"
@@ -200,7 +201,7 @@ func TestExhaustedDeadLetter(t *testing.T) {
 		t.Fatalf("%d dead letters, want 1", len(dls))
 	}
 	dl := dls[0]
-	if dl.Version != callback.DeadLetterVersion || dl.Reason != callback.StateExhausted || dl.Delivery.Event.Type != callback.TypeActive ||
+	if dl.Version != deadletter.Version || dl.Reason != callback.StateExhausted || dl.Delivery.Event.Type != callback.TypeActive ||
 		dl.Delivery.URL != rcv.URL() || len(dl.Delivery.Attempts) != 3 {
 		t.Fatalf("dead letter = %+v", dl)
 	}
@@ -429,12 +430,12 @@ func TestInvalidMessage(t *testing.T) {
 		if strings.Contains(d, pw) {
 			t.Errorf("dead letter keeps the password: %s", d)
 		}
-		var rec InvalidMessage
+		var rec deadletter.TrackingRecord
 		if err := json.Unmarshal([]byte(d), &rec); err != nil {
 			t.Fatal(err)
 		}
 		body, ok := want[rec.BodySize]
-		if !ok || rec.Reason != ReasonInvalid || rec.Body != body || rec.BodyWithheld != (body == "") || rec.Error == "" {
+		if !ok || rec.Reason != deadletter.ReasonInvalid || rec.Body != body || rec.BodyWithheld != (body == "") || rec.Error == "" {
 			t.Errorf("record = %+v", rec)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
@@ -270,11 +271,11 @@ func (b *bundle) trackingMessages(t testing.TB) []*tracking.Message {
 }
 
 // deadLetters drains the dead-letter queue.
-func (b *bundle) deadLetters(t testing.TB) []worker.DeadLetter {
+func (b *bundle) deadLetters(t testing.TB) []deadletter.RequestRecord {
 	t.Helper()
-	var out []worker.DeadLetter
+	var out []deadletter.RequestRecord
 	for _, m := range b.pull(t, b.dlq, 1<<20, 0) {
-		var dl worker.DeadLetter
+		var dl deadletter.RequestRecord
 		if err := json.Unmarshal([]byte(m.Body), &dl); err != nil {
 			t.Fatalf("dead letter: %v\n%s", err, m.Body)
 		}

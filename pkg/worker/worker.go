@@ -15,6 +15,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/caller"
+	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/logattr"
@@ -813,7 +814,7 @@ func (w *Worker) tell(ctx context.Context, it *item, m *tracking.Message, ev cal
 		it.out.Notified = true
 		w.audit(ctx, it, caller.ActionDeliver, caller.DecisionDelivered, ev.Type, caller.SourceCallback)
 	case d.Undeliverable():
-		if err := w.deadLetter(ctx, d.DeadLetter(now)); err != nil {
+		if err := w.deadLetter(ctx, deadletter.NewCallbackRecord(d, now)); err != nil {
 			return // the poller finds it terminal in the tracking message
 		}
 		w.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "worker: callback dead-lettered",

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
@@ -82,7 +83,7 @@ func TestInvalidMessagesAreDeadLetteredAndReported(t *testing.T) {
 	codes := map[string]bool{}
 	for _, dl := range dls {
 		codes[dl.Code] = true
-		if dl.Reason == "" || dl.Kind != worker.KindRequest || dl.MessageID == "" {
+		if dl.Reason == "" || dl.Kind != deadletter.KindRequest || dl.MessageID == "" {
 			t.Errorf("dead letter lacks reason, kind or message id: %+v", dl)
 		}
 		if strings.Contains(dl.Body, "Secr3t") {

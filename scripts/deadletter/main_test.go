@@ -21,7 +21,6 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
-	"github.com/ensnodepool/webhook/pkg/worker"
 )
 
 const (
@@ -116,7 +115,7 @@ func (f *fixture) record(t *testing.T, i int, code string) string {
 		t.Fatal(err)
 	}
 	env, _ := e.Marshal()
-	b, _ := json.Marshal(worker.DeadLetter{Version: 1, Kind: worker.KindRequest, Code: code, Reason: "test",
+	b, _ := json.Marshal(deadletter.RequestRecord{Version: 1, Kind: deadletter.KindRequest, Code: code, Reason: "test",
 		RequestId: rid, ClusterId: r.ClusterId, Name: name, At: time.Now().UTC(), Body: string(env)})
 	if _, err := f.mns.Client.Queue("dl").Send(context.Background(), string(b), 0); err != nil {
 		t.Fatal(err)

@@ -98,7 +98,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var dl callback.DeadLetter
+		var dl deadletter.CallbackRecord
 		if err := json.Unmarshal([]byte(rec.Body), &dl); err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
 )
@@ -143,14 +144,14 @@ func TestE2EGoneStopsLaterEvents(t *testing.T) {
 	submit(t, st, sec, "gone", rcv.srv.URL+"/cb")
 
 	dlq := st.Queue(config.DefaultDeadLetterQueue)
-	var letters []callback.DeadLetter
+	var letters []deadletter.CallbackRecord
 	stacktest.WaitFor(t, 40*time.Second, "two dead letters", func() bool {
 		msgs, err := dlq.Receive(context.Background(), 16, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range msgs {
-			var dl callback.DeadLetter
+			var dl deadletter.CallbackRecord
 			if err := json.Unmarshal([]byte(m.Body), &dl); err != nil {
 				t.Fatalf("dead letter %s: %v", m.Body, err)
 			}
