@@ -96,24 +96,41 @@ func (p *Poller) decide(m *tracking.Message, c *cluster, now time.Time) verdict 
 		v.stale = true
 		return v
 	}
-	deadline := m.Deadline
-	if deadline.IsZero() {
-		deadline = m.CreatedAt.Add(p.cfg.DefaultDeadline)
-	}
-	st, listed := c.pools[m.NodepoolId]
 	v.checked = true
+	typ, info, stat := p.observe(m, c, now)
+	timedOut := m.WasTold(callback.TypeTimeout)
+	switch {
+	case typ == "" && !timedOut && !now.Before(p.deadline(m)):
+		if p.timeout(m, stat, now) {
+			v.event = callback.TypeTimeout
+		}
+	case typ == "" && timedOut && !now.Before(m.WatchUntil):
+		// The watch after the timeout is over: stop checking.
+		m.Terminal = true
+	case typ == "":
+		m.Checks++
+	default:
+		m.Terminal = true
+		if m.Tell(p.event(m, typ, now, stat, info), now) {
+			v.event = typ
+		}
+	}
+	return v
+}
+
+// observe records on m what c says about its pool and returns the
+// terminal event that says (nodepool.active or nodepool.failed, with its
+// error), or "" while the pool is still on its way or not listed yet; stat
+// is the pool's status when c lists it.
+func (p *Poller) observe(m *tracking.Message, c *cluster, now time.Time) (typ string, info *callback.ErrorInfo, stat *ens.NodePoolStatus) {
+	st, listed := c.pools[m.NodepoolId]
 	if !c.gone {
 		m.CheckedAt = c.readAt
 	}
-	var (
-		typ  string
-		info *callback.ErrorInfo
-		stat *ens.NodePoolStatus
-	)
 	switch {
 	case c.gone:
-		typ, info = callback.TypeFailed, &callback.ErrorInfo{Code: CodeClusterNotFound,
-			Message: fmt.Sprintf("cluster %s does not exist", m.ClusterId)}
+		return callback.TypeFailed, &callback.ErrorInfo{Code: CodeClusterNotFound,
+			Message: fmt.Sprintf("cluster %s does not exist", m.ClusterId)}, nil
 	case !listed && !c.readAt.After(m.CreatedAt):
 		// The read began before the pool was created: it cannot list it.
 	case !listed && m.LastState == "" && now.Sub(m.CreatedAt) < p.cfg.VanishGrace:
@@ -123,54 +140,51 @@ func (p *Poller) decide(m *tracking.Message, c *cluster, now time.Time) verdict 
 		// page reads; one miss is not proof. Look again at the next wake.
 		m.Missing++
 	case !listed:
-		typ, info = callback.TypeFailed, &callback.ErrorInfo{Code: CodeVanished,
-			Message: fmt.Sprintf("node pool %s is no longer listed in cluster %s (last state %q)", m.NodepoolId, m.ClusterId, m.LastState)}
+		return callback.TypeFailed, &callback.ErrorInfo{Code: CodeVanished,
+			Message: fmt.Sprintf("node pool %s is no longer listed in cluster %s (last state %q)", m.NodepoolId, m.ClusterId, m.LastState)}, nil
 	default:
 		m.Missing = 0
 		m.LastState = st.State
 		if r := c.regions[m.NodepoolId]; r != "" {
 			m.EnsRegionId = r
 		}
-		stat = &st
 		switch {
 		case isActive(st):
-			typ = callback.TypeActive
+			return callback.TypeActive, nil, &st
 		case strings.EqualFold(st.State, "failed"):
-			typ, info = callback.TypeFailed, &callback.ErrorInfo{Code: CodeFailed,
-				Message: fmt.Sprintf("ENS reports node pool %s as %s (%d of %d nodes serving)", m.NodepoolId, st.State, st.ServingNodes, st.DesiredNodes)}
+			return callback.TypeFailed, &callback.ErrorInfo{Code: CodeFailed,
+				Message: fmt.Sprintf("ENS reports node pool %s as %s (%d of %d nodes serving)", m.NodepoolId, st.State, st.ServingNodes, st.DesiredNodes)}, &st
 		}
+		return "", nil, &st
 	}
-	timedOut := m.WasTold(callback.TypeTimeout)
-	if typ == "" && !timedOut && !now.Before(deadline) {
-		watch := now.Add(p.cfg.LateWatch).UTC()
-		msg := fmt.Sprintf("node pool %s was not active by its deadline %s", m.NodepoolId, deadline.UTC().Format(time.RFC3339))
-		if stat != nil {
-			msg += fmt.Sprintf(" (state %s, %d of %d nodes serving)", stat.State, stat.ServingNodes, stat.DesiredNodes)
-		}
-		msg += fmt.Sprintf("; still watched until %s: nodepool.active or nodepool.failed follows if it gets there", watch.Format(time.RFC3339))
-		ev := p.event(m, callback.TypeTimeout, now, stat, &callback.ErrorInfo{Code: CodeTimeout, Message: msg})
-		ev.Data.WatchUntil = &watch
-		m.WatchUntil = watch
-		m.Checks++
-		if m.Tell(ev, now) {
-			v.event = callback.TypeTimeout
-		}
-		return v
+	return "", nil, nil
+}
+
+// deadline is when m's pool must be active: its Deadline, or CreatedAt +
+// Config.DefaultDeadline for a message without one.
+func (p *Poller) deadline(m *tracking.Message) time.Time {
+	if m.Deadline.IsZero() {
+		return m.CreatedAt.Add(p.cfg.DefaultDeadline)
 	}
-	if typ == "" {
-		if timedOut && !now.Before(m.WatchUntil) {
-			// The watch after the timeout is over: stop checking.
-			m.Terminal = true
-			return v
-		}
-		m.Checks++
-		return v
+	return m.Deadline
+}
+
+// timeout tells nodepool.timeout on m (stat is the pool's last status,
+// nil when not listed) and starts the late watch: m is checked until
+// WatchUntil for a late nodepool.active or nodepool.failed. It reports
+// whether the event was produced (not told before).
+func (p *Poller) timeout(m *tracking.Message, stat *ens.NodePoolStatus, now time.Time) bool {
+	watch := now.Add(p.cfg.LateWatch).UTC()
+	msg := fmt.Sprintf("node pool %s was not active by its deadline %s", m.NodepoolId, p.deadline(m).UTC().Format(time.RFC3339))
+	if stat != nil {
+		msg += fmt.Sprintf(" (state %s, %d of %d nodes serving)", stat.State, stat.ServingNodes, stat.DesiredNodes)
 	}
-	m.Terminal = true
-	if m.Tell(p.event(m, typ, now, stat, info), now) {
-		v.event = typ
-	}
-	return v
+	msg += fmt.Sprintf("; still watched until %s: nodepool.active or nodepool.failed follows if it gets there", watch.Format(time.RFC3339))
+	ev := p.event(m, callback.TypeTimeout, now, stat, &callback.ErrorInfo{Code: CodeTimeout, Message: msg})
+	ev.Data.WatchUntil = &watch
+	m.WatchUntil = watch
+	m.Checks++
+	return m.Tell(ev, now)
 }
 
 // event returns an event of type typ about m's pool.
