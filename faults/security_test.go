@@ -83,7 +83,7 @@ func testReceivers(t *testing.T) {
 	}
 }
 
-// 4. DNS rebinding, in process through callback.Sender (the functions run
+// 4. DNS rebinding, in process through callback.Deliverer (the functions run
 // as separate processes on the system resolver, which a test cannot point
 // at a fake DNS without root): the name resolves to a public address when
 // the URL is checked and to a private one when the sender dials. The
@@ -99,7 +99,7 @@ func TestDNSRebinding(t *testing.T) {
 		return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil // metadata service
 	})
 	var dials atomic.Int32
-	s, err := callback.NewSender(callback.Config{Secrets: []string{sec.Callback}, AllowHTTP: true, Resolver: res,
+	s, err := callback.NewDeliverer(callback.Config{Secrets: []string{sec.Callback}, AllowHTTP: true, Resolver: res,
 		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
 			dials.Add(1)
 			return nil, errors.New("the suite never dials " + address)
@@ -126,7 +126,7 @@ func TestDNSRebinding(t *testing.T) {
 	res2 := resolverFunc(func(context.Context, string, string) ([]netip.Addr, error) {
 		return []netip.Addr{netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("127.0.0.1")}, nil
 	})
-	s2, err := callback.NewSender(callback.Config{Secrets: []string{sec.Callback}, AllowHTTP: true, Resolver: res2,
+	s2, err := callback.NewDeliverer(callback.Config{Secrets: []string{sec.Callback}, AllowHTTP: true, Resolver: res2,
 		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
 			dials.Add(1)
 			return nil, errors.New("never")

@@ -23,7 +23,7 @@ type app struct {
 	cfg     config.Settings
 	log     *slog.Logger
 	clients *fcapp.Clients
-	sender  *callback.Sender
+	sender  *callback.Deliverer
 }
 
 // Handler implements fcapp.App.
@@ -44,7 +44,7 @@ func newApp(cfg config.Settings, logOut io.Writer) (*app, error) {
 	if a.clients, err = fcapp.NewClients(cfg, a.log); err != nil {
 		return nil, err
 	}
-	if a.sender, err = fcapp.CallbackSender(cfg, a.log); err != nil {
+	if a.sender, err = fcapp.CallbackDeliverer(cfg, a.log); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -39,7 +39,7 @@ func BenchmarkDeliverAll1000(b *testing.B) {
 	}
 	for _, concurrency := range []int{32, 64, 128} {
 		b.Run(fmt.Sprintf("concurrency=%d", concurrency), func(b *testing.B) {
-			s, err := NewSender(Config{
+			s, err := NewDeliverer(Config{
 				Secrets:   []string{testSecret},
 				Allow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 				AllowHTTP: true,

@@ -43,7 +43,7 @@ func TestCallerSecrets(t *testing.T) {
 		}
 	}
 
-	_, err := NewSender(Config{Secrets: []string{testSecret}, CallerSecrets: map[string][]string{"x": {"whsec_c2hvcnQtc2VjcmV0"}}})
+	_, err := NewDeliverer(Config{Secrets: []string{testSecret}, CallerSecrets: map[string][]string{"x": {"whsec_c2hvcnQtc2VjcmV0"}}})
 	if err == nil || strings.Contains(err.Error(), "c2hvcnQ") {
 		t.Errorf("bad caller secret: %v", err)
 	}

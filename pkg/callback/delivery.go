@@ -99,15 +99,15 @@ func (d *Delivery) Record(a Attempt, p Policy) {
 }
 
 // Try makes the attempt d is due for, if any, and records it with the
-// Sender's retry policy. It returns the attempt and false when d was not
+// Deliverer's retry policy. It returns the attempt and false when d was not
 // due (terminal, or NextAt in the future).
 //
 // An attempt that fails because ctx ended (the caller's time ran out, not
-// the receiver's: the Sender's own Timeout is a failed attempt) is not
+// the receiver's: the Deliverer's own Timeout is a failed attempt) is not
 // recorded either: d stays due with its history and place in the schedule
 // unchanged, and Try returns the attempt with false. The receiver may have
 // got the request; the next attempt carries the same webhook-id.
-func (s *Sender) Try(ctx context.Context, d *Delivery) (Attempt, bool) {
+func (s *Deliverer) Try(ctx context.Context, d *Delivery) (Attempt, bool) {
 	if !d.Due(s.cfg.Now()) {
 		return Attempt{}, false
 	}
@@ -134,7 +134,7 @@ type Summary struct {
 // concurrency at a time (minimum 1), so a few slow receivers do not stall
 // the rest. It updates ds in place and returns once all started attempts
 // have finished; deliveries not yet started when ctx is done are skipped.
-func (s *Sender) DeliverAll(ctx context.Context, ds []*Delivery, concurrency int) Summary {
+func (s *Deliverer) DeliverAll(ctx context.Context, ds []*Delivery, concurrency int) Summary {
 	concurrency = max(concurrency, 1)
 	sem := make(chan struct{}, concurrency)
 	var (

@@ -218,7 +218,7 @@ func TestDeliverAllBoundedConcurrency(t *testing.T) {
 
 // An attempt the caller cuts short (its context ends while the receiver
 // has not answered) is not a failed attempt: the delivery stays due, with
-// no history entry, so it keeps its place in the schedule. The Sender's
+// no history entry, so it keeps its place in the schedule. The Deliverer's
 // own timeout is a failed attempt.
 func TestTryCutByCallerIsNotRecorded(t *testing.T) {
 	t.Parallel()

@@ -8,7 +8,7 @@
 //   - Signer and Verifier implement Standard Webhooks v1 signing
 //     (https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md)
 //     on top of the reference Go library.
-//   - Sender.Deliver makes one attempt: fresh timestamp and signature, a
+//   - Deliverer.Deliver makes one attempt: fresh timestamp and signature, a
 //     15 s timeout, redirects not followed, 2xx delivered, 410 gone,
 //     Retry-After honoured within bounds, and an SSRF guard that checks the
 //     address actually dialed (after DNS resolution) against a deny list of

@@ -114,7 +114,7 @@ func (g *guard) control(network, address string, _ syscall.RawConn) error {
 // (callbackurl.Rule) and every address its host resolves to. Use it to
 // reject bad URLs early (e.g. when a request is accepted); Deliver checks
 // again at dial time, which is the check that counts.
-func (s *Sender) CheckURL(ctx context.Context, rawURL string) error {
+func (s *Deliverer) CheckURL(ctx context.Context, rawURL string) error {
 	u, err := s.guard.parseURL(rawURL)
 	if err != nil {
 		return err

@@ -141,15 +141,15 @@ func (d *dialRecorder) Dialed() []string {
 var loopbackAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 type testBundle struct {
-	sender *Sender
+	sender *Deliverer
 	clock  *clock
 	dialer *dialRecorder
 	cfg    Config
 }
 
-// setup returns a Sender on an injected clock with a recording dialer.
+// setup returns a Deliverer on an injected clock with a recording dialer.
 // By default loopback is allowlisted and http allowed (local mode); mod
-// adjusts the Config before NewSender.
+// adjusts the Config before NewDeliverer.
 func setup(t *testing.T, mod func(*Config)) *testBundle {
 	t.Helper()
 	tb := &testBundle{clock: newClock(), dialer: &dialRecorder{t: t}}
@@ -166,9 +166,9 @@ func setup(t *testing.T, mod func(*Config)) *testBundle {
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := NewSender(cfg)
+	s, err := NewDeliverer(cfg)
 	if err != nil {
-		t.Fatalf("NewSender: %v", err)
+		t.Fatalf("NewDeliverer: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	tb.sender, tb.cfg = s, cfg

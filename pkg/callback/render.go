@@ -7,7 +7,7 @@ import (
 )
 
 // Renderer formats callbacks for one kind of receiver — a chat platform's
-// reply endpoint — instead of the signed Standard Webhooks JSON. A Sender
+// reply endpoint — instead of the signed Standard Webhooks JSON. A Deliverer
 // uses it for deliveries whose Delivery.Format names it in
 // Config.Renderers; the SSRF guard, timeouts, retry policy and delivery
 // state are the same as for standard callbacks, but no webhook-* signature
@@ -16,7 +16,7 @@ import (
 // Implementations must be safe for concurrent use.
 type Renderer interface {
 	// Render returns the body and headers to POST to dest for ev. client
-	// is the Sender's guarded client, for any token the receiver's API
+	// is the Deliverer's guarded client, for any token the receiver's API
 	// needs. An error wrapping callbackurl.ErrRefused is permanent (e.g. dest's host
 	// is not the platform's); any other error is retried.
 	Render(ctx context.Context, client *http.Client, dest *url.URL, ev Event) (body []byte, header http.Header, err error)

@@ -60,7 +60,7 @@ type Policy struct {
 //
 // The delay is Schedule[attempts-1] scaled by a random factor in
 // [1-Jitter, 1+Jitter), but never less than retryAfter: a receiver's
-// Retry-After is honoured (Sender clamps it to its bounds first) and only
+// Retry-After is honoured (Deliverer clamps it to its bounds first) and only
 // ever postpones an attempt, it never brings one forward or adds attempts.
 func (p Policy) Next(now time.Time, attempts int, retryAfter time.Duration) (time.Time, bool) {
 	if attempts <= 0 {

@@ -16,7 +16,7 @@ import (
 func TestURLRule(t *testing.T) {
 	t.Parallel()
 	rule := callbackurl.Rule{}
-	s, err := callback.NewSender(callback.Config{Secrets: []string{"whsec_AgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="}})
+	s, err := callback.NewDeliverer(callback.Config{Secrets: []string{"whsec_AgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestURLRule(t *testing.T) {
 			t.Errorf("Check(%.60q) = %v, not ErrRefused", url, err)
 		}
 		if serr := s.CheckURL(context.Background(), url); (serr == nil) != ok {
-			t.Errorf("Sender.CheckURL(%.60q) = %v, rule says ok=%v", url, serr, ok)
+			t.Errorf("Deliverer.CheckURL(%.60q) = %v, rule says ok=%v", url, serr, ok)
 		}
 	}
 	allowed := callbackurl.Rule{AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}

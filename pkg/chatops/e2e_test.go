@@ -100,7 +100,7 @@ func TestSlackEndToEnd(t *testing.T) {
 
 	// Loopback is allowed here, in the test configuration only.
 	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true, CallbackAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	sender, err := callback.NewSender(callback.Config{Secrets: []string{callbackWhse}, Now: clk.Now, AllowHTTP: true,
+	sender, err := callback.NewDeliverer(callback.Config{Secrets: []string{callbackWhse}, Now: clk.Now, AllowHTTP: true,
 		Allow:     []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Renderers: chatreply.Renderers(chatreply.RenderConfig{ExtraHosts: []string{"127.0.0.1"}}),
 		Retry:     callback.Policy{Rand: func() float64 { return 0.5 }}})
@@ -123,7 +123,7 @@ func TestSlackEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, err := worker.New(worker.Config{Pools: ensc, Tracking: tracking, DeadLetter: dlq,
-		Requests: requests, Notifier: sender, Validator: validator, Now: clk.Now})
+		Requests: requests, Deliverer: sender, Validator: validator, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func TestRenderersThroughSender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := callback.NewSender(callback.Config{Secrets: []string{"whsec_AgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="},
+	s, err := callback.NewDeliverer(callback.Config{Secrets: []string{"whsec_AgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="},
 		AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Now: fixedNow,
 		Renderers: Renderers(RenderConfig{Feishu: fc, ExtraHosts: []string{"127.0.0.1"}})})
 	if err != nil {

@@ -283,7 +283,7 @@ func TestRedrivenCallbackIsDelivered(t *testing.T) {
 	}
 
 	ensSim := simtest.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
-	snd, err := callback.NewSender(callback.Config{Secrets: []string{"whsec_" + "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="},
+	snd, err := callback.NewDeliverer(callback.Config{Secrets: []string{"whsec_" + "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="},
 		AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	if err != nil {
 		t.Fatal(err)

@@ -21,10 +21,14 @@ type Source interface {
 	Delete(ctx context.Context, receipt string) error
 }
 
-// Sink is a queue records are redriven to (*mns.Queue).
-type Sink interface {
+// Sender sends one message to a queue records are redriven to
+// (*mns.Queue).
+type Sender interface {
 	Send(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error)
 }
+
+// ErrConfig reports a Tool without the queues a command needs.
+var ErrConfig = errors.New("deadletter: invalid configuration")
 
 // Tool runs the dead-letter commands. DeadLetter is required; Requests and
 // Tracking only for Redrive.
@@ -32,9 +36,9 @@ type Tool struct {
 	// DeadLetter is the dead-letter queue.
 	DeadLetter Source
 	// Requests receives redriven request and trigger records.
-	Requests Sink
+	Requests Sender
 	// Tracking receives redriven callback records.
-	Tracking Sink
+	Tracking Sender
 	// Hold is how long the records a command looks at stay invisible to
 	// other readers while it works (default 2 minutes): a command killed
 	// midway leaves them to reappear after Hold.
@@ -111,7 +115,7 @@ const settleStep = 200 * time.Millisecond
 
 func (t *Tool) begin() (*session, error) {
 	if t.DeadLetter == nil {
-		return nil, errors.New("deadletter: no dead-letter queue")
+		return nil, fmt.Errorf("%w: Tool.DeadLetter is required", ErrConfig)
 	}
 	return &session{t: t, held: map[string]*Record{}}, nil
 }
@@ -333,7 +337,7 @@ func (t *Tool) Redrive(ctx context.Context, f Filter, dry bool, report func(Acti
 		return nil, err
 	}
 	if !dry && (t.Requests == nil || t.Tracking == nil) {
-		return nil, errors.New("deadletter: redrive needs the requests and tracking queues")
+		return nil, fmt.Errorf("%w: Redrive needs Tool.Requests and Tool.Tracking", ErrConfig)
 	}
 	var acts []Action
 	emit := func(a Action) {

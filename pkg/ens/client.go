@@ -101,19 +101,19 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	switch {
 	case c.Protocol != "HTTPS" && c.Protocol != "HTTP":
-		return fmt.Errorf("ens: Config.Protocol %q: want HTTPS or HTTP", c.Protocol)
+		return fmt.Errorf("%w: Config.Protocol %q: want HTTPS or HTTP", ErrConfig, c.Protocol)
 	case strings.Contains(c.Endpoint, "://"):
-		return fmt.Errorf("ens: Config.Endpoint %q: want host[:port] without scheme", c.Endpoint)
+		return fmt.Errorf("%w: Config.Endpoint %q: want host[:port] without scheme", ErrConfig, c.Endpoint)
 	case c.Credentials.AccessKeyID == "" || c.Credentials.AccessKeySecret == "":
-		return errors.New("ens: Config.Credentials: AccessKeyID and AccessKeySecret are required")
+		return fmt.Errorf("%w: Config.Credentials: AccessKeyID and AccessKeySecret are required", ErrConfig)
 	case c.PageSize < 1 || c.PageSize > MaxPageSize:
-		return fmt.Errorf("ens: Config.PageSize %d: want 1..%d", c.PageSize, MaxPageSize)
+		return fmt.Errorf("%w: Config.PageSize %d: want 1..%d", ErrConfig, c.PageSize, MaxPageSize)
 	case c.WriteRate < 0 || c.DescribeRate < 0:
-		return errors.New("ens: Config.WriteRate and DescribeRate must be positive")
+		return fmt.Errorf("%w: Config.WriteRate and DescribeRate must be positive", ErrConfig)
 	case c.ConnectTimeout < 0 || c.ReadTimeout < 0:
-		return errors.New("ens: Config.ConnectTimeout and ReadTimeout must be positive")
+		return fmt.Errorf("%w: Config.ConnectTimeout and ReadTimeout must be positive", ErrConfig)
 	case c.MaxAttempts < 1:
-		return fmt.Errorf("ens: Config.MaxAttempts %d: want ≥ 1", c.MaxAttempts)
+		return fmt.Errorf("%w: Config.MaxAttempts %d: want ≥ 1", ErrConfig, c.MaxAttempts)
 	}
 	return nil
 }
@@ -211,7 +211,7 @@ func (c *Client) newSDK(cr Credentials) (*sdk.Client, error) {
 // rate limiters and Stats with c.
 func (c *Client) WithCredentials(cr Credentials) (*Client, error) {
 	if cr.AccessKeyID == "" || cr.AccessKeySecret == "" {
-		return nil, errors.New("ens: WithCredentials: AccessKeyID and AccessKeySecret are required")
+		return nil, fmt.Errorf("%w: WithCredentials: AccessKeyID and AccessKeySecret are required", ErrConfig)
 	}
 	cl, err := c.newSDK(cr)
 	if err != nil {

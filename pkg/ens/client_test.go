@@ -529,8 +529,8 @@ func TestWithCredentials(t *testing.T) {
 	if got := b.client.Stats().Calls; got != 1 {
 		t.Errorf("parent client calls = %d, want 1 (shared with the derived client)", got)
 	}
-	if _, err := b.client.WithCredentials(ens.Credentials{}); err == nil {
-		t.Error("WithCredentials with empty keys: want error")
+	if _, err := b.client.WithCredentials(ens.Credentials{}); !errors.Is(err, ens.ErrConfig) {
+		t.Errorf("WithCredentials with empty keys: err = %v, want ErrConfig", err)
 	}
 }
 
@@ -553,8 +553,8 @@ func TestConfigValidation(t *testing.T) {
 	for _, tt := range tests {
 		cfg := good
 		tt.mod(&cfg)
-		if _, err := ens.New(cfg); err == nil {
-			t.Errorf("%s: want error", tt.name)
+		if _, err := ens.New(cfg); !errors.Is(err, ens.ErrConfig) {
+			t.Errorf("%s: err = %v, want ErrConfig", tt.name, err)
 		}
 	}
 }

@@ -28,6 +28,10 @@ var (
 	ErrUnavailable = errors.New("ens: unavailable")
 )
 
+// ErrConfig reports an invalid Config (New) or credentials without an
+// AccessKey pair (WithCredentials); it is not a code of an API error.
+var ErrConfig = errors.New("ens: invalid configuration")
+
 // APIError is an error answered by the ENS API (HTTP 4xx or 5xx with a JSON
 // error body). Permanent errors (most 4xx) are returned after one attempt;
 // retryable ones (throttling, 5xx) only once retries are exhausted.

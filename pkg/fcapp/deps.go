@@ -86,13 +86,13 @@ func (c *Clients) For(cr fcadapter.Credentials) (*ens.Client, *mns.Client, error
 	return e, c.mns.WithCredentials(mns.Credentials(cr)), nil
 }
 
-// CallbackSender returns the callback sender: Standard Webhooks signing
+// CallbackDeliverer returns the callback sender: Standard Webhooks signing
 // with every CALLBACK_SECRET (one signature each, for rotation) — or,
 // for the events of a caller with its own CallbackSecret (CALLERS), with
 // that secret only — the SSRF policy of the settings, and the chat
 // platforms' result formats (Feishu replies need FEISHU_APP_ID and
 // FEISHU_APP_SECRET).
-func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, error) {
+func CallbackDeliverer(s config.Settings, log *slog.Logger) (*callback.Deliverer, error) {
 	rc := chatreply.RenderConfig{ExtraHosts: s.ChatOpsAllowHosts}
 	if s.FeishuAppID != "" && s.FeishuAppSecret != "" {
 		fc, err := chatreply.NewFeishuClient(chatreply.FeishuClientConfig{BaseURL: s.FeishuAPIBase, AppID: s.FeishuAppID, AppSecret: s.FeishuAppSecret})
@@ -108,7 +108,7 @@ func CallbackSender(s config.Settings, log *slog.Logger) (*callback.Sender, erro
 		}
 		own[id] = []string{sec}
 	}
-	return callback.NewSender(callback.Config{Secrets: s.CallbackSecrets, CallerSecrets: own, Timeout: s.CallbackTimeout,
+	return callback.NewDeliverer(callback.Config{Secrets: s.CallbackSecrets, CallerSecrets: own, Timeout: s.CallbackTimeout,
 		Retry:     callback.Policy{Schedule: s.CallbackRetry},
 		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: chatreply.Renderers(rc), Logger: log,
 		// Room for PerHost attempts to every host at once.

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
@@ -36,21 +36,16 @@ type TrackingQueue interface {
 	ChangeVisibility(ctx context.Context, receipt string, in time.Duration) (string, error)
 }
 
-// DeadLetterQueue receives the records of undeliverable callbacks and of
-// unreadable tracking messages. *mns.Queue implements it, retrying a
-// failure that may pass within mns.Config.SendRetry.
-type DeadLetterQueue interface {
+// Sender sends one message to a queue: the dead-letter queue, which
+// receives the records of undeliverable callbacks and of unreadable
+// tracking messages. *mns.Queue implements it, retrying a failure that may
+// pass within mns.Config.SendRetry.
+type Sender interface {
 	Send(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error)
 }
 
-// Pools reads all node pools of a cluster (every page). *ens.Client
-// implements it.
-type Pools interface {
-	DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error)
-}
-
 // Deliverer makes the attempt a callback delivery is due for and records
-// it. *callback.Sender implements it. The poller calls Try concurrently,
+// it. *callback.Deliverer implements it. The poller calls Try concurrently,
 // within per-host and per-tick limits, with a context that ends when the
 // tick's budget does; Try must not record an attempt cut by that context
 // (and returns false for it), so the delivery keeps its place.
@@ -63,9 +58,10 @@ type Config struct {
 	// Tracking is the tracking queue. Required.
 	Tracking TrackingQueue
 	// DeadLetter is the dead-letter queue. Required.
-	DeadLetter DeadLetterQueue
-	// Pools reads node pools from ENS. Required.
-	Pools Pools
+	DeadLetter Sender
+	// Pools reads a cluster's node pools from ENS (every page);
+	// *ens.Client implements it. Required.
+	Pools nodepool.PoolReader
 	// Deliverer delivers callbacks. Required.
 	Deliverer Deliverer
 	// WithCallers tells that CALLERS is set: a tracking message without a

@@ -41,7 +41,7 @@
 //     (its place in the retry schedule unchanged) and comes back shortly,
 //     or at the next tick when the host has stopped answering (PerHost
 //     attempts in a row without a response). Attempts still running when
-//     the budget ends are cut and not recorded (callback.Sender.Try), so a
+//     the budget ends are cut and not recorded (callback.Deliverer.Try), so a
 //     dead receiver cannot hold the tick past its budget. Undeliverable
 //     callbacks (gone, refused, exhausted) go to the dead-letter queue with
 //     their history. A 410 ends every later event of the request to that

@@ -101,9 +101,9 @@ func (e *env) senderConfig() callback.Config {
 	}
 }
 
-func (e *env) sender(t testing.TB, cfg callback.Config) *callback.Sender {
+func (e *env) sender(t testing.TB, cfg callback.Config) *callback.Deliverer {
 	t.Helper()
-	s, err := callback.NewSender(cfg)
+	s, err := callback.NewDeliverer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
@@ -484,15 +485,15 @@ func TestConfig(t *testing.T) {
 }
 
 // poolsHook runs after each DescribeClusterNodePools call of the wrapped
-// Pools (once per call, in the poller's goroutine).
+// PoolReader (once per call, in the poller's goroutine).
 type poolsHook struct {
-	Pools
+	nodepool.PoolReader
 	calls atomic.Int32
 	after func(n int32)
 }
 
 func (h *poolsHook) DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error) {
-	ps, err := h.Pools.DescribeClusterNodePools(ctx, clusterID)
+	ps, err := h.PoolReader.DescribeClusterNodePools(ctx, clusterID)
 	h.after(h.calls.Add(1))
 	return ps, err
 }
@@ -512,7 +513,7 @@ func TestPoolCreatedDuringATick(t *testing.T) {
 	e.track(t, m)
 	e.clock.Advance(30 * time.Second)
 
-	hook := &poolsHook{Pools: e.ensc}
+	hook := &poolsHook{PoolReader: e.ensc}
 	hook.after = func(n int32) {
 		if n != 1 {
 			return

@@ -16,7 +16,7 @@ import (
 func TestChatCallbackFormatReachesTracking(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
-	w := b.withWorker(t, func(c *worker.Config) { c.Notifier = nil }) // leave every delivery to the poller
+	w := b.withWorker(t, func(c *worker.Config) { c.Deliverer = nil }) // leave every delivery to the poller
 	if err := b.ens.InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Code: "InvalidParameter"}); err != nil {
 		t.Fatal(err)
 	}

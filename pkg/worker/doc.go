@@ -5,7 +5,7 @@
 // A Worker handles one trigger invocation at a time ([Worker.HandlePayload]
 // decodes the EventBridge MNS payload, [Worker.HandleBatch] works decoded
 // messages). It talks to ENS, the queues and callback receivers only through
-// the small consumer-side interfaces [Pools], [Sender] and [Notifier];
+// the small consumer-side interfaces [PoolCreator], [Sender] and [Deliverer];
 // functions/worker wires them to pkg/ens, pkg/mns and pkg/callback.
 //
 // # One batch
@@ -33,7 +33,7 @@
 //     acknowledgement finds its pool on the Describe and adopts it.
 //  5. A created or adopted pool gets a tracking message (pkg/tracking)
 //     carrying its nodepool.creating callback, due at once for the poller.
-//     With Config.Notifier set the worker makes that attempt itself first
+//     With Config.Deliverer set the worker makes that attempt itself first
 //     (bounded by Config.NotifyTimeout); functions/worker leaves it unset so
 //     that creates never wait on a receiver. A permanent failure (an ENS API error
 //     that is not retryable, a conflict, an invalid request) gets a

@@ -104,12 +104,12 @@ func (w *Worker) reportFailure(ctx context.Context, it *item, now time.Time) err
 // queue and leaves m too, unless that send fails.
 func (w *Worker) tell(ctx context.Context, it *item, m *tracking.Message, ev callback.Event, now time.Time) {
 	m.Tell(ev, now)
-	if w.cfg.Notifier == nil || len(m.Deliveries) == 0 {
+	if w.cfg.Deliverer == nil || len(m.Deliveries) == 0 {
 		return
 	}
 	d := &m.Deliveries[len(m.Deliveries)-1]
 	nctx, cancel := context.WithTimeout(ctx, w.cfg.NotifyTimeout)
-	w.cfg.Notifier.Try(nctx, d)
+	w.cfg.Deliverer.Try(nctx, d)
 	cancel()
 	m.Observe() // a 410 marks the URL gone for the poller's later events
 	switch {

@@ -74,7 +74,7 @@ type bundle struct {
 	tracking *mns.Queue
 	dlq      *mns.Queue
 	recv     *receiver
-	sender   *callback.Sender
+	sender   *callback.Deliverer
 	sealer   *nodepool.Sealer
 	cfg      worker.Config
 	w        *worker.Worker
@@ -107,7 +107,7 @@ func setup(t testing.TB, o options) *bundle {
 
 	b.recv = newReceiver(t)
 	var err error
-	b.sender, err = callback.NewSender(callback.Config{Secrets: []string{testCallbackSecret}, AllowHTTP: true,
+	b.sender, err = callback.NewDeliverer(callback.Config{Secrets: []string{testCallbackSecret}, AllowHTTP: true,
 		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func setup(t testing.TB, o options) *bundle {
 		Tracking:   b.tracking,
 		DeadLetter: b.dlq,
 		Requests:   b.requests,
-		Notifier:   b.sender,
+		Deliverer:  b.sender,
 		Validator:  nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: true, CallbackAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
 		Sealer:     b.sealer,
 		Backoff:    tracking.Backoff{First: time.Second},

@@ -17,15 +17,16 @@ import (
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
-// Pools is the part of the ENS API the worker needs; *ens.Client
-// implements it. Both methods are called concurrently. An error is
-// permanent when it is an *ens.APIError that ens.IsRetryable rejects (other
-// than ens.ErrUnauthorized); every other error is treated as transient.
-type Pools interface {
+// PoolCreator is the part of the ENS API the worker needs: it creates
+// node pools and lists a cluster's pools (nodepool.PoolReader);
+// *ens.Client implements it. Both methods are called concurrently. An
+// error is permanent when it is an *ens.APIError that ens.IsRetryable
+// rejects (other than ens.ErrUnauthorized); every other error is treated
+// as transient.
+type PoolCreator interface {
+	nodepool.PoolReader
 	// CreateClusterNodePool creates a node pool.
 	CreateClusterNodePool(ctx context.Context, req *ens.CreateClusterNodePoolRequest) (*ens.CreateClusterNodePoolResponse, error)
-	// DescribeClusterNodePools returns every pool of a cluster (all pages).
-	DescribeClusterNodePools(ctx context.Context, clusterID string) ([]ens.NodePool, error)
 }
 
 // Sender sends one message to a queue, visible after delay. It is called
@@ -35,22 +36,22 @@ type Sender interface {
 	Send(ctx context.Context, body string, delay time.Duration) (mns.SendResult, error)
 }
 
-// Notifier makes the attempt a callback delivery is due for and records it
-// with its retry policy; *callback.Sender implements it. It is called
+// Deliverer makes the attempt a callback delivery is due for and records it
+// with its retry policy; *callback.Deliverer implements it. It is called
 // concurrently, with a context bounded by Config.NotifyTimeout.
-type Notifier interface {
+type Deliverer interface {
 	Try(ctx context.Context, d *callback.Delivery) (callback.Attempt, bool)
 }
 
 // Config configures a Worker. Zero fields take the defaults of withDefaults.
 type Config struct {
 	// Pools is the ENS API. Required.
-	Pools Pools
+	Pools PoolCreator
 	// Tracking, DeadLetter and Requests are the three queues. Required.
 	Tracking, DeadLetter, Requests Sender
-	// Notifier makes the immediate callback attempt; nil leaves every
+	// Deliverer makes the immediate callback attempt; nil leaves every
 	// delivery to the poller.
-	Notifier Notifier
+	Deliverer Deliverer
 	// Validator applies the request rules (the webhook's). Required.
 	Validator *nodepool.Validator
 	// Callers, when set (CALLERS), makes every envelope name its Caller,
@@ -109,24 +110,30 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ErrConfig reports an invalid Config (New).
+var ErrConfig = errors.New("worker: invalid configuration")
+
 func (c Config) validate() error {
 	var errs []error
 	if c.Pools == nil {
-		errs = append(errs, errors.New("worker: Config.Pools is required"))
+		errs = append(errs, errors.New("Config.Pools is required"))
 	}
 	if c.Tracking == nil || c.DeadLetter == nil || c.Requests == nil {
-		errs = append(errs, errors.New("worker: Config.Tracking, DeadLetter and Requests are required"))
+		errs = append(errs, errors.New("Config.Tracking, DeadLetter and Requests are required"))
 	}
 	if c.Validator == nil {
-		errs = append(errs, errors.New("worker: Config.Validator is required"))
+		errs = append(errs, errors.New("Config.Validator is required"))
 	}
 	if c.PoolDeadline < 0 || c.RequeueDelay < 0 || c.NotifyTimeout < 0 || c.Reserve < 0 {
-		errs = append(errs, errors.New("worker: Config durations must not be negative"))
+		errs = append(errs, errors.New("Config durations must not be negative"))
 	}
 	if c.Concurrency < 1 {
-		errs = append(errs, fmt.Errorf("worker: Config.Concurrency %d: want ≥ 1", c.Concurrency))
+		errs = append(errs, fmt.Errorf("Config.Concurrency %d: want ≥ 1", c.Concurrency))
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
 }
 
 // Worker handles batches of request messages. It is safe for concurrent

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -461,7 +462,7 @@ func TestMalformedPayloadIsDeadLettered(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	if _, err := worker.New(worker.Config{}); err == nil || !strings.Contains(err.Error(), "Pools") {
-		t.Errorf("New(zero) = %v, want an error naming Pools", err)
+	if _, err := worker.New(worker.Config{}); !errors.Is(err, worker.ErrConfig) || !strings.Contains(err.Error(), "Pools") {
+		t.Errorf("New(zero) = %v, want ErrConfig naming Pools", err)
 	}
 }

@@ -153,7 +153,7 @@ func (r *run) polling(ctx context.Context) (Section, error) {
 		return sec, err
 	}
 	defer e.close()
-	sender, err := callback.NewSender(callback.Config{Secrets: []string{r.callbackSecret}, AllowHTTP: true,
+	sender, err := callback.NewDeliverer(callback.Config{Secrets: []string{r.callbackSecret}, AllowHTTP: true,
 		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	if err != nil {
 		return sec, err

@@ -253,7 +253,7 @@ func TestDeliverHTTPS(t *testing.T) {
 	}
 }
 
-func TestNewSenderConfig(t *testing.T) {
+func TestNewDelivererConfig(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
@@ -264,11 +264,11 @@ func TestNewSenderConfig(t *testing.T) {
 		{"retry-after bounds", Config{Secrets: []string{testSecret}, MinRetryAfter: time.Hour, MaxRetryAfter: time.Second}},
 		{"version with space", Config{Secrets: []string{testSecret}, Version: "1 2"}},
 	} {
-		if _, err := NewSender(tc.cfg); !errors.Is(err, ErrConfig) {
+		if _, err := NewDeliverer(tc.cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: err = %v, want ErrConfig", tc.name, err)
 		}
 	}
-	s, err := NewSender(Config{Secrets: []string{testSecret}})
+	s, err := NewDeliverer(Config{Secrets: []string{testSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ type Attempt struct {
 	Status int `json:",omitempty"`
 	// Error is a short, log-safe description of a failure.
 	Error string `json:",omitempty"`
-	// RetryAfter is the receiver's Retry-After, clamped to the Sender's bounds.
+	// RetryAfter is the receiver's Retry-After, clamped to the Deliverer's bounds.
 	RetryAfter time.Duration `json:",omitempty"`
 	// Outcome classifies the attempt.
 	Outcome Outcome
@@ -63,7 +63,7 @@ const Version = "dev"
 // UserAgentPrefix starts the User-Agent of every callback.
 const UserAgentPrefix = "ens-nodepool-webhook/"
 
-// Config configures a Sender. Zero values take the defaults in withDefaults.
+// Config configures a Deliverer. Zero values take the defaults in withDefaults.
 type Config struct {
 	// Secrets are the "whsec_" signing secrets; at least one. Several sign
 	// every request at once (rotation).
@@ -151,8 +151,8 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Sender delivers callbacks. It is safe for concurrent use.
-type Sender struct {
+// Deliverer delivers callbacks. It is safe for concurrent use.
+type Deliverer struct {
 	cfg     Config
 	signer  *Signer
 	signers map[string]*Signer // by caller Id (Config.CallerSecrets)
@@ -161,8 +161,8 @@ type Sender struct {
 	ua      string
 }
 
-// NewSender returns a Sender for cfg.
-func NewSender(cfg Config) (*Sender, error) {
+// NewDeliverer returns a Deliverer for cfg.
+func NewDeliverer(cfg Config) (*Deliverer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -185,7 +185,7 @@ func NewSender(cfg Config) (*Sender, error) {
 		signers[id] = cs
 	}
 	client, g := newClient(cfg)
-	return &Sender{cfg: cfg, signer: signer, signers: signers, guard: g, client: client, ua: UserAgentPrefix + cfg.Version}, nil
+	return &Deliverer{cfg: cfg, signer: signer, signers: signers, guard: g, client: client, ua: UserAgentPrefix + cfg.Version}, nil
 }
 
 // newClient builds the guarded client: every dial resolves and checks the
@@ -221,7 +221,7 @@ func newClient(cfg Config) (*http.Client, *guard) {
 	return client, g
 }
 
-// NewClient returns an http.Client under the same SSRF policy as a Sender
+// NewClient returns an http.Client under the same SSRF policy as a Deliverer
 // built from cfg (Allow, AllowHTTP, Resolver, Dial, TLSConfig, Timeout): it
 // checks every dialed address, uses no proxy and follows no redirect.
 // Secrets and Renderers are ignored. Chat integrations use it for calls
@@ -237,11 +237,11 @@ func NewClient(cfg Config) (*http.Client, error) {
 	return c, nil
 }
 
-// Client returns the Sender's guarded http.Client (see NewClient).
-func (s *Sender) Client() *http.Client { return s.client }
+// Client returns the Deliverer's guarded http.Client (see NewClient).
+func (s *Deliverer) Client() *http.Client { return s.client }
 
 // Close releases idle connections.
-func (s *Sender) Close() error {
+func (s *Deliverer) Close() error {
 	s.client.CloseIdleConnections()
 	return nil
 }
@@ -249,12 +249,12 @@ func (s *Sender) Close() error {
 // Deliver makes one attempt to POST ev to rawURL as message msgID, signed
 // with a fresh timestamp, and classifies the result. It never returns an
 // error: failures are Attempts with Outcome Retry, Gone or Refused.
-func (s *Sender) Deliver(ctx context.Context, rawURL, msgID string, ev Event) Attempt {
+func (s *Deliverer) Deliver(ctx context.Context, rawURL, msgID string, ev Event) Attempt {
 	return s.attempt(ctx, target{url: rawURL}, msgID, ev)
 }
 
 // attempt makes one timed, logged attempt to t.
-func (s *Sender) attempt(ctx context.Context, t target, msgID string, ev Event) Attempt {
+func (s *Deliverer) attempt(ctx context.Context, t target, msgID string, ev Event) Attempt {
 	start := s.cfg.Now()
 	a := s.deliverAs(ctx, t, msgID, ev, start)
 	a.At = start
@@ -282,7 +282,7 @@ type target struct {
 	caller    string // signs with this caller's secret when it has one
 }
 
-func (s *Sender) deliverAs(ctx context.Context, t target, msgID string, ev Event, now time.Time) Attempt {
+func (s *Deliverer) deliverAs(ctx context.Context, t target, msgID string, ev Event, now time.Time) Attempt {
 	u, err := s.guard.parseURL(t.url)
 	if err != nil {
 		return Attempt{Outcome: Refused, Error: err.Error()}
@@ -349,7 +349,7 @@ func (s *Sender) deliverAs(ctx context.Context, t target, msgID string, ev Event
 // judge classifies a receiver's answer: 2xx delivered (unless the chat
 // renderer r finds an error in the body), 410 gone, anything else retried
 // after Retry-After if the receiver sent one.
-func (s *Sender) judge(resp *http.Response, respBody []byte, r Renderer, now time.Time) Attempt {
+func (s *Deliverer) judge(resp *http.Response, respBody []byte, r Renderer, now time.Time) Attempt {
 	a := Attempt{Status: resp.StatusCode}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
@@ -384,7 +384,7 @@ func (s *Sender) judge(resp *http.Response, respBody []byte, r Renderer, now tim
 
 // transportFailure turns a client error into an Attempt with a short text
 // that never includes the URL.
-func (s *Sender) transportFailure(ctx context.Context, err error) Attempt {
+func (s *Deliverer) transportFailure(ctx context.Context, err error) Attempt {
 	var ref *callbackurl.RefusedError
 	if errors.As(err, &ref) {
 		return Attempt{Outcome: Refused, Error: ref.Error()}
@@ -415,7 +415,7 @@ func (s *Sender) transportFailure(ctx context.Context, err error) Attempt {
 // retryAfter parses Retry-After (delay-seconds or HTTP-date, RFC 9110
 // §10.2.3) relative to now and clamps it to [MinRetryAfter, MaxRetryAfter].
 // An absent or unparseable header yields 0 (use the schedule alone).
-func (s *Sender) retryAfter(v string, now time.Time) time.Duration {
+func (s *Deliverer) retryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
