@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/aliyun/fc-runtime-go-sdk/events"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/poller"
 	"github.com/ensnodepool/webhook/pkg/tracking"
@@ -26,21 +24,15 @@ type app struct {
 	sender  *callback.Deliverer
 }
 
-// Handler implements fcapp.App.
-func (a *app) Handler() any { return a.handle }
-
-// newApp checks the settings and builds the instance's dependencies. Each
-// invocation signs with its own STS credentials; the environment's key
-// pair is the fallback for local runs.
-func newApp(cfg config.Settings, logOut io.Writer) (*app, error) {
+// newApp checks the settings and builds the instance's dependencies; log
+// is the function's logger. Each invocation signs with its own STS
+// credentials; the environment's key pair is the fallback for local runs.
+func newApp(cfg config.Settings, log *slog.Logger) (*app, error) {
 	if err := cfg.Require(config.EnvMNSEndpoint, config.EnvCallbackSecret); err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg}
+	a := &app{cfg: cfg, log: log}
 	var err error
-	if a.log, err = fcapp.Logger(cfg, logOut, "ens-nodepool-poller"); err != nil {
-		return nil, err
-	}
 	if a.clients, err = fcapp.NewClients(cfg, a.log); err != nil {
 		return nil, err
 	}
@@ -50,11 +42,15 @@ func newApp(cfg config.Settings, logOut io.Writer) (*app, error) {
 	return a, nil
 }
 
-// handle runs one tick for a timer event. It returns an error only when
-// the tracking queue could not be read; the next timer event simply runs
-// the next tick (s.yaml sets maxAsyncRetryAttempts: 0).
+// Handle implements fcapp.App: one tick for a timer event. The response
+// is empty; an error is returned only when the tracking queue could not be
+// read, and the next timer event simply runs the next tick (s.yaml sets
+// maxAsyncRetryAttempts: 0).
+func (a *app) Handle(ctx context.Context, ev events.TimerEvent) (struct{}, error) {
+	return struct{}{}, a.handle(ctx, ev)
+}
+
 func (a *app) handle(ctx context.Context, ev events.TimerEvent) error {
-	ctx = fcadapter.WithInvocation(ctx)
 	cr, err := fcapp.Credentials(ctx, a.cfg)
 	if err != nil {
 		return fmt.Errorf("poller: %w", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/tracking"
 )
@@ -49,7 +51,11 @@ func TestHandle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(s, io.Discard)
+	log, err := fcapp.Logger(s, io.Discard, function)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(s, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +99,7 @@ func TestHandle(t *testing.T) {
 	if err := json.Unmarshal(raw, &ev); err != nil || ev.TriggerName == nil || *ev.TriggerName != "tick" {
 		t.Fatalf("events/timer.json: %v %+v", err, ev)
 	}
-	if err := a.handle(ictx, ev); err != nil {
+	if _, err := a.Handle(ictx, ev); err != nil {
 		t.Fatalf("handle: %v", err)
 	}
 	if got.Load() != 1 {
@@ -106,7 +112,7 @@ func TestNewAppRequires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newApp(s, io.Discard); err == nil {
+	if _, err := newApp(s, slog.New(slog.DiscardHandler)); err == nil {
 		t.Error("newApp with an empty environment succeeded")
 	}
 }

@@ -4,4 +4,7 @@ package main
 
 import "github.com/ensnodepool/webhook/pkg/fcapp"
 
-func main() { fcapp.Main("poller", newApp) }
+// function is the function's name as deployed (s.yaml).
+const function = "ens-nodepool-poller"
+
+func main() { fcapp.Main(function, newApp) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -37,16 +36,15 @@ type app struct {
 	handle func(context.Context, events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error)
 }
 
-// Handler implements fcapp.App.
-func (a *app) Handler() any { return a.handle }
+// Handle implements fcapp.App: one HTTP trigger invocation.
+func (a *app) Handle(ctx context.Context, ev events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error) {
+	return a.handle(ctx, ev)
+}
 
-// newApp checks the settings and builds the handler.
-func newApp(s config.Settings, logw io.Writer) (*app, error) {
+// newApp checks the settings and builds the handler; log is the
+// function's logger.
+func newApp(s config.Settings, log *slog.Logger) (*app, error) {
 	if err := errors.Join(s.Require(config.EnvMNSEndpoint, config.EnvSealKeys), s.RequireCallersOrSecret()); err != nil {
-		return nil, err
-	}
-	log, err := fcapp.Logger(s, logw, "ens-nodepool-webhook")
-	if err != nil {
 		return nil, err
 	}
 	a := &app{s: s, log: log}

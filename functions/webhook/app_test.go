@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -58,7 +60,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	logs := &strings.Builder{}
-	a, err := newApp(s, logs)
+	a, err := newApp(s, testLogger(t, s, logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +209,7 @@ func TestNewAppNamesMissingSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = newApp(s, io.Discard)
+	_, err = newApp(s, testLogger(t, s, io.Discard))
 	for _, want := range []string{config.EnvMNSEndpoint, config.EnvWebhookSecret, config.EnvSealKeys} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want it to name %s", err, want)
@@ -254,4 +256,14 @@ func TestSampleHTTPEvent(t *testing.T) {
 	if want := nodepool.RequestID(h["Idempotency-Key"], h["webhook-id"]); env.RequestId != want {
 		t.Errorf("RequestId %s, want %s (from the Idempotency-Key)", env.RequestId, want)
 	}
+}
+
+// testLogger is the function's logger writing to w, as fcapp.Main builds it.
+func testLogger(t *testing.T, s config.Settings, w io.Writer) *slog.Logger {
+	t.Helper()
+	log, err := fcapp.Logger(s, w, function)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
 }

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/logattr"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
@@ -26,19 +24,14 @@ type app struct {
 	clients *fcapp.Clients
 }
 
-// Handler implements fcapp.App.
-func (h *app) Handler() any { return h.handle }
-
-// newApp checks the settings and builds the instance's dependencies.
-func newApp(s config.Settings, logw io.Writer) (*app, error) {
+// newApp checks the settings and builds the instance's dependencies; log
+// is the function's logger.
+func newApp(s config.Settings, log *slog.Logger) (*app, error) {
 	if err := s.Require(config.EnvMNSEndpoint); err != nil {
 		return nil, err
 	}
-	log, err := fcapp.Logger(s, logw, "ens-nodepool-worker")
-	if err != nil {
-		return nil, err
-	}
 	h := &app{s: s, log: log}
+	var err error
 	if h.clients, err = fcapp.NewClients(s, log); err != nil {
 		return nil, err
 	}
@@ -66,9 +59,14 @@ func newApp(s config.Settings, logw io.Writer) (*app, error) {
 	return h, nil
 }
 
-// handle handles one trigger invocation: the EventBridge MNS payload.
+// Handle implements fcapp.App: one trigger invocation, the EventBridge
+// MNS payload as it comes. The response is empty; an error makes the
+// trigger redeliver the batch.
+func (h *app) Handle(ctx context.Context, payload []byte) (struct{}, error) {
+	return struct{}{}, h.handle(ctx, payload)
+}
+
 func (h *app) handle(ctx context.Context, payload []byte) error {
-	ctx = fcadapter.WithInvocation(ctx)
 	cr, err := fcapp.Credentials(ctx, h.s)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)

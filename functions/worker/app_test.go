@@ -14,6 +14,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
+	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -37,7 +38,11 @@ func TestInvoke(t *testing.T) {
 	}
 	s.CallbackAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	var logs bytes.Buffer
-	h, err := newApp(s, &logs)
+	log, err := fcapp.Logger(s, &logs, function)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newApp(s, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +66,7 @@ func TestInvoke(t *testing.T) {
 
 	ictx := fcadapter.NewContext(ctx, fcadapter.Invocation{RequestID: "fc-req-1",
 		Credentials: fcadapter.Credentials{AccessKeyID: ak, AccessKeySecret: sk, SecurityToken: "sts"}})
-	if err := h.handle(ictx, payload); err != nil {
+	if _, err := h.Handle(ictx, payload); err != nil {
 		t.Fatal(err)
 	}
 	pools := es.Server.Pools("eck-demo0001")

@@ -6,4 +6,7 @@ package main
 
 import "github.com/ensnodepool/webhook/pkg/fcapp"
 
-func main() { fcapp.Main("worker", newApp) }
+// function is the function's name as deployed (s.yaml).
+const function = "ens-nodepool-worker"
+
+func main() { fcapp.Main(function, newApp) }

@@ -94,18 +94,16 @@ func TestInstanceStartErrorsNameTheSetting(t *testing.T) {
 }
 
 // handlerApp is an App whose handler reports the settings it was built
-// with.
+// with and the FC request id its context carries.
 type handlerApp struct{ s config.Settings }
 
-func (a handlerApp) Handler() any {
-	return func(_ context.Context, in string) (string, error) {
-		return in + ":" + strings.Join(a.s.CallbackSecrets, ","), nil
-	}
+func (a handlerApp) Handle(ctx context.Context, in string) (string, error) {
+	return in + ":" + strings.Join(a.s.CallbackSecrets, ",") + ":" + fcadapter.RequestID(ctx), nil
 }
 
-// TestHandlerFollowsTheCurrentApp: the handler Main gives the runtime has
-// the app's own signature and runs each invocation on the app current
-// then, so a rotated secret is used without a restart.
+// TestHandlerFollowsTheCurrentApp: the typed handler Main gives the
+// runtime runs each invocation on the app current then, so a rotated
+// secret is used without a restart, with the invocation in its context.
 func TestHandlerFollowsTheCurrentApp(t *testing.T) {
 	sim, err := kmssim.New(kmssim.Config{AccessKeyID: keyID, AccessKeySecret: keySecret, Secrets: map[string]string{"app/cb": "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtb25lICAgLXBhZA=="}})
 	if err != nil {
@@ -121,34 +119,16 @@ func TestHandlerFollowsTheCurrentApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := fcapp.Handler(inst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, ok := h.(func(context.Context, string) (string, error))
-	if !ok {
-		t.Fatalf("handler type %T", h)
-	}
-	if out, err := f(t.Context(), "a"); err != nil || out != "a:whsec_ZmNhcHAtdGVzdC1zZWNyZXQtb25lICAgLXBhZA==" {
+	var f fcapp.HandlerFunc[string, string] = fcapp.Handler(inst)
+	ctx := fcadapter.NewContext(t.Context(), fcadapter.Invocation{RequestID: "fc-1"})
+	if out, err := f(ctx, "a"); err != nil || out != "a:whsec_ZmNhcHAtdGVzdC1zZWNyZXQtb25lICAgLXBhZA==:fc-1" {
 		t.Errorf("first call: %q %v", out, err)
 	}
 	sim.PutSecret("app/cb", "whsec_ZmNhcHAtdGVzdC1zZWNyZXQtdHdvICAgLXBhZA==")
 	clk.Add(secretsDefaultRefresh)
-	if out, _ := f(t.Context(), "b"); out != "b:whsec_ZmNhcHAtdGVzdC1zZWNyZXQtdHdvICAgLXBhZA==" {
+	if out, _ := f(ctx, "b"); out != "b:whsec_ZmNhcHAtdGVzdC1zZWNyZXQtdHdvICAgLXBhZA==:fc-1" {
 		t.Errorf("after rotation: %q", out)
-	}
-	bad := func(s config.Settings) (badApp, error) { return badApp{}, nil }
-	plain, err := fcapp.NewInstance(t.Context(), fcapp.InstanceConfig{Getenv: func(string) string { return "" }}, bad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fcapp.Handler(plain); err == nil {
-		t.Error("a handler without a context first was accepted")
 	}
 }
 
 const secretsDefaultRefresh = 5 * time.Minute
-
-type badApp struct{}
-
-func (badApp) Handler() any { return func(string) error { return nil } }

@@ -3,9 +3,8 @@ package fcapp
 import (
 	"context"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
-	"reflect"
 
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
 
@@ -13,48 +12,52 @@ import (
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 )
 
-// App is a function instance as its main builds it.
-type App interface {
-	// Handler is the FC handler the runtime invokes (see fc.Start); its
-	// first parameter is the invocation's context.Context.
-	Handler() any
+// HandlerFunc is a typed FC handler: In is the invocation's event as the
+// runtime decodes it (the payload as is for []byte, else its JSON), Out the
+// response it encodes as JSON. fc.Start accepts it as it is. The shape is
+// aws-lambda-go's HandlerFunc[TIn, TOut]
+// (https://github.com/aws/aws-lambda-go/blob/main/lambda/entry_generic.go).
+type HandlerFunc[In, Out any] func(ctx context.Context, in In) (Out, error)
+
+// App is a function instance as its main builds it: one typed handler.
+type App[In, Out any] interface {
+	// Handle handles one invocation. ctx carries the invocation
+	// (fcadapter.FromContext): Main attaches it once, before Handle.
+	Handle(ctx context.Context, in In) (Out, error)
 }
 
-// Main is the whole main of every function: it reads the settings from the
+// Main is the whole main of every function. name is the function's name
+// (as deployed, e.g. "ens-nodepool-worker"); it is given here only, and
+// logged as "function" by every record. Main reads the settings from the
 // environment, resolving secret settings that name a KMS secret
-// (NewInstance), builds the instance with newApp, which logs JSON to
-// stdout, and hands the runtime a handler that runs each invocation on the
-// instance's current app — rebuilt when a refreshed secret changed. A
+// (NewInstance), builds the app with newApp and the function's JSON logger
+// on stdout, and hands the runtime a handler that runs each invocation on
+// the instance's current app — rebuilt when a refreshed secret changed. A
 // settings, secret or build error is printed to stderr as "<name>: <error>"
 // and exits 1, so the instance fails to start with the reason in its log.
-func Main[A App](name string, newApp func(config.Settings, io.Writer) (A, error)) {
+func Main[In, Out any, A App[In, Out]](name string, newApp func(config.Settings, *slog.Logger) (A, error)) {
 	inst, err := NewInstance(context.Background(), InstanceConfig{Getenv: os.Getenv, LogOutput: os.Stdout, Function: name},
-		func(s config.Settings) (A, error) { return newApp(s, os.Stdout) })
-	if err == nil {
-		var h any
-		if h, err = Handler(inst); err == nil {
-			fc.Start(h)
-			return
-		}
+		func(s config.Settings) (A, error) {
+			log, err := Logger(s, os.Stdout, name)
+			if err != nil {
+				return *new(A), err
+			}
+			return newApp(s, log)
+		})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
 	}
-	fmt.Fprintln(os.Stderr, name+":", err)
-	os.Exit(1)
+	fc.Start(Handler[In, Out](inst))
 }
 
-var contextType = reflect.TypeFor[context.Context]()
-
-// Handler returns a function of the same type as the app's Handler that
-// calls the Handler of inst's current app (inst.Get with the invocation's
-// context), so fc.Start sees the app's own signature. The handler's first
-// parameter must be a context.Context.
-func Handler[A App](inst *Instance[A]) (any, error) {
-	first := reflect.ValueOf(inst.Get(context.Background()).Handler())
-	t := first.Type()
-	if t.Kind() != reflect.Func || t.NumIn() == 0 || t.In(0) != contextType {
-		return nil, fmt.Errorf("fcapp: handler %s does not take a context.Context first", t)
+// Handler returns the handler Main gives the runtime: it attaches the
+// invocation's metadata to the context (fcadapter.WithInvocation — the one
+// place that does) and runs the invocation on inst's current app
+// (Instance.Get, which may rebuild it after a secret refresh).
+func Handler[In, Out any, A App[In, Out]](inst *Instance[A]) HandlerFunc[In, Out] {
+	return func(ctx context.Context, in In) (Out, error) {
+		ctx = fcadapter.WithInvocation(ctx)
+		return inst.Get(ctx).Handle(ctx, in)
 	}
-	return reflect.MakeFunc(t, func(args []reflect.Value) []reflect.Value {
-		ctx := fcadapter.WithInvocation(args[0].Interface().(context.Context))
-		return reflect.ValueOf(inst.Get(ctx).Handler()).Call(args)
-	}).Interface(), nil
 }
