@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,6 +82,8 @@ func (c Config) withDefaults() Config {
 	c.DescribeRate = cmp.Or(c.DescribeRate, 100)
 	if len(c.Clusters) == 0 {
 		c.Clusters = DefaultClusters()
+	} else {
+		c.Clusters = slices.Clone(c.Clusters) // the defaults below must not write into the caller's slice
 	}
 	for i := range c.Clusters {
 		c.Clusters[i].State = cmp.Or(c.Clusters[i].State, "running")

@@ -554,3 +554,18 @@ func TestProvisionSpread(t *testing.T) {
 		t.Errorf("%d of %d pools active after ProvisionTime + spread", k, n)
 	}
 }
+
+// TestNewKeepsTheCallersClusters: the defaults New fills in (State,
+// KubernetesVersion) go into its own copy, not into the caller's seeds.
+func TestNewKeepsTheCallersClusters(t *testing.T) {
+	t.Parallel()
+	seeds := []enssim.ClusterSeed{{ClusterId: "eck-seed0001", Name: "seed", EnsRegionId: "cn-test-1", VswitchIds: []string{"vsw-seed0001"}}}
+	srv, err := enssim.New(enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSecret, Clusters: seeds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if seeds[0].State != "" || seeds[0].KubernetesVersion != "" {
+		t.Errorf("New wrote its defaults into the caller's seeds: %+v", seeds[0])
+	}
+}

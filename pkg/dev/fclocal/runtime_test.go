@@ -24,7 +24,7 @@ import (
 var echoBinary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fcruntime-test")
+	dir, err := os.MkdirTemp("", "fclocal-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

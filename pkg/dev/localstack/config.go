@@ -114,7 +114,7 @@ type Config struct {
 	// dead-lettered; default 4 (BACKOFF_RETRY: 3 retries).
 	MaxAttempts int
 	// Backoff is the redelivery delay after the n-th failed delivery;
-	// default fcruntime.DefaultBackoff (1s·2^(n-1) ±20%, ≤30s).
+	// default fclocal.DefaultBackoff (1s·2^(n-1) ±20%, ≤30s).
 	Backoff func(attempt int) time.Duration
 	// WebhookInstances is the webhook's instance pool; default 2. The
 	// worker and the poller have one instance each (reservedConcurrency 1).

@@ -352,7 +352,7 @@ func (s *Stack) startRuntime(ctx context.Context) error {
 		Region:  s.cfg.Region,
 		BaseEnv: base,
 		Output:  s.cfg.Output,
-		Logger:  s.log.With(slog.String("component", "fcruntime")),
+		Logger:  s.log.With(slog.String("component", "fclocal")),
 	})
 	if err != nil {
 		return fmt.Errorf("localstack: %w", err)

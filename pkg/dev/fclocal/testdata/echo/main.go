@@ -1,4 +1,4 @@
-// Command echo is the test function for pkg/fcruntime: a go1 function built
+// Command echo is the test function for pkg/dev/fclocal: a go1 function built
 // with fc.Start whose behaviour is chosen by the payload.
 //
 //   - an FC HTTP trigger event: served by fcadapter.HTTPHandler (GET echoes
