@@ -19,6 +19,7 @@ package deadletter
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -171,9 +172,9 @@ func parseRequest(r *Record, body string) {
 	saved := *r
 	fromEnvelope(r, inner)
 	// The record's own identification wins over the body's.
-	r.RequestId = cmpOr(saved.RequestId, r.RequestId)
-	r.ClusterId = cmpOr(saved.ClusterId, r.ClusterId)
-	r.Name = cmpOr(saved.Name, r.Name)
+	r.RequestId = cmp.Or(saved.RequestId, r.RequestId)
+	r.ClusterId = cmp.Or(saved.ClusterId, r.ClusterId)
+	r.Name = cmp.Or(saved.Name, r.Name)
 }
 
 func parseCallback(r *Record, body string) {
@@ -291,11 +292,4 @@ func findCaller(b []byte, depth int) string {
 		}
 	}
 	return ""
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
