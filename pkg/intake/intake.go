@@ -299,8 +299,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The same key with another body: refuse it here when this instance
-	// accepted the first one (the worker checks again; see README
-	// "Idempotency keys" for what each can see).
+	// accepted the first one (the worker checks again; see docs/api.md,
+	// "Idempotency keys", for what each can see).
 	digest := nodepool.Digest(req)
 	if h.seen.Conflicts(requestID, digest) {
 		h.fail(w, r, &Error{Code: CodeKeyReused, Message: "this Idempotency-Key (or webhook-id) was already used for a different request body; " +
