@@ -118,33 +118,27 @@ func parse(name, text string) *page {
 }
 
 // blankCodeSpans blanks the brackets, parentheses and backticks of each
-// `code span`, so that no link is read inside one.
+// `code span`, so that no link is read inside one. A span opens with a run
+// of backticks and closes at the next run of the same length.
 func blankCodeSpans(line string) string {
 	b := []byte(line)
 	for i := 0; i < len(b); {
-		if b[i] != '`' {
+		n := ticks(b, i)
+		if n == 0 {
 			i++
 			continue
 		}
-		n := 0
-		for i+n < len(b) && b[i+n] == '`' {
-			n++
-		}
 		end := -1
-		for j := i + n; j < len(b); {
-			if b[j] != '`' {
+		for j := i + n; j < len(b) && end < 0; {
+			k := ticks(b, j)
+			switch {
+			case k == 0:
 				j++
-				continue
-			}
-			k := 0
-			for j+k < len(b) && b[j+k] == '`' {
-				k++
-			}
-			if k == n {
+			case k == n:
 				end = j
-				break
+			default:
+				j += k
 			}
-			j += k
 		}
 		if end < 0 {
 			i += n
@@ -159,6 +153,15 @@ func blankCodeSpans(line string) string {
 		i = end + n
 	}
 	return string(b)
+}
+
+// ticks is the length of the run of backticks at b[i:].
+func ticks(b []byte, i int) int {
+	n := 0
+	for i+n < len(b) && b[i+n] == '`' {
+		n++
+	}
+	return n
 }
 
 // slug is GitHub's anchor for a heading: the rendered text in lower case,
