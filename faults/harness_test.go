@@ -24,8 +24,8 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/mns"
 )
 
@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		start := time.Now()
-		dir, err := stacktest.BuildBinaries(ctx, moduleDir)
+		dir, err := testkit.BuildBinaries(ctx, moduleDir)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -142,7 +142,7 @@ type action struct {
 type faultHandler struct {
 	next   http.Handler
 	opOf   func(*http.Request) string
-	wire   *stacktest.SyncBuffer
+	wire   *testkit.SyncBuffer
 	mu     sync.Mutex
 	rng    *rand.Rand
 	rule   func(op string, rng *rand.Rand) action
@@ -151,7 +151,7 @@ type faultHandler struct {
 }
 
 func newFaultHandler(next http.Handler, opOf func(*http.Request) string, seed uint64) *faultHandler {
-	return &faultHandler{next: next, opOf: opOf, wire: &stacktest.SyncBuffer{}, rng: rand.New(rand.NewPCG(seed, 7)),
+	return &faultHandler{next: next, opOf: opOf, wire: &testkit.SyncBuffer{}, rng: rand.New(rand.NewPCG(seed, 7)),
 		counts: map[string]int{}, calls: map[string]int{}}
 }
 
@@ -291,8 +291,8 @@ type envOpts struct {
 
 type env struct {
 	t     *testing.T
-	sec   stacktest.Secrets
-	out   *stacktest.SyncBuffer
+	sec   testkit.Secrets
+	out   *testkit.SyncBuffer
 	ens   *enssim.Server
 	ensF  *faultHandler
 	mns   *mnssim.Server // nil with externalMNS
@@ -317,9 +317,9 @@ const trackingVisibility = 25 * time.Second
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, sec: stacktest.NewSecrets(t), out: &stacktest.SyncBuffer{}, tmpl: stacktest.Template(t, moduleDir),
+	e := &env{t: t, sec: testkit.NewSecrets(t), out: &testkit.SyncBuffer{}, tmpl: testkit.Template(t, moduleDir),
 		accepted: map[string]string{}, names: map[string]bool{}, start: time.Now()}
-	stacktest.DumpOnFailure(t, e.out)
+	testkit.DumpOnFailure(t, e.out)
 	dir := t.TempDir()
 	if o.provision == 0 {
 		o.provision = 1500 * time.Millisecond
@@ -355,7 +355,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	e.rcv = newReceiver(t, e.sec.Callback)
-	cfg := stacktest.Config(filepath.Join(dir, "stack"), binDir, e.sec, e.out)
+	cfg := testkit.Config(filepath.Join(dir, "stack"), binDir, e.sec, e.out)
 	cfg.MNSEndpoint = e.mnsEP
 	cfg.ENSEndpoint, cfg.ENSProtocol = ensAddr, "HTTP"
 	cfg.ENSProvision = o.provision
@@ -365,7 +365,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.mutate(&cfg)
 	}
 	e.cfg = cfg
-	e.st = stacktest.Start(t, cfg)
+	e.st = testkit.Start(t, cfg)
 	return e
 }
 
@@ -436,7 +436,7 @@ func (e *env) settle(fault string, want expectation, timeout time.Duration, note
 		}
 		return true
 	}
-	stacktest.Eventually(timeout, done)
+	testkit.Eventually(timeout, done)
 	time.Sleep(4 * e.cfg.PollInterval)
 	r := row{Fault: fault, Note: note, Took: time.Since(e.start)}
 	e.mu.Lock()
@@ -605,7 +605,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
-	stacktest.Add(r.got, ev.Data.RequestId, ev.Type, id)
+	testkit.Add(r.got, ev.Data.RequestId, ev.Type, id)
 	if k := ev.Data.RequestId + " " + ev.Type; r.first[k].IsZero() {
 		r.first[k] = time.Now()
 	}
@@ -621,7 +621,7 @@ func (r *receiver) byRequest() map[string]map[string]map[string]int {
 		for b, n := range m {
 			for id, k := range n {
 				for range k {
-					stacktest.Add(c, a, b, id)
+					testkit.Add(c, a, b, id)
 				}
 			}
 		}

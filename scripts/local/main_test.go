@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +19,8 @@ import (
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestRunUntilSignal starts the stack on free ports with the development
 // fallbacks kept in the local KMS (-secrets-in-kms: the functions start
@@ -49,7 +32,7 @@ func TestRunUntilSignal(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testkit.SyncBuffer
 	done := make(chan error, 1)
 	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(), "-poll-interval", "1s",
 		"-secrets-in-kms", "-kms", "127.0.0.1:0"}
@@ -175,7 +158,7 @@ func TestSlackWalkthrough(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testkit.SyncBuffer
 	done := make(chan error, 1)
 	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),
 		"-poll-interval", "1s", "-ens-provision", "2s", "-receiver", "127.0.0.1:0"}
@@ -258,7 +241,7 @@ func TestReceiverRefusesNonLoopback(t *testing.T) {
 // and says whether a Standard Webhooks signature verified with the
 // callback secrets.
 func TestReceiverPrints(t *testing.T) {
-	var out lockedBuffer
+	var out testkit.SyncBuffer
 	const portalSecret = "whsec_cG9ydGFsLWEtY2FsbGJhY2stc2VjcmV0LTAxMjM="
 	srv, err := startReceiver("127.0.0.1:0", []string{localstack.DevCallbackSecret}, map[string]string{"portal-a": portalSecret}, &out)
 	if err != nil {
@@ -319,7 +302,7 @@ func TestRunWithCallers(t *testing.T) {
 	}
 	env := map[string]string{"CALLERS": `[{"Id":"demo","Secrets":["whsec_ZGVtby1jYWxsZXItc2VjcmV0LTAwMDAwMDAwMDAwMA=="],` +
 		`"CallbackSecret":"whsec_ZGVtby1jYWxsYmFjay1zZWNyZXQtMDAwMDAwMDAwMA==","Clusters":["eck-demo*"],"MaxDesiredSize":5}]`}
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testkit.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),

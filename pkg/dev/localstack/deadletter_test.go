@@ -16,8 +16,8 @@ import (
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 // inspector is a client of the stack's MNS inspection API.
@@ -36,7 +36,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 	}
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -72,7 +72,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 
 	cfg = st.Config()
 	in := inspector(st)
-	stacktest.WaitFor(t, 45*time.Second, "two dead-lettered callbacks", func() bool {
+	testkit.WaitFor(t, 45*time.Second, "two dead-lettered callbacks", func() bool {
 		q, err := in.Queue(ctx, cfg.DeadLetterQueue)
 		return err == nil && q.Total == 2
 	})
@@ -110,7 +110,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 	}
 
 	gone.Store(false)
-	stacktest.WaitFor(t, 10*time.Second, "the dead letters visible again", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the dead letters visible again", func() bool {
 		q, err := in.Queue(ctx, cfg.DeadLetterQueue)
 		return err == nil && q.Visible == 2
 	})
@@ -118,7 +118,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 	if err != nil || len(acts) != 2 || acts[0].Outcome != deadletter.Redriven || acts[1].Outcome != deadletter.Redriven {
 		t.Fatalf("redrive %+v %v", acts, err)
 	}
-	stacktest.WaitFor(t, 20*time.Second, "both callbacks delivered", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "both callbacks delivered", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(delivered) == 2
@@ -130,7 +130,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	stacktest.WaitFor(t, 10*time.Second, "every queue empty", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "every queue empty", func() bool {
 		qs, err := in.Queues(ctx)
 		if err != nil {
 			return false
@@ -154,7 +154,7 @@ func TestE2EDeadLetterRequestRedrive(t *testing.T) {
 	}
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -178,7 +178,7 @@ func TestE2EDeadLetterRequestRedrive(t *testing.T) {
 	_ = json.Unmarshal(resp, &acc)
 	cfg = st.Config()
 	in := inspector(st)
-	stacktest.WaitFor(t, 30*time.Second, "the request's dead letter", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the request's dead letter", func() bool {
 		q, err := in.Queue(ctx, cfg.DeadLetterQueue)
 		return err == nil && q.Total == 1
 	})
@@ -189,10 +189,10 @@ func TestE2EDeadLetterRequestRedrive(t *testing.T) {
 	if err != nil || len(acts) != 1 || acts[0].Outcome != deadletter.Redriven || acts[0].Record.RequestId != acc.RequestId {
 		t.Fatalf("redrive %+v %v", acts, err)
 	}
-	stacktest.WaitFor(t, 30*time.Second, "nodepool.active after the redrive", func() bool {
-		return len(stacktest.ByName(rcv.Received())["dl-request"][callback.TypeActive]) == 1
+	testkit.WaitFor(t, 30*time.Second, "nodepool.active after the redrive", func() bool {
+		return len(testkit.ByName(rcv.Received())["dl-request"][callback.TypeActive]) == 1
 	})
-	g := stacktest.ByName(rcv.Received())["dl-request"]
+	g := testkit.ByName(rcv.Received())["dl-request"]
 	if len(g[callback.TypeFailed]) != 1 || len(g[callback.TypeCreating]) != 1 {
 		t.Errorf("callbacks %v, want failed (before the redrive), creating and active", g)
 	}

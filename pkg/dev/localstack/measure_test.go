@@ -16,7 +16,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/intake"
@@ -41,7 +41,7 @@ func TestMeasure(t *testing.T) {
 	// Cold starts: several fresh stacks, first process of each instance.
 	cold := map[string][]time.Duration{}
 	for range 5 {
-		st := stacktest.Start(t, testConfig(t.TempDir(), stacktest.NewSecrets(t), &stacktest.SyncBuffer{}))
+		st := testkit.Start(t, testConfig(t.TempDir(), testkit.NewSecrets(t), &testkit.SyncBuffer{}))
 		for _, n := range []string{localstack.FuncWebhook, localstack.FuncWorker, localstack.FuncPoller} {
 			for _, in := range st.Runtime().Instances(n) {
 				cold[n] = append(cold[n], in.ColdStart)
@@ -54,11 +54,11 @@ func TestMeasure(t *testing.T) {
 		t.Logf("cold start %-8s n=%d p50 %v max %v", n, len(cold[n]), p50, mx)
 	}
 
-	sec := stacktest.NewSecrets(t)
-	cfg := testConfig(t.TempDir(), sec, &stacktest.SyncBuffer{})
+	sec := testkit.NewSecrets(t)
+	cfg := testConfig(t.TempDir(), sec, &testkit.SyncBuffer{})
 	cfg.LogLevel = "warn"
 	cfg.PollInterval = time.Hour
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 	ctx := context.Background()
 	rcv, err := localstack.NewReceiver(sec.Callback, "")
