@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"context"
@@ -16,14 +16,8 @@ import (
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
-
-// inspector is a client of the stack's MNS inspection API.
-func inspector(st *localstack.Stack) mnssim.Inspector {
-	return mnssim.Inspector{BaseURL: strings.TrimSuffix(st.InspectURL(), mnssim.AdminPrefix+"queues")}
-}
 
 // TestE2EDeadLetterRedrive: a receiver that answers 410 sends both
 // callbacks of a request to the dead-letter queue (seen through the MNS

@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ import (
 // TestMeasure prints the numbers of README.md ("Measured in the packages"): binary
 // sizes, cold starts (process start → first `next`) and webhook latency
 // through the local runtime vs. the same handler called in-process.
-// Run with LOCALSTACK_MEASURE=1 go test -run TestMeasure -v ./pkg/dev/localstack.
+// Run with LOCALSTACK_MEASURE=1 go test -run TestMeasure -v ./e2e.
 func TestMeasure(t *testing.T) {
 	if os.Getenv("LOCALSTACK_MEASURE") == "" {
 		t.Skip("set LOCALSTACK_MEASURE=1")

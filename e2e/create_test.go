@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"bytes"
@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
@@ -29,64 +27,6 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
-
-// binDir holds the function binaries built once for the whole package run.
-var binDir string
-
-func TestMain(m *testing.M) {
-	code := func() int {
-		start := time.Now()
-		dir, err := testkit.BuildBinaries(context.Background(), moduleDir())
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		fmt.Fprintf(os.Stderr, "localstack: built the functions in %v\n", time.Since(start).Round(time.Millisecond))
-		binDir = dir
-		return m.Run()
-	}()
-	if code == 0 {
-		// fasthttp (under the MNS SDK in pkg/mns) keeps process-wide
-		// cleaner goroutines that end by themselves once its idle
-		// connections expire; they belong to the library, not to a stack.
-		if err := goleak.Find(
-			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
-			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
-			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// moduleDir is the repository root (tests run in pkg/dev/localstack).
-func moduleDir() string {
-	d, _ := filepath.Abs(filepath.Join("..", "..", ".."))
-	return d
-}
-
-// testConfig is a stack on free ports with short provisioning and polling,
-// running the binaries TestMain built.
-func testConfig(dir string, sec testkit.Secrets, out *testkit.SyncBuffer) localstack.Config {
-	return testkit.Config(dir, binDir, sec, out)
-}
-
-// template reads events/create-nodepool.json.
-// newE2E is the set-up every end-to-end test shares: a log buffer dumped
-// if the test fails, fresh secrets, and the test stack's configuration on
-// a temporary directory.
-func newE2E(t *testing.T) (*testkit.SyncBuffer, testkit.Secrets, localstack.Config) {
-	t.Helper()
-	out := &testkit.SyncBuffer{}
-	testkit.DumpOnFailure(t, out)
-	sec := testkit.NewSecrets(t)
-	return out, sec, testConfig(t.TempDir(), sec, out)
-}
-
-func template(t *testing.T) []byte { return testkit.Template(t, moduleDir()) }
 
 // TestE2ECreate: signed POST → 202 → creating then active at a loopback
 // receiver with verified signatures (the demo's own code path).

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
+)
+
+// binDir holds the function binaries built once for the whole package run.
+var binDir string
+
+// TestMain builds the function binaries once, runs the tests and, if they
+// passed, fails the run when a goroutine is left (a stack, a receiver or a
+// client not closed).
+func TestMain(m *testing.M) {
+	code := func() int {
+		start := time.Now()
+		dir, err := testkit.BuildBinaries(context.Background(), moduleDir())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		fmt.Fprintf(os.Stderr, "e2e: built the functions in %v\n", time.Since(start).Round(time.Millisecond))
+		binDir = dir
+		return m.Run()
+	}()
+	if code == 0 {
+		if err := goleak.Find(testkit.LeakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// moduleDir is the repository root (tests run in e2e/).
+func moduleDir() string {
+	d, _ := filepath.Abs("..")
+	return d
+}
+
+// testConfig is a stack on free ports with short provisioning and polling,
+// running the binaries TestMain built.
+func testConfig(dir string, sec testkit.Secrets, out *testkit.SyncBuffer) localstack.Config {
+	return testkit.Config(dir, binDir, sec, out)
+}
+
+// newE2E is the set-up every end-to-end test shares: a log buffer dumped
+// if the test fails, fresh secrets, and the test stack's configuration on
+// a temporary directory.
+func newE2E(t *testing.T) (*testkit.SyncBuffer, testkit.Secrets, localstack.Config) {
+	t.Helper()
+	out := &testkit.SyncBuffer{}
+	testkit.DumpOnFailure(t, out)
+	sec := testkit.NewSecrets(t)
+	return out, sec, testConfig(t.TempDir(), sec, out)
+}
+
+// template reads events/create-nodepool.json.
+func template(t *testing.T) []byte { return testkit.Template(t, moduleDir()) }
+
+// inspector is a client of the stack's MNS inspection API.
+func inspector(st *localstack.Stack) mnssim.Inspector {
+	return mnssim.Inspector{BaseURL: strings.TrimSuffix(st.InspectURL(), mnssim.AdminPrefix+"queues")}
+}
