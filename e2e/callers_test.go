@@ -132,11 +132,11 @@ func TestE2ECallers(t *testing.T) {
 	req["Callback"] = map[string]any{"Url": rcv.URL + "/a"}
 	body, _ := json.Marshal(req)
 
-	status, resp, err := localstack.Submit(ctx, nil, st.URL(), secA, "", body)
+	status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), secA, "", body)
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("caller A: %d %s %v", status, resp, err)
 	}
-	status, resp, err = localstack.Submit(ctx, nil, st.URL(), secB, "", body)
+	status, resp, err = localstack.PostCreate(ctx, nil, st.URL(), secB, "", body)
 	if err != nil || status != http.StatusForbidden {
 		t.Fatalf("caller B: %d %s %v", status, resp, err)
 	}

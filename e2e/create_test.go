@@ -52,7 +52,7 @@ func TestE2ECreate(t *testing.T) {
 		t.Errorf("unsigned POST: status %d, want 401", resp.StatusCode)
 	}
 	other := testkit.NewSecrets(t)
-	if status, _, err := localstack.Submit(ctx, nil, st.URL(), other.Webhook, "", body); err != nil || status != http.StatusUnauthorized {
+	if status, _, err := localstack.PostCreate(ctx, nil, st.URL(), other.Webhook, "", body); err != nil || status != http.StatusUnauthorized {
 		t.Errorf("POST signed with another secret: %d, %v; want 401", status, err)
 	}
 
@@ -121,7 +121,7 @@ func TestE2EWorkerKilled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body); err != nil || status != http.StatusAccepted {
+		if status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body); err != nil || status != http.StatusAccepted {
 			t.Fatalf("POST %s: %d %s %v", names[i], status, resp, err)
 		}
 	}
@@ -213,7 +213,7 @@ func TestE2ERestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body); err != nil || status != http.StatusAccepted {
+	if status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body); err != nil || status != http.StatusAccepted {
 		t.Fatalf("POST: %d %s %v", status, resp, err)
 	}
 	first, err := rcv.Next(ctx)

@@ -57,7 +57,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body)
+	status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body)
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("submit: %d %s %v", status, resp, err)
 	}
@@ -164,7 +164,7 @@ func TestE2EDeadLetterRequestRedrive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body)
+	status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body)
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("submit: %d %s %v", status, resp, err)
 	}

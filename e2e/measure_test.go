@@ -79,7 +79,7 @@ func TestMeasure(t *testing.T) {
 	for i := range n {
 		b := body(i)
 		start := time.Now()
-		status, resp, err := localstack.Submit(ctx, hc, st.URL(), sec.Webhook, "", b)
+		status, resp, err := localstack.PostCreate(ctx, hc, st.URL(), sec.Webhook, "", b)
 		viaRuntime = append(viaRuntime, time.Since(start))
 		if err != nil || status != http.StatusAccepted {
 			t.Fatalf("POST: %d %s %v", status, resp, err)

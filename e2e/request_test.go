@@ -85,7 +85,7 @@ func TestE2ERequestSemantics(t *testing.T) {
 	defer cancel()
 	submit := func(body []byte, id string) (int, []byte) {
 		t.Helper()
-		status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, id, body)
+		status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, id, body)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -82,7 +82,7 @@ func submit(t *testing.T, st *localstack.Stack, sec testkit.Secrets, name, url s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body)
+	status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body)
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("submit: %d %s %v", status, resp, err)
 	}

@@ -156,7 +156,7 @@ func testWholeStackKill(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		status, resp, err := localstack.Submit(ctx, nil, "http://"+p.http, sec.Webhook, "msg_"+name, body)
+		status, resp, err := localstack.PostCreate(ctx, nil, "http://"+p.http, sec.Webhook, "msg_"+name, body)
 		var a localstack.Accepted
 		if err != nil || status != http.StatusAccepted || json.Unmarshal(resp, &a) != nil {
 			t.Fatalf("submit %s: %d %s %v", name, status, resp, err)

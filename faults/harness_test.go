@@ -396,7 +396,7 @@ func (e *env) submit(name string, body []byte) string {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		status, resp, err := localstack.Submit(ctx, nil, e.st.URL(), e.sec.Webhook, id, body)
+		status, resp, err := localstack.PostCreate(ctx, nil, e.st.URL(), e.sec.Webhook, id, body)
 		cancel()
 		if err == nil && status == http.StatusAccepted {
 			var a localstack.Accepted

@@ -71,7 +71,7 @@ type submitter struct {
 
 func (s submitter) post(base string) func(ctx context.Context, i int) error {
 	return func(ctx context.Context, i int) error {
-		status, resp, err := localstack.Submit(ctx, s.hc, base, s.secret, "", s.bodies[i%len(s.bodies)])
+		status, resp, err := localstack.PostCreate(ctx, s.hc, base, s.secret, "", s.bodies[i%len(s.bodies)])
 		if err != nil {
 			return fmt.Errorf("%w: POST %s: %w", ErrRun, base, err)
 		}

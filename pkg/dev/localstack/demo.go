@@ -155,10 +155,12 @@ type Accepted struct {
 	RequestId, ClusterId, Name, State, StatusUrl string
 }
 
-// Submit POSTs body to baseURL/v1/nodepools signed with Standard Webhooks
-// v1 (secret in whsec_ form; msgID "" makes a fresh webhook-id) and returns
-// the status and response body.
-func Submit(ctx context.Context, hc *http.Client, baseURL, secret, msgID string, body []byte) (int, []byte, error) {
+// PostCreate sends a create request as a caller does: it POSTs body to
+// baseURL/v1/nodepools signed with Standard Webhooks v1 (secret in whsec_
+// form; msgID "" makes a fresh webhook-id) and returns the status and
+// response body. (It is the HTTP front door; nodepool.Submit is what the
+// webhook does behind it: enqueue.)
+func PostCreate(ctx context.Context, hc *http.Client, baseURL, secret, msgID string, body []byte) (int, []byte, error) {
 	signer, err := callback.NewSigner(secret)
 	if err != nil {
 		return 0, nil, err
@@ -260,7 +262,7 @@ func Demo(ctx context.Context, cfg DemoConfig) (DemoResult, error) {
 	}
 	start := time.Now()
 	fmt.Fprintf(out, "demo: callback receiver %s\n", rcv.URL())
-	status, resp, err := Submit(ctx, nil, cfg.URL, cfg.WebhookSecret, "", body)
+	status, resp, err := PostCreate(ctx, nil, cfg.URL, cfg.WebhookSecret, "", body)
 	if err != nil {
 		return res, fmt.Errorf("%w: POST /v1/nodepools: %v", ErrDemo, err)
 	}

@@ -16,6 +16,6 @@
 //
 // The package also has the pieces of the demo (`go run ./scripts/local
 // -demo`): a callback Receiver that verifies Standard Webhooks signatures,
-// Submit to send a signed request, and Demo to run one request to its end.
+// PostCreate to send a signed create request, and Demo to run one request to its end.
 // Local mode only: callbacks may use http and reach loopback addresses.
 package localstack
