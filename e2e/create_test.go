@@ -107,7 +107,7 @@ func TestE2EWorkerKilled(t *testing.T) {
 	if err := ens.InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Delay: enssim.Duration{Duration: 30 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
-	rcv, err := localstack.NewReceiver(sec.Callback, "")
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestE2ERestart(t *testing.T) {
 	cfg.ENSProvision = 4 * time.Second
 	st := testkit.Start(t, cfg)
 	defer st.Close()
-	rcv, err := localstack.NewReceiver(sec.Callback, "")
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
 	if err != nil {
 		t.Fatal(err)
 	}

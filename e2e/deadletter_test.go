@@ -152,7 +152,7 @@ func TestE2EDeadLetterRequestRedrive(t *testing.T) {
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rcv, err := localstack.NewReceiver(sec.Callback, "")
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func TestMeasure(t *testing.T) {
 	st := testkit.Start(t, cfg)
 	defer st.Close()
 	ctx := context.Background()
-	rcv, err := localstack.NewReceiver(sec.Callback, "")
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func TestE2ERequestSemantics(t *testing.T) {
 	cfg.Clusters = append(enssim.DefaultClusters(), docCluster)
 	st := testkit.Start(t, cfg)
 	defer st.Close()
-	rcv, err := localstack.NewReceiver(sec.Callback, "")
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,7 @@ func (r *run) creation(ctx context.Context) (create, e2e Section, err error) {
 		return create, e2e, err
 	}
 	defer st.Close()
-	rcv, err := localstack.NewReceiver(r.callbackSecret, "")
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{r.callbackSecret}})
 	if err != nil {
 		return create, e2e, err
 	}

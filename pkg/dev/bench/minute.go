@@ -251,7 +251,7 @@ func (r *run) minuteRun(ctx context.Context, d design) (designResult, error) {
 	if err := st.ENS().SetProvisionSpread(r.cfg.MinuteSpread); err != nil {
 		return res, err
 	}
-	rcv, err := localstack.NewReceiver(r.callbackSecret, "")
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{r.callbackSecret}})
 	if err != nil {
 		return res, err
 	}
