@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -28,56 +25,6 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/mns"
 )
-
-var fullFlag = flag.Bool("full", false, "run the full fault suite (long); also FAULTS_FULL=1")
-
-// full reports whether the long run was asked for.
-func full() bool { return *fullFlag || os.Getenv("FAULTS_FULL") == "1" }
-
-var (
-	binDir    string // function binaries and the mnssim binary, built once
-	moduleDir string
-)
-
-func TestMain(m *testing.M) {
-	flag.Parse()
-	// Scenarios mostly wait (provisioning, polls, retries): let four
-	// stacks run side by side unless -parallel was given.
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		_ = flag.Set("test.parallel", "4")
-	}
-	code := func() int {
-		d, err := filepath.Abs("..")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		moduleDir = d
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		start := time.Now()
-		dir, err := testkit.BuildBinaries(ctx, moduleDir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		for _, name := range []string{"mnssim", "local"} {
-			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, name), "./scripts/"+name)
-			cmd.Dir = moduleDir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
-				return 1
-			}
-		}
-		fmt.Fprintf(os.Stderr, "faults: built the functions, mnssim and scripts/local in %v\n", time.Since(start).Round(time.Millisecond))
-		binDir = dir
-		return m.Run()
-	}()
-	os.Exit(code)
-}
 
 // ---- result table ----
 

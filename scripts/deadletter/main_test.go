@@ -35,11 +35,13 @@ const (
 	stoppedLine  = "helper: stopped between send and delete"
 )
 
+// TestMain runs the helper process when asked to, else the tests, and
+// fails the run if a test leaves a goroutine running.
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		os.Exit(helper())
 	}
-	os.Exit(m.Run())
+	testkit.VerifyTestMain(m)
 }
 
 func helper() int {

@@ -14,6 +14,9 @@ import (
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
+// TestMain fails the run if a test leaves a goroutine running.
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
+
 const (
 	ak, sk   = "test-ak", "test-secret"
 	sealKeys = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="

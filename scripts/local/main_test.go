@@ -22,6 +22,9 @@ import (
 	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
+// TestMain fails the run if a test leaves a goroutine running.
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
+
 // TestRunUntilSignal starts the stack on free ports with the development
 // fallbacks kept in the local KMS (-secrets-in-kms: the functions start
 // only if they can read them there), waits for the ready line and shuts it

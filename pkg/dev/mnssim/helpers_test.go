@@ -13,10 +13,11 @@ import (
 	"time"
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
-	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/gogap/errors"
 	"github.com/valyala/fasthttp"
+
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 const (
