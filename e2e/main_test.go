@@ -20,28 +20,21 @@ import (
 var binDir string
 
 // TestMain builds the function binaries once, runs the tests and, if they
-// passed, fails the run when a goroutine is left (a stack, a receiver or a
-// client not closed).
+// passed, fails the run when a goroutine is left running (a stack, a
+// receiver or a client not closed).
 func TestMain(m *testing.M) {
-	code := func() int {
-		start := time.Now()
-		dir, err := testkit.BuildBinaries(context.Background(), moduleDir())
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		fmt.Fprintf(os.Stderr, "e2e: built the functions in %v\n", time.Since(start).Round(time.Millisecond))
-		binDir = dir
-		return m.Run()
-	}()
-	if code == 0 {
-		if err := goleak.Find(testkit.LeakOptions()...); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
+	start := time.Now()
+	dir, err := testkit.BuildBinaries(context.Background(), moduleDir())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	os.Exit(code)
+	fmt.Fprintf(os.Stderr, "e2e: built the functions in %v\n", time.Since(start).Round(time.Millisecond))
+	binDir = dir
+	testkit.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}))
 }
 
 // moduleDir is the repository root (tests run in e2e/).

@@ -37,39 +37,42 @@ func TestMain(m *testing.M) {
 	if !set {
 		_ = flag.Set("test.parallel", "4")
 	}
-	code := func() int {
-		d, err := filepath.Abs("..")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		moduleDir = d
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		start := time.Now()
-		dir, err := testkit.BuildBinaries(ctx, moduleDir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		for _, name := range []string{"mnssim", "local"} {
-			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, name), "./scripts/"+name)
-			cmd.Dir = moduleDir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
-				return 1
-			}
-		}
-		fmt.Fprintf(os.Stderr, "faults: built the functions, mnssim and scripts/local in %v\n", time.Since(start).Round(time.Millisecond))
-		binDir = dir
-		return m.Run()
-	}()
-	if code == 0 {
-		if err := goleak.Find(testkit.LeakOptions()...); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
+	d, err := filepath.Abs("..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	moduleDir = d
+	start := time.Now()
+	dir, err := build(moduleDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "faults: built the functions, mnssim and scripts/local in %v\n", time.Since(start).Round(time.Millisecond))
+	binDir = dir
+	testkit.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}))
+}
+
+// build builds the function binaries, scripts/mnssim and scripts/local
+// into a new temporary directory and returns it.
+func build(moduleDir string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir, err := testkit.BuildBinaries(ctx, moduleDir)
+	if err != nil {
+		return "", err
+	}
+	for _, name := range []string{"mnssim", "local"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, name), "./scripts/"+name)
+		cmd.Dir = moduleDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("build %s: %v\n%s", name, err, out)
 		}
 	}
-	os.Exit(code)
+	return dir, nil
 }
