@@ -96,9 +96,7 @@ func TestE2ECreate(t *testing.T) {
 // injected delay). The batch is redelivered: every pool becomes active
 // and is reported, none is created twice.
 func TestE2EWorkerKilled(t *testing.T) {
-	if testing.Short() {
-		t.Skip("heavy end-to-end case; runs without -short")
-	}
+	heavy(t)
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
 	st := testkit.Start(t, cfg)
@@ -107,23 +105,13 @@ func TestE2EWorkerKilled(t *testing.T) {
 	if err := ens.InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Delay: enssim.Duration{Duration: 30 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
-	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Close()
+	rcv := newReceiver(t, sec)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	names := make([]string, 5)
 	for i := range names {
 		names[i] = fmt.Sprintf("kill-%d", i)
-		body, err := localstack.Request(template(t), names[i], rcv.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body); err != nil || status != http.StatusAccepted {
-			t.Fatalf("POST %s: %d %s %v", names[i], status, resp, err)
-		}
+		submit(t, st, sec, names[i], rcv.URL())
 	}
 	testkit.WaitFor(t, 20*time.Second, "four creates done and the fifth held", func() bool {
 		s := ens.Stats()
@@ -190,9 +178,7 @@ func TestE2EWorkerKilled(t *testing.T) {
 // started again on the same data directory; the pool still reaches active
 // and active is reported once.
 func TestE2ERestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("heavy end-to-end case; runs without -short")
-	}
+	heavy(t)
 	t.Parallel()
 	out := &testkit.SyncBuffer{}
 	testkit.DumpOnFailure(t, out)
@@ -202,20 +188,10 @@ func TestE2ERestart(t *testing.T) {
 	cfg.ENSProvision = 4 * time.Second
 	st := testkit.Start(t, cfg)
 	defer st.Close()
-	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Close()
+	rcv := newReceiver(t, sec)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	body, err := localstack.Request(template(t), "restart-0", rcv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body); err != nil || status != http.StatusAccepted {
-		t.Fatalf("POST: %d %s %v", status, resp, err)
-	}
+	submit(t, st, sec, "restart-0", rcv.URL())
 	first, err := rcv.Next(ctx)
 	if err != nil {
 		t.Fatal(err)

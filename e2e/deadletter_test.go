@@ -15,7 +15,6 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
@@ -25,9 +24,7 @@ import (
 // the real poller, under their original webhook-ids, and every queue ends
 // empty.
 func TestE2EDeadLetterRedrive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("heavy end-to-end case; runs without -short")
-	}
+	heavy(t)
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
 	st := testkit.Start(t, cfg)
@@ -53,16 +50,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 	}))
 	defer rcv.Close()
 
-	body, err := localstack.Request(template(t), "dl-redrive", rcv.URL+"/cb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body)
-	if err != nil || status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s %v", status, resp, err)
-	}
-	var acc localstack.Accepted
-	_ = json.Unmarshal(resp, &acc)
+	requestID := submit(t, st, sec, "dl-redrive", rcv.URL+"/cb")
 
 	cfg = st.Config()
 	in := inspector(st)
@@ -75,14 +63,14 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range peeked {
-		if !strings.Contains(m.Body, `"Kind":"callback"`) || !strings.Contains(m.Body, acc.RequestId) {
+		if !strings.Contains(m.Body, `"Kind":"callback"`) || !strings.Contains(m.Body, requestID) {
 			t.Fatalf("dead letter %s", m.Body)
 		}
 	}
 
 	tool := &deadletter.Tool{DeadLetter: st.Queue(cfg.DeadLetterQueue), Requests: st.Queue(cfg.RequestsQueue),
 		Tracking: st.Queue(cfg.TrackingQueue), Hold: 30 * time.Second}
-	l, err := tool.List(ctx, deadletter.Filter{RequestId: acc.RequestId})
+	l, err := tool.List(ctx, deadletter.Filter{RequestId: requestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,33 +131,18 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 // cause is gone, redrive puts the envelope back under its RequestId and
 // the pool is created once, reported creating and active.
 func TestE2EDeadLetterRequestRedrive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("heavy end-to-end case; runs without -short")
-	}
+	heavy(t)
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
 	st := testkit.Start(t, cfg)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Close()
+	rcv := newReceiver(t, sec)
 	if err := st.ENS().InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Code: "InvalidParameter.Quota", Status: 400}); err != nil {
 		t.Fatal(err)
 	}
-	body, err := localstack.Request(template(t), "dl-request", rcv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body)
-	if err != nil || status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s %v", status, resp, err)
-	}
-	var acc localstack.Accepted
-	_ = json.Unmarshal(resp, &acc)
+	requestID := submit(t, st, sec, "dl-request", rcv.URL())
 	cfg = st.Config()
 	in := inspector(st)
 	testkit.WaitFor(t, 30*time.Second, "the request's dead letter", func() bool {
@@ -180,7 +153,7 @@ func TestE2EDeadLetterRequestRedrive(t *testing.T) {
 	tool := &deadletter.Tool{DeadLetter: st.Queue(cfg.DeadLetterQueue), Requests: st.Queue(cfg.RequestsQueue),
 		Tracking: st.Queue(cfg.TrackingQueue)}
 	acts, err := tool.Redrive(ctx, deadletter.Filter{Kind: deadletter.KindRequest, Cause: "InvalidParameter.Quota"}, false, nil)
-	if err != nil || len(acts) != 1 || acts[0].Outcome != deadletter.Redriven || acts[0].Record.RequestId != acc.RequestId {
+	if err != nil || len(acts) != 1 || acts[0].Outcome != deadletter.Redriven || acts[0].Record.RequestId != requestID {
 		t.Fatalf("redrive %+v %v", acts, err)
 	}
 	testkit.WaitFor(t, 30*time.Second, "nodepool.active after the redrive", func() bool {
@@ -191,8 +164,8 @@ func TestE2EDeadLetterRequestRedrive(t *testing.T) {
 		t.Errorf("callbacks %v, want failed (before the redrive), creating and active", g)
 	}
 	for _, c := range rcv.Received() {
-		if c.Event.Data.RequestId != acc.RequestId {
-			t.Errorf("callback %s under RequestId %s, want %s", c.Event.Type, c.Event.Data.RequestId, acc.RequestId)
+		if c.Event.Data.RequestId != requestID {
+			t.Errorf("callback %s under RequestId %s, want %s", c.Event.Type, c.Event.Data.RequestId, requestID)
 		}
 	}
 	for _, c := range st.ENS().Stats().Creates {

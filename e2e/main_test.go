@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,10 +62,51 @@ func newE2E(t *testing.T) (*testkit.SyncBuffer, testkit.Secrets, localstack.Conf
 	return out, sec, testConfig(t.TempDir(), sec, out)
 }
 
+// heavy skips a long case in -short runs.
+func heavy(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("heavy end-to-end case; runs without -short")
+	}
+}
+
 // template reads events/create-nodepool.json.
 func template(t *testing.T) []byte { return testkit.Template(t, moduleDir()) }
 
 // inspector is a client of the stack's MNS inspection API.
 func inspector(st *localstack.Stack) mnssim.Inspector {
 	return mnssim.Inspector{BaseURL: strings.TrimSuffix(st.InspectURL(), mnssim.AdminPrefix+"queues")}
+}
+
+// newReceiver is a callback receiver verifying with sec.Callback, closed
+// when the test ends.
+func newReceiver(t *testing.T, sec testkit.Secrets) *localstack.Receiver {
+	t.Helper()
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rcv.Close() })
+	return rcv
+}
+
+// submit sends the sample request for pool name with its callback to url
+// and returns the RequestId.
+func submit(t *testing.T, st *localstack.Stack, sec testkit.Secrets, name, url string) string {
+	t.Helper()
+	body, err := localstack.Request(template(t), name, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body)
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s %v", status, resp, err)
+	}
+	var a localstack.Accepted
+	if err := json.Unmarshal(resp, &a); err != nil {
+		t.Fatal(err)
+	}
+	return a.RequestId
 }

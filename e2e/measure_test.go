@@ -61,11 +61,7 @@ func TestMeasure(t *testing.T) {
 	st := testkit.Start(t, cfg)
 	defer st.Close()
 	ctx := context.Background()
-	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Close()
+	rcv := newReceiver(t, sec)
 	const n = 300
 	body := func(i int) []byte {
 		b, err := localstack.Request(template(t), fmt.Sprintf("m-%d", i), rcv.URL())

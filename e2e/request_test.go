@@ -76,11 +76,7 @@ func TestE2ERequestSemantics(t *testing.T) {
 	cfg.Clusters = append(enssim.DefaultClusters(), docCluster)
 	st := testkit.Start(t, cfg)
 	defer st.Close()
-	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Close()
+	rcv := newReceiver(t, sec)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	submit := func(body []byte, id string) (int, []byte) {

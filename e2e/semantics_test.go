@@ -15,7 +15,6 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
@@ -71,27 +70,6 @@ func (r *scriptedReceiver) delivered() []string {
 }
 
 func ok(int) int { return http.StatusNoContent }
-
-// submit sends the sample request for pool name with its callback to url
-// and returns the RequestId.
-func submit(t *testing.T, st *localstack.Stack, sec testkit.Secrets, name, url string) string {
-	t.Helper()
-	body, err := localstack.Request(template(t), name, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, "", body)
-	if err != nil || status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s %v", status, resp, err)
-	}
-	var a localstack.Accepted
-	if err := json.Unmarshal(resp, &a); err != nil {
-		t.Fatal(err)
-	}
-	return a.RequestId
-}
 
 // TestE2ECallbackSecretRotation: with CALLBACK_SECRET=new,old every
 // callback verifies with the standard-webhooks Go library holding either
