@@ -138,8 +138,13 @@ func (t teeWriter) Write(p []byte) (int, error) {
 func (f *faultHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	fmt.Fprintf(f.wire, "\n> %s %s\n", r.Method, r.URL.String())
-	f.wire.Write(body)
+	// The exchange goes to wire in one piece when it ends, so that a
+	// long poll's answer stays under its own request line rather than
+	// under whichever request arrived meanwhile.
+	var ex bytes.Buffer
+	defer func() { f.wire.Write(ex.Bytes()) }()
+	fmt.Fprintf(&ex, "\n> %s %s\n", r.Method, r.URL.String())
+	ex.Write(body)
 	op := f.opOf(r)
 	f.mu.Lock()
 	f.calls[op]++
@@ -166,8 +171,8 @@ func (f *faultHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, a.Body)
 		return
 	}
-	fmt.Fprintf(f.wire, "\n< ")
-	f.next.ServeHTTP(teeWriter{w, f.wire}, r)
+	fmt.Fprintf(&ex, "\n< ")
+	f.next.ServeHTTP(teeWriter{w, &ex}, r)
 }
 
 // ensOp names an ENS call by its action.
