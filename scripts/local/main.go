@@ -37,27 +37,19 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"net"
-	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
@@ -241,9 +233,11 @@ func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted [
 	return cfg, defaulted, nil
 }
 
-// receiverFor starts the -receiver with the callback secrets of cfg:
-// CALLBACK_SECRET and, with CALLERS, each caller's CallbackSecret.
-func receiverFor(addr string, cfg localstack.Config, stdout io.Writer) (*http.Server, error) {
+// receiverFor starts the -receiver on a loopback addr: it prints every
+// POST and answers 200 (a stand-in for a Slack response_url or a
+// callback URL), verifying signed ones with CALLBACK_SECRET and, with
+// CALLERS, each caller's CallbackSecret.
+func receiverFor(addr string, cfg localstack.Config, stdout io.Writer) (*localstack.Receiver, error) {
 	var callerSecrets map[string]string
 	if cfg.Callers != "" {
 		set, err := caller.Load(cfg.Callers)
@@ -252,7 +246,13 @@ func receiverFor(addr string, cfg localstack.Config, stdout io.Writer) (*http.Se
 		}
 		callerSecrets = set.CallbackSecrets()
 	}
-	return startReceiver(addr, cfg.CallbackSecrets, callerSecrets, stdout)
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Addr: addr, Secrets: cfg.CallbackSecrets,
+		CallerSecrets: callerSecrets, Print: stdout, AcceptAll: true})
+	if err != nil {
+		return nil, fmt.Errorf("-receiver: %w", err)
+	}
+	fmt.Fprintf(stdout, "local: receiver http://%s/ prints every POST\n", rcv.Addr())
+	return rcv, nil
 }
 
 // runDemo sends the sample request to the running stack, signed as the
@@ -275,74 +275,6 @@ func runDemo(ctx context.Context, st *localstack.Stack, cfg localstack.Config, f
 		fmt.Fprintf(stdout, "demo: nodepool.active after %v (total %v)\n", res.Took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	}
 	return err
-}
-
-// startReceiver serves, on a loopback addr, a receiver that prints each
-// POST it gets on one line ("receiver: POST <path> <body>") and answers
-// 200: a stand-in for a Slack response_url or a caller's callback URL. A
-// Standard Webhooks signed request is verified with the callback secrets
-// (CALLBACK_SECRET, then each caller's CallbackSecret, keyed by caller Id)
-// and printed with the result.
-func startReceiver(addr string, secrets []string, callerSecrets map[string]string, out io.Writer) (*http.Server, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if ip, perr := netip.ParseAddr(host); err != nil || perr != nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("-receiver %q: want a loopback host:port such as 127.0.0.1:9300", addr)
-	}
-	type named struct {
-		note string
-		v    *callback.Verifier
-	}
-	var verifiers []named
-	add := func(note string, secrets ...string) error {
-		v, err := callback.NewVerifier(callback.VerifierConfig{Secrets: secrets})
-		if err == nil {
-			verifiers = append(verifiers, named{note, v})
-		}
-		return err
-	}
-	if err := add(" (signature verified)", secrets...); err != nil {
-		return nil, err
-	}
-	for _, id := range slices.Sorted(maps.Keys(callerSecrets)) {
-		if err := add(" (signature verified with caller "+id+"'s CallbackSecret)", callerSecrets[id]); err != nil {
-			return nil, err
-		}
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	var mu sync.Mutex
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "POST only", http.StatusMethodNotAllowed)
-			return
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, "unreadable body", http.StatusBadRequest)
-			return
-		}
-		note := ""
-		if r.Header.Get(callback.HeaderSignature) != "" {
-			for i, nv := range verifiers {
-				err := nv.v.Verify(body, r.Header)
-				if err == nil {
-					note = nv.note
-					break
-				}
-				if i == 0 {
-					note = " (signature NOT verified: " + err.Error() + ")"
-				}
-			}
-		}
-		mu.Lock()
-		fmt.Fprintf(out, "receiver: POST %s%s %s\n", r.URL.Path, note, bytes.TrimSpace(body))
-		mu.Unlock()
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(out, "local: receiver http://%s/ prints every POST\n", ln.Addr())
-	return srv, nil
 }
 
 // demoSecrets returns what -demo signs its request with and verifies the

@@ -15,7 +15,8 @@
 // Real MNS or ENS endpoints replace the simulators when Config names them.
 //
 // The package also has the pieces of the demo (`go run ./scripts/local
-// -demo`): a callback Receiver that verifies Standard Webhooks signatures,
-// Submit to send a signed request, and Demo to run one request to its end.
+// -demo`) and of `-receiver`: a callback Receiver that verifies Standard
+// Webhooks signatures (and can print every POST), PostCreate to send a
+// signed create request, and Demo to run one request to its end.
 // Local mode only: callbacks may use http and reach loopback addresses.
 package localstack

@@ -1,9 +1,12 @@
-// Package scripts_test checks the deployment description (s.yaml) against
-// the code: the functions it deploys exist, the environment it sets is what
-// pkg/config reads, and every function's props pass the fc3 component's own
-// JSON schema (devsapp/fc3 src/schema.json, https://github.com/devsapp/fc3;
-// CI reads a copy kept beside the repository; the component validates with ajv, allErrors).
-package scripts_test
+// Package deploy_test checks what deploys against the code: the deployment
+// description (s.yaml, s.domain.yaml) — the functions it deploys exist, the
+// environment it sets is what pkg/config reads, every function's props
+// pass the fc3 component's own JSON schema (devsapp/fc3 src/schema.json,
+// https://github.com/devsapp/fc3; CI reads a copy kept beside the
+// repository; the component validates with ajv, allErrors) — and the RAM
+// policies in ram/ and the script that applies them (ram.sh): each
+// function is granted exactly what its code calls.
+package deploy_test
 
 import (
 	"encoding/json"
@@ -335,7 +338,7 @@ func TestSYamlRoles(t *testing.T) {
 			t.Errorf("%s and %s share a role", name, other)
 		}
 		seen[fmt.Sprint(props["role"])] = name
-		if _, err := os.Stat("../deploy/ram/" + name + "-policy.json"); err != nil {
+		if _, err := os.Stat(filepath.Join("ram", name+"-policy.json")); err != nil {
 			t.Errorf("%s: no policy: %v", name, err)
 		}
 		if props["logConfig"] != "auto" {
@@ -454,7 +457,7 @@ func TestRAMScript(t *testing.T) {
 	run := func(arg string) []string {
 		t.Helper()
 		os.Remove(logPath)
-		cmd := exec.Command(bash, "../deploy/ram.sh", arg)
+		cmd := exec.Command(bash, "ram.sh", arg)
 		cmd.Env = append(os.Environ(), "ALIYUN_CLI="+fake)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("ram.sh %s: %v\n%s", arg, err, out)
@@ -463,7 +466,7 @@ func TestRAMScript(t *testing.T) {
 		return strings.Split(strings.TrimSpace(string(b)), "\n")
 	}
 	doc := func(name string) string {
-		b, err := os.ReadFile("../deploy/ram/" + name)
+		b, err := os.ReadFile(filepath.Join("ram", name))
 		if err != nil {
 			t.Fatal(err)
 		}

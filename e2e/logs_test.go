@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 )
 
@@ -51,7 +51,7 @@ func TestE2ELogsFollowOneRequestId(t *testing.T) {
 	t.Parallel()
 	out, sec, cfg := newE2E(t)
 	cfg.LogLevel = "info"
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
@@ -74,7 +74,7 @@ func TestE2ELogsFollowOneRequestId(t *testing.T) {
 		{localstack.FuncPoller, "callback: event sent", callback.TypeActive},
 	}
 	found := make([]bool, len(want))
-	stacktest.WaitFor(t, 10*time.Second, "every step in the logs", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "every step in the logs", func() bool {
 		lines := parseLogs(out.String())
 		for i, w := range want {
 			for _, l := range lines {

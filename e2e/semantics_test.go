@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"context"
@@ -15,8 +15,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/config"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 // hit is one request a scriptedReceiver got.
@@ -72,42 +71,21 @@ func (r *scriptedReceiver) delivered() []string {
 
 func ok(int) int { return http.StatusNoContent }
 
-// submit sends the sample request for pool name with its callback to url
-// and returns the RequestId.
-func submit(t *testing.T, st *localstack.Stack, sec stacktest.Secrets, name, url string) string {
-	t.Helper()
-	body, err := localstack.Request(template(t), name, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body)
-	if err != nil || status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s %v", status, resp, err)
-	}
-	var a localstack.Accepted
-	if err := json.Unmarshal(resp, &a); err != nil {
-		t.Fatal(err)
-	}
-	return a.RequestId
-}
-
 // TestE2ECallbackSecretRotation: with CALLBACK_SECRET=new,old every
 // callback verifies with the standard-webhooks Go library holding either
 // secret alone, and not with a third.
 func TestE2ECallbackSecretRotation(t *testing.T) {
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	old, stranger := stacktest.NewSecrets(t).Callback, stacktest.NewSecrets(t).Callback
+	out := &testkit.SyncBuffer{}
+	testkit.DumpOnFailure(t, out)
+	sec := testkit.NewSecrets(t)
+	old, stranger := testkit.NewSecrets(t).Callback, testkit.NewSecrets(t).Callback
 	cfg := testConfig(t.TempDir(), sec, out)
 	cfg.CallbackSecrets = []string{sec.Callback, old}
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	rcv := newScriptedReceiver(t, ok)
 	submit(t, st, sec, "rotation", rcv.srv.URL+"/cb")
-	stacktest.WaitFor(t, 40*time.Second, "creating and active", func() bool { return len(rcv.delivered()) >= 2 })
+	testkit.WaitFor(t, 40*time.Second, "creating and active", func() bool { return len(rcv.delivered()) >= 2 })
 
 	verifier := func(secret string) *standardwebhooks.Webhook {
 		wh, err := standardwebhooks.NewWebhook(secret)
@@ -138,13 +116,13 @@ func TestE2ECallbackSecretRotation(t *testing.T) {
 func TestE2EGoneStopsLaterEvents(t *testing.T) {
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	rcv := newScriptedReceiver(t, func(int) int { return http.StatusGone })
 	submit(t, st, sec, "gone", rcv.srv.URL+"/cb")
 
 	dlq := st.Queue(config.DefaultDeadLetterQueue)
 	var letters []callback.DeadLetter
-	stacktest.WaitFor(t, 40*time.Second, "two dead letters", func() bool {
+	testkit.WaitFor(t, 40*time.Second, "two dead letters", func() bool {
 		msgs, err := dlq.Receive(context.Background(), 16, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -182,10 +160,10 @@ func TestE2ELateActiveAfterTimeout(t *testing.T) {
 	_, sec, cfg := newE2E(t)
 	cfg.PoolDeadline, cfg.ENSProvision = 2*time.Second, 6*time.Second
 	cfg.Env = map[string]string{config.EnvPoolLateWatch: "1m"}
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	rcv := newScriptedReceiver(t, ok)
 	id := submit(t, st, sec, "late", rcv.srv.URL+"/cb")
-	stacktest.WaitFor(t, 40*time.Second, "three events", func() bool { return len(rcv.delivered()) >= 3 })
+	testkit.WaitFor(t, 40*time.Second, "three events", func() bool { return len(rcv.delivered()) >= 3 })
 
 	hits := rcv.Hits()
 	want := []string{callback.TypeCreating, callback.TypeTimeout, callback.TypeActive}
@@ -214,7 +192,7 @@ func TestE2ELateActiveAfterTimeout(t *testing.T) {
 func TestE2EStaleCreatingNotDeliveredAfterActive(t *testing.T) {
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	rcv := newScriptedReceiver(t, func(n int) int {
 		if n == 1 {
 			return http.StatusServiceUnavailable
@@ -222,7 +200,7 @@ func TestE2EStaleCreatingNotDeliveredAfterActive(t *testing.T) {
 		return http.StatusNoContent
 	})
 	submit(t, st, sec, "ordered", rcv.srv.URL+"/cb")
-	stacktest.WaitFor(t, 40*time.Second, "active", func() bool { return len(rcv.delivered()) >= 1 })
+	testkit.WaitFor(t, 40*time.Second, "active", func() bool { return len(rcv.delivered()) >= 1 })
 	activeAt := rcv.Hits()[1].at
 	// The creating retry was due 5 s after the first attempt; wait past it
 	// and a few poller ticks.

@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -54,7 +54,7 @@ func docBody(t *testing.T, file, name, callbackURL string, change func(sg map[st
 func firstOf(t *testing.T, rcv *localstack.Receiver, name, typ string, within time.Duration) callback.Event {
 	t.Helper()
 	var ev callback.Event
-	stacktest.WaitFor(t, within, name+" "+typ, func() bool {
+	testkit.WaitFor(t, within, name+" "+typ, func() bool {
 		for _, c := range rcv.Received() {
 			if c.Event.Data.Name == name && c.Event.Type == typ {
 				ev = c.Event
@@ -74,18 +74,14 @@ func TestE2ERequestSemantics(t *testing.T) {
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
 	cfg.Clusters = append(enssim.DefaultClusters(), docCluster)
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
-	rcv, err := localstack.NewReceiver(sec.Callback, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Close()
+	rcv := newReceiver(t, sec)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	submit := func(body []byte, id string) (int, []byte) {
 		t.Helper()
-		status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, id, body)
+		status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), sec.Webhook, id, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +178,7 @@ func TestE2ERequestSemantics(t *testing.T) {
 		t.Errorf("foreign key: %+v", ev.Data.Error)
 	}
 	t.Logf("unknown sealing key reported after %v", time.Since(sent).Round(time.Millisecond))
-	stacktest.WaitFor(t, 10*time.Second, "the dead letter", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the dead letter", func() bool {
 		msgs, err := st.Queue(st.Config().DeadLetterQueue).Receive(ctx, 16, 0)
 		if err != nil {
 			return false

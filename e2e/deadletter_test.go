@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"context"
@@ -15,15 +15,8 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
-	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
-
-// inspector is a client of the stack's MNS inspection API.
-func inspector(st *localstack.Stack) mnssim.Inspector {
-	return mnssim.Inspector{BaseURL: strings.TrimSuffix(st.InspectURL(), mnssim.AdminPrefix+"queues")}
-}
 
 // TestE2EDeadLetterRedrive: a receiver that answers 410 sends both
 // callbacks of a request to the dead-letter queue (seen through the MNS
@@ -31,12 +24,10 @@ func inspector(st *localstack.Stack) mnssim.Inspector {
 // the real poller, under their original webhook-ids, and every queue ends
 // empty.
 func TestE2EDeadLetterRedrive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("heavy end-to-end case; runs without -short")
-	}
+	heavy(t)
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -59,20 +50,11 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 	}))
 	defer rcv.Close()
 
-	body, err := localstack.Request(template(t), "dl-redrive", rcv.URL+"/cb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body)
-	if err != nil || status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s %v", status, resp, err)
-	}
-	var acc localstack.Accepted
-	_ = json.Unmarshal(resp, &acc)
+	requestID := submit(t, st, sec, "dl-redrive", rcv.URL+"/cb")
 
 	cfg = st.Config()
 	in := inspector(st)
-	stacktest.WaitFor(t, 45*time.Second, "two dead-lettered callbacks", func() bool {
+	testkit.WaitFor(t, 45*time.Second, "two dead-lettered callbacks", func() bool {
 		q, err := in.Queue(ctx, cfg.DeadLetterQueue)
 		return err == nil && q.Total == 2
 	})
@@ -81,14 +63,14 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range peeked {
-		if !strings.Contains(m.Body, `"Kind":"callback"`) || !strings.Contains(m.Body, acc.RequestId) {
+		if !strings.Contains(m.Body, `"Kind":"callback"`) || !strings.Contains(m.Body, requestID) {
 			t.Fatalf("dead letter %s", m.Body)
 		}
 	}
 
 	tool := &deadletter.Tool{DeadLetter: st.Queue(cfg.DeadLetterQueue), Requests: st.Queue(cfg.RequestsQueue),
 		Tracking: st.Queue(cfg.TrackingQueue), Hold: 30 * time.Second}
-	l, err := tool.List(ctx, deadletter.Filter{RequestId: acc.RequestId})
+	l, err := tool.List(ctx, deadletter.Filter{RequestId: requestID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +92,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 	}
 
 	gone.Store(false)
-	stacktest.WaitFor(t, 10*time.Second, "the dead letters visible again", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the dead letters visible again", func() bool {
 		q, err := in.Queue(ctx, cfg.DeadLetterQueue)
 		return err == nil && q.Visible == 2
 	})
@@ -118,7 +100,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 	if err != nil || len(acts) != 2 || acts[0].Outcome != deadletter.Redriven || acts[1].Outcome != deadletter.Redriven {
 		t.Fatalf("redrive %+v %v", acts, err)
 	}
-	stacktest.WaitFor(t, 20*time.Second, "both callbacks delivered", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "both callbacks delivered", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(delivered) == 2
@@ -130,7 +112,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	stacktest.WaitFor(t, 10*time.Second, "every queue empty", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "every queue empty", func() bool {
 		qs, err := in.Queues(ctx)
 		if err != nil {
 			return false
@@ -149,36 +131,21 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 // cause is gone, redrive puts the envelope back under its RequestId and
 // the pool is created once, reported creating and active.
 func TestE2EDeadLetterRequestRedrive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("heavy end-to-end case; runs without -short")
-	}
+	heavy(t)
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rcv, err := localstack.NewReceiver(sec.Callback, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Close()
+	rcv := newReceiver(t, sec)
 	if err := st.ENS().InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Code: "InvalidParameter.Quota", Status: 400}); err != nil {
 		t.Fatal(err)
 	}
-	body, err := localstack.Request(template(t), "dl-request", rcv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body)
-	if err != nil || status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s %v", status, resp, err)
-	}
-	var acc localstack.Accepted
-	_ = json.Unmarshal(resp, &acc)
+	requestID := submit(t, st, sec, "dl-request", rcv.URL())
 	cfg = st.Config()
 	in := inspector(st)
-	stacktest.WaitFor(t, 30*time.Second, "the request's dead letter", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the request's dead letter", func() bool {
 		q, err := in.Queue(ctx, cfg.DeadLetterQueue)
 		return err == nil && q.Total == 1
 	})
@@ -186,19 +153,19 @@ func TestE2EDeadLetterRequestRedrive(t *testing.T) {
 	tool := &deadletter.Tool{DeadLetter: st.Queue(cfg.DeadLetterQueue), Requests: st.Queue(cfg.RequestsQueue),
 		Tracking: st.Queue(cfg.TrackingQueue)}
 	acts, err := tool.Redrive(ctx, deadletter.Filter{Kind: deadletter.KindRequest, Cause: "InvalidParameter.Quota"}, false, nil)
-	if err != nil || len(acts) != 1 || acts[0].Outcome != deadletter.Redriven || acts[0].Record.RequestId != acc.RequestId {
+	if err != nil || len(acts) != 1 || acts[0].Outcome != deadletter.Redriven || acts[0].Record.RequestId != requestID {
 		t.Fatalf("redrive %+v %v", acts, err)
 	}
-	stacktest.WaitFor(t, 30*time.Second, "nodepool.active after the redrive", func() bool {
-		return len(stacktest.ByName(rcv.Received())["dl-request"][callback.TypeActive]) == 1
+	testkit.WaitFor(t, 30*time.Second, "nodepool.active after the redrive", func() bool {
+		return len(testkit.ByName(rcv.Received())["dl-request"][callback.TypeActive]) == 1
 	})
-	g := stacktest.ByName(rcv.Received())["dl-request"]
+	g := testkit.ByName(rcv.Received())["dl-request"]
 	if len(g[callback.TypeFailed]) != 1 || len(g[callback.TypeCreating]) != 1 {
 		t.Errorf("callbacks %v, want failed (before the redrive), creating and active", g)
 	}
 	for _, c := range rcv.Received() {
-		if c.Event.Data.RequestId != acc.RequestId {
-			t.Errorf("callback %s under RequestId %s, want %s", c.Event.Type, c.Event.Data.RequestId, acc.RequestId)
+		if c.Event.Data.RequestId != requestID {
+			t.Errorf("callback %s under RequestId %s, want %s", c.Event.Type, c.Event.Data.RequestId, requestID)
 		}
 	}
 	for _, c := range st.ENS().Stats().Creates {

@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"bytes"
@@ -20,80 +20,20 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
-
-// binDir holds the function binaries built once for the whole package run.
-var binDir string
-
-func TestMain(m *testing.M) {
-	code := func() int {
-		start := time.Now()
-		dir, err := stacktest.BuildBinaries(context.Background(), moduleDir())
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		fmt.Fprintf(os.Stderr, "localstack: built the functions in %v\n", time.Since(start).Round(time.Millisecond))
-		binDir = dir
-		return m.Run()
-	}()
-	if code == 0 {
-		// fasthttp (under the MNS SDK in pkg/mns) keeps process-wide
-		// cleaner goroutines that end by themselves once its idle
-		// connections expire; they belong to the library, not to a stack.
-		if err := goleak.Find(
-			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
-			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
-			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
-		); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// moduleDir is the repository root (tests run in pkg/dev/localstack).
-func moduleDir() string {
-	d, _ := filepath.Abs(filepath.Join("..", "..", ".."))
-	return d
-}
-
-// testConfig is a stack on free ports with short provisioning and polling,
-// running the binaries TestMain built.
-func testConfig(dir string, sec stacktest.Secrets, out *stacktest.SyncBuffer) localstack.Config {
-	return stacktest.Config(dir, binDir, sec, out)
-}
-
-// template reads events/create-nodepool.json.
-// newE2E is the set-up every end-to-end test shares: a log buffer dumped
-// if the test fails, fresh secrets, and the test stack's configuration on
-// a temporary directory.
-func newE2E(t *testing.T) (*stacktest.SyncBuffer, stacktest.Secrets, localstack.Config) {
-	t.Helper()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
-	return out, sec, testConfig(t.TempDir(), sec, out)
-}
-
-func template(t *testing.T) []byte { return stacktest.Template(t, moduleDir()) }
 
 // TestE2ECreate: signed POST → 202 → creating then active at a loopback
 // receiver with verified signatures (the demo's own code path).
 func TestE2ECreate(t *testing.T) {
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 	if ok, _ := regexp.MatchString(`^ready http=127\.0\.0\.1:\d+ mns=127\.0\.0\.1:\d+ ens=127\.0\.0\.1:\d+$`, st.ReadyLine()); !ok {
 		t.Errorf("ReadyLine() = %q", st.ReadyLine())
@@ -111,8 +51,8 @@ func TestE2ECreate(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("unsigned POST: status %d, want 401", resp.StatusCode)
 	}
-	other := stacktest.NewSecrets(t)
-	if status, _, err := localstack.Submit(ctx, nil, st.URL(), other.Webhook, "", body); err != nil || status != http.StatusUnauthorized {
+	other := testkit.NewSecrets(t)
+	if status, _, err := localstack.PostCreate(ctx, nil, st.URL(), other.Webhook, "", body); err != nil || status != http.StatusUnauthorized {
 		t.Errorf("POST signed with another secret: %d, %v; want 401", status, err)
 	}
 
@@ -156,36 +96,24 @@ func TestE2ECreate(t *testing.T) {
 // injected delay). The batch is redelivered: every pool becomes active
 // and is reported, none is created twice.
 func TestE2EWorkerKilled(t *testing.T) {
-	if testing.Short() {
-		t.Skip("heavy end-to-end case; runs without -short")
-	}
+	heavy(t)
 	t.Parallel()
 	_, sec, cfg := newE2E(t)
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 	ens := st.ENS()
 	if err := ens.InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Delay: enssim.Duration{Duration: 30 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
-	rcv, err := localstack.NewReceiver(sec.Callback, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Close()
+	rcv := newReceiver(t, sec)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	names := make([]string, 5)
 	for i := range names {
 		names[i] = fmt.Sprintf("kill-%d", i)
-		body, err := localstack.Request(template(t), names[i], rcv.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body); err != nil || status != http.StatusAccepted {
-			t.Fatalf("POST %s: %d %s %v", names[i], status, resp, err)
-		}
+		submit(t, st, sec, names[i], rcv.URL())
 	}
-	stacktest.WaitFor(t, 20*time.Second, "four creates done and the fifth held", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "four creates done and the fifth held", func() bool {
 		s := ens.Stats()
 		return s.Calls["CreateClusterNodePool"] >= 5 && s.Pools == 4
 	})
@@ -198,8 +126,8 @@ func TestE2EWorkerKilled(t *testing.T) {
 	}
 	t.Logf("killed worker pid %d mid-batch", inst[0].PID)
 
-	stacktest.WaitFor(t, 40*time.Second, "all five pools reported active", func() bool {
-		g := stacktest.ByName(rcv.Received())
+	testkit.WaitFor(t, 40*time.Second, "all five pools reported active", func() bool {
+		g := testkit.ByName(rcv.Received())
 		for _, n := range names {
 			if len(g[n][callback.TypeActive]) == 0 {
 				return false
@@ -207,7 +135,7 @@ func TestE2EWorkerKilled(t *testing.T) {
 		}
 		return true
 	})
-	g := stacktest.ByName(rcv.Received())
+	g := testkit.ByName(rcv.Received())
 	for _, n := range names {
 		if got := len(g[n][callback.TypeActive]); got != 1 {
 			t.Errorf("%s: %d distinct active events, want 1", n, got)
@@ -250,32 +178,20 @@ func TestE2EWorkerKilled(t *testing.T) {
 // started again on the same data directory; the pool still reaches active
 // and active is reported once.
 func TestE2ERestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("heavy end-to-end case; runs without -short")
-	}
+	heavy(t)
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
+	out := &testkit.SyncBuffer{}
+	testkit.DumpOnFailure(t, out)
+	sec := testkit.NewSecrets(t)
 	dir := t.TempDir()
 	cfg := testConfig(dir, sec, out)
 	cfg.ENSProvision = 4 * time.Second
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
-	rcv, err := localstack.NewReceiver(sec.Callback, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Close()
+	rcv := newReceiver(t, sec)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	body, err := localstack.Request(template(t), "restart-0", rcv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, resp, err := localstack.Submit(ctx, nil, st.URL(), sec.Webhook, "", body); err != nil || status != http.StatusAccepted {
-		t.Fatalf("POST: %d %s %v", status, resp, err)
-	}
+	submit(t, st, sec, "restart-0", rcv.URL())
 	first, err := rcv.Next(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +207,7 @@ func TestE2ERestart(t *testing.T) {
 	}
 	t.Logf("stack closed %v after the creating callback", time.Since(first.At).Round(time.Millisecond))
 
-	st2 := stacktest.Start(t, cfg)
+	st2 := testkit.Start(t, cfg)
 	defer st2.Close()
 	for {
 		c, err := rcv.Next(ctx)
@@ -307,7 +223,7 @@ func TestE2ERestart(t *testing.T) {
 	}
 	// Give a late duplicate a poll interval or two to show up.
 	time.Sleep(3 * cfg.PollInterval)
-	g := stacktest.ByName(rcv.Received())["restart-0"]
+	g := testkit.ByName(rcv.Received())["restart-0"]
 	if got := len(g[callback.TypeActive]); got != 1 {
 		t.Errorf("distinct active events = %d, want 1", got)
 	}
@@ -328,7 +244,7 @@ func TestE2ERestart(t *testing.T) {
 
 // statusOf fetches GET /v1/clusters/{id}/nodepools/{name} (signed).
 func statusOf(ctx context.Context, st *localstack.Stack, secret, cluster, name string) (int, map[string]any, error) {
-	status, body, err := stacktest.Get(ctx, st.URL()+"/v1/clusters/"+cluster+"/nodepools/"+name, secret)
+	status, body, err := testkit.Get(ctx, st.URL()+"/v1/clusters/"+cluster+"/nodepools/"+name, secret)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -345,9 +261,9 @@ func statusOf(ctx context.Context, st *localstack.Stack, secret, cluster, name s
 func TestE2ESlack(t *testing.T) {
 	t.Parallel()
 	const signing = "e2e-slack-signing-secret"
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t)
+	out := &testkit.SyncBuffer{}
+	testkit.DumpOnFailure(t, out)
+	sec := testkit.NewSecrets(t)
 
 	var (
 		mu    sync.Mutex
@@ -377,7 +293,7 @@ func TestE2ESlack(t *testing.T) {
 		"CHATOPS_PRESETS":      string(presets),
 		"CHATOPS_ALLOW_HOSTS":  "127.0.0.1",
 	}
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 
 	form := url.Values{"command": {"/nodepool"}, "text": {"create eck-demo0001 slack-pool preset=small size=2"},
@@ -410,7 +326,7 @@ func TestE2ESlack(t *testing.T) {
 		t.Fatalf("ack %q lacks RequestId %s", ack.Text, requestID)
 	}
 
-	stacktest.WaitFor(t, 40*time.Second, "creating and active in the conversation", func() bool { return len(got()) >= 2 })
+	testkit.WaitFor(t, 40*time.Second, "creating and active in the conversation", func() bool { return len(got()) >= 2 })
 	msgs := got()
 	if len(msgs) != 2 ||
 		!strings.Contains(msgs[0], "is being created") || !strings.Contains(msgs[1], "is active: 2/2 nodes serving") {

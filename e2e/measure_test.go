@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/intake"
@@ -26,7 +26,7 @@ import (
 // TestMeasure prints the numbers of docs/testing.md ("Measured in the packages"): binary
 // sizes, cold starts (process start → first `next`) and webhook latency
 // through the local runtime vs. the same handler called in-process.
-// Run with LOCALSTACK_MEASURE=1 go test -run TestMeasure -v ./pkg/dev/localstack.
+// Run with LOCALSTACK_MEASURE=1 go test -run TestMeasure -v ./e2e.
 func TestMeasure(t *testing.T) {
 	if os.Getenv("LOCALSTACK_MEASURE") == "" {
 		t.Skip("set LOCALSTACK_MEASURE=1")
@@ -41,7 +41,7 @@ func TestMeasure(t *testing.T) {
 	// Cold starts: several fresh stacks, first process of each instance.
 	cold := map[string][]time.Duration{}
 	for range 5 {
-		st := stacktest.Start(t, testConfig(t.TempDir(), stacktest.NewSecrets(t), &stacktest.SyncBuffer{}))
+		st := testkit.Start(t, testConfig(t.TempDir(), testkit.NewSecrets(t), &testkit.SyncBuffer{}))
 		for _, n := range []string{localstack.FuncWebhook, localstack.FuncWorker, localstack.FuncPoller} {
 			for _, in := range st.Runtime().Instances(n) {
 				cold[n] = append(cold[n], in.ColdStart)
@@ -54,18 +54,14 @@ func TestMeasure(t *testing.T) {
 		t.Logf("cold start %-8s n=%d p50 %v max %v", n, len(cold[n]), p50, mx)
 	}
 
-	sec := stacktest.NewSecrets(t)
-	cfg := testConfig(t.TempDir(), sec, &stacktest.SyncBuffer{})
+	sec := testkit.NewSecrets(t)
+	cfg := testConfig(t.TempDir(), sec, &testkit.SyncBuffer{})
 	cfg.LogLevel = "warn"
 	cfg.PollInterval = time.Hour
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 	ctx := context.Background()
-	rcv, err := localstack.NewReceiver(sec.Callback, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rcv.Close()
+	rcv := newReceiver(t, sec)
 	const n = 300
 	body := func(i int) []byte {
 		b, err := localstack.Request(template(t), fmt.Sprintf("m-%d", i), rcv.URL())
@@ -79,7 +75,7 @@ func TestMeasure(t *testing.T) {
 	for i := range n {
 		b := body(i)
 		start := time.Now()
-		status, resp, err := localstack.Submit(ctx, hc, st.URL(), sec.Webhook, "", b)
+		status, resp, err := localstack.PostCreate(ctx, hc, st.URL(), sec.Webhook, "", b)
 		viaRuntime = append(viaRuntime, time.Since(start))
 		if err != nil || status != http.StatusAccepted {
 			t.Fatalf("POST: %d %s %v", status, resp, err)

@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -89,9 +89,9 @@ func (r *rawReceiver) types(path string) []string {
 //     letters).
 func TestE2ECallers(t *testing.T) {
 	t.Parallel()
-	out := &stacktest.SyncBuffer{}
-	stacktest.DumpOnFailure(t, out)
-	sec := stacktest.NewSecrets(t) // .Callback is the shared CALLBACK_SECRET
+	out := &testkit.SyncBuffer{}
+	testkit.DumpOnFailure(t, out)
+	sec := testkit.NewSecrets(t) // .Callback is the shared CALLBACK_SECRET
 	fresh := func() string {
 		s, err := callback.NewSecret()
 		if err != nil {
@@ -114,7 +114,7 @@ func TestE2ECallers(t *testing.T) {
 	cfg := testConfig(t.TempDir(), sec, out)
 	cfg.WebhookSecrets, cfg.Callers = nil, callers
 	cfg.Env = map[string]string{"SLACK_SIGNING_SECRET": slackSigning, "CHATOPS_PRESETS": string(presets), "CHATOPS_ALLOW_HOSTS": "127.0.0.1"}
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 	rcv := newRawReceiver(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -122,7 +122,7 @@ func TestE2ECallers(t *testing.T) {
 
 	// A request with a password (sealed on the queue, never logged).
 	var req map[string]any
-	if err := json.Unmarshal(stacktest.Template(t, moduleDir()), &req); err != nil {
+	if err := json.Unmarshal(testkit.Template(t, moduleDir()), &req); err != nil {
 		t.Fatal(err)
 	}
 	req["NodepoolInfo"] = map[string]any{"Name": "a-pool"}
@@ -132,11 +132,11 @@ func TestE2ECallers(t *testing.T) {
 	req["Callback"] = map[string]any{"Url": rcv.URL + "/a"}
 	body, _ := json.Marshal(req)
 
-	status, resp, err := localstack.Submit(ctx, nil, st.URL(), secA, "", body)
+	status, resp, err := localstack.PostCreate(ctx, nil, st.URL(), secA, "", body)
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("caller A: %d %s %v", status, resp, err)
 	}
-	status, resp, err = localstack.Submit(ctx, nil, st.URL(), secB, "", body)
+	status, resp, err = localstack.PostCreate(ctx, nil, st.URL(), secB, "", body)
 	if err != nil || status != http.StatusForbidden {
 		t.Fatalf("caller B: %d %s %v", status, resp, err)
 	}
@@ -196,7 +196,7 @@ func TestE2ECallers(t *testing.T) {
 	enqueue("q-nocaller", "", "/queue")
 	enqueue("q-auto", "automation", "/auto")
 
-	stacktest.WaitFor(t, 60*time.Second, "A active, slack-a and q-auto created, q-nocaller failed", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "A active, slack-a and q-auto created, q-nocaller failed", func() bool {
 		names := map[string]bool{}
 		for _, p := range st.ENS().Pools("") {
 			names[p.NodepoolInfo.Name] = true
@@ -245,10 +245,10 @@ func TestE2ECallers(t *testing.T) {
 
 	// Status: A reads its pool; B may not read A's cluster.
 	poolURL := st.URL() + "/v1/clusters/eck-demo0001/nodepools/a-pool"
-	if code, b, err := stacktest.Get(ctx, poolURL, secA); err != nil || code != http.StatusOK || strings.Contains(string(b), password) {
+	if code, b, err := testkit.Get(ctx, poolURL, secA); err != nil || code != http.StatusOK || strings.Contains(string(b), password) {
 		t.Errorf("A status: %d %v", code, err)
 	}
-	if code, _, err := stacktest.Get(ctx, poolURL, secB); err != nil || code != http.StatusForbidden {
+	if code, _, err := testkit.Get(ctx, poolURL, secB); err != nil || code != http.StatusForbidden {
 		t.Errorf("B status of A's pool: %d %v", code, err)
 	}
 

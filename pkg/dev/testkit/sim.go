@@ -1,49 +1,16 @@
-// Package simtest starts the MNS and ENS simulators (pkg/dev/mnssim,
-// pkg/dev/enssim) in-process for tests and gives clients for them (pkg/mns,
-// pkg/ens), with an injectable clock. It is imported only by tests; it is
-// a non-test package so that tests of several packages can share it.
-//
-// Tests inside the packages it imports (mnssim, enssim, queue, ens) can
-// use it only from an external _test package.
-package simtest
+package testkit
 
 import (
 	"context"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/mns"
 )
-
-// Clock is an injectable clock that moves only when Advance is called.
-// It is safe for concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock that reads start.
-func NewClock(start time.Time) *Clock { return &Clock{t: start} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // MNS is an MNS simulator behind an httptest server, with a queue client
 // signed with the simulator's key pair.

@@ -1,4 +1,4 @@
-package localstack_test
+package e2e
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/chatops"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 // TestE2ESecretsInKMS: every secret setting — the webhook, callback and
@@ -42,7 +42,7 @@ func TestE2ESecretsInKMS(t *testing.T) {
 	for k, v := range chat {
 		cfg.Env[k] = v
 	}
-	st := stacktest.Start(t, cfg)
+	st := testkit.Start(t, cfg)
 	defer st.Close()
 	if !strings.Contains(st.ReadyLine(), " kms=127.0.0.1:") {
 		t.Errorf("ReadyLine() = %q, want the KMS address", st.ReadyLine())
@@ -114,18 +114,18 @@ func TestE2ESecretsInKMS(t *testing.T) {
 
 	// Rotation: a new ACSCurrent version of the webhook secret is accepted
 	// once the functions' refresh period (1 s here) has passed.
-	rotated := stacktest.NewSecrets(t).Webhook
+	rotated := testkit.NewSecrets(t).Webhook
 	if status, _, err := statusOf(ctx, st, rotated, "eck-demo0001", res.Accepted.Name); err != nil || status != http.StatusUnauthorized {
 		t.Fatalf("a not yet stored secret: %d, %v; want 401", status, err)
 	}
 	st.KMS().PutSecret("ens-nodepool/"+strings.ToLower(config.EnvWebhookSecret), rotated)
-	stacktest.WaitFor(t, 20*time.Second, "the rotated webhook secret to be accepted", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the rotated webhook secret to be accepted", func() bool {
 		status, _, err := statusOf(ctx, st, rotated, "eck-demo0001", res.Accepted.Name)
 		return err == nil && status == http.StatusOK
 	})
 	// Each webhook instance refreshes on its first invocation after the
 	// period; then none accepts the replaced secret.
-	stacktest.WaitFor(t, 20*time.Second, "every webhook instance to refuse the replaced secret", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "every webhook instance to refuse the replaced secret", func() bool {
 		for range 2 * st.Config().WebhookInstances {
 			status, _, err := statusOf(ctx, st, sec.Webhook, "eck-demo0001", res.Accepted.Name)
 			if err != nil || status != http.StatusUnauthorized {

@@ -1,10 +1,4 @@
-// Package stacktest holds helpers for tests that run the local stack
-// (pkg/dev/localstack) end to end: a goroutine-safe output buffer, fresh
-// secrets, a fast test configuration, the sample request, grouping of
-// received callbacks and polling waits. It is imported only by tests
-// (the fault suite in faults/); it is a non-test package so that tests
-// of several packages can share it.
-package stacktest
+package testkit
 
 import (
 	"bytes"
@@ -13,36 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
-
-// SyncBuffer collects output written from several goroutines.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p.
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// Bytes returns a copy of everything written so far.
-func (s *SyncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
-
-// String returns everything written so far.
-func (s *SyncBuffer) String() string { return string(s.Bytes()) }
 
 // Secrets are one test's inbound (Webhook) and outbound (Callback) secrets.
 type Secrets struct{ Webhook, Callback string }
@@ -64,7 +34,7 @@ func NewSecrets(t testing.TB) Secrets {
 // BuildBinaries builds the three functions once into a new temporary
 // directory and returns it; remove it when done.
 func BuildBinaries(ctx context.Context, moduleDir string) (string, error) {
-	dir, err := os.MkdirTemp("", "stacktest-bin-")
+	dir, err := os.MkdirTemp("", "testkit-bin-")
 	if err != nil {
 		return "", err
 	}
@@ -116,12 +86,12 @@ func Template(t testing.TB, moduleDir string) []byte {
 }
 
 // DumpOnFailure logs the last 20 kB of out if the test failed, and writes
-// all of it to the file named by STACKTEST_OUTPUT, if set.
+// all of it to the file named by TESTKIT_OUTPUT, if set.
 func DumpOnFailure(t testing.TB, out *SyncBuffer) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			s := out.String()
-			if p := os.Getenv("STACKTEST_OUTPUT"); p != "" {
+			if p := os.Getenv("TESTKIT_OUTPUT"); p != "" {
 				if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 					t.Log(err)
 				}
@@ -152,27 +122,6 @@ func Add(m map[string]map[string]map[string]int, name, typ, id string) {
 		m[name][typ] = map[string]int{}
 	}
 	m[name][typ][id]++
-}
-
-// WaitFor polls cond every 50 ms and fails the test after timeout.
-func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	if !Eventually(timeout, cond) {
-		t.Fatalf("timed out after %v waiting for %s", timeout, what)
-	}
-}
-
-// Eventually polls cond every 50 ms for up to timeout and reports whether
-// it became true.
-func Eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return true
 }
 
 // Get sends a GET signed with the webhook secret over its path (the
