@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -87,12 +88,20 @@ func resolve(root any, ref string) (any, error) {
 	cur := root
 	for _, tok := range strings.Split(ptr, "/") {
 		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%q: %q is not inside an object", ref, tok)
-		}
-		if cur, ok = m[tok]; !ok {
-			return nil, fmt.Errorf("%q: no member %q", ref, tok)
+		switch c := cur.(type) {
+		case map[string]any:
+			var ok bool
+			if cur, ok = c[tok]; !ok {
+				return nil, fmt.Errorf("%q: no member %q", ref, tok)
+			}
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(c) {
+				return nil, fmt.Errorf("%q: no item %q", ref, tok)
+			}
+			cur = c[i]
+		default:
+			return nil, fmt.Errorf("%q: %q is not inside an object or array", ref, tok)
 		}
 	}
 	return cur, nil
