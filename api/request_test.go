@@ -167,7 +167,9 @@ func TestRequestSchemaAgreesWithService(t *testing.T) {
 		{"16 data disks", func(_, sg, _ map[string]any) { sg["DataDisks"] = disks(16) }, true},
 		{"Name of 63", func(_, _, info map[string]any) { info["Name"] = strings.Repeat("a", 63) }, true},
 		{"Name with _ and -", func(_, _, info map[string]any) { info["Name"] = "A_b-1" }, true},
-		{"10 vSwitches", func(_, sg, _ map[string]any) { sg["VswitchIds"] = list(10, func(i int) string { return "vsw-" + string(rune('a'+i)) }) }, true},
+		{"10 vSwitches", func(_, sg, _ map[string]any) {
+			sg["VswitchIds"] = list(10, func(i int) string { return "vsw-" + string(rune('a'+i)) })
+		}, true},
 		{"Password of 8", func(_, sg, _ map[string]any) { password(sg, "12345678") }, true},
 		{"Password of 30 with space", func(_, sg, _ map[string]any) { password(sg, "a b"+strings.Repeat("c", 27)) }, true},
 		{"KeyPairName not ASCII", func(_, sg, _ map[string]any) { sg["KeyPairName"] = "Schlüssel:1" }, true},
@@ -198,7 +200,9 @@ func TestRequestSchemaAgreesWithService(t *testing.T) {
 		{"Name with a dot", func(_, _, info map[string]any) { info["Name"] = "a.b" }, false},
 		{"NodepoolInfo absent", func(body, _, _ map[string]any) { delete(body, "NodepoolInfo") }, false},
 		{"no vSwitch", func(_, sg, _ map[string]any) { sg["VswitchIds"] = []any{} }, false},
-		{"11 vSwitches", func(_, sg, _ map[string]any) { sg["VswitchIds"] = list(11, func(i int) string { return "vsw-" + string(rune('a'+i)) }) }, false},
+		{"11 vSwitches", func(_, sg, _ map[string]any) {
+			sg["VswitchIds"] = list(11, func(i int) string { return "vsw-" + string(rune('a'+i)) })
+		}, false},
 		{"vSwitch twice", func(_, sg, _ map[string]any) { sg["VswitchIds"] = []any{"vsw-a", "vsw-a"} }, false},
 		{"vSwitch id malformed", func(_, sg, _ map[string]any) { sg["VswitchIds"] = []any{"vsw_a"} }, false},
 		{"instance type malformed", func(_, sg, _ map[string]any) { sg["InstanceTypes"] = []any{"ens.sn1"} }, false},
@@ -222,8 +226,12 @@ func TestRequestSchemaAgreesWithService(t *testing.T) {
 		{"member in the wrong case", func(body, _, _ map[string]any) { body["clusterId"] = body["ClusterId"]; delete(body, "ClusterId") }, false},
 		{"Callback without Url", func(body, _, _ map[string]any) { body["Callback"] = map[string]any{} }, false},
 		{"Callback ftp", func(body, _, _ map[string]any) { body["Callback"] = map[string]any{"Url": "ftp://hooks.example.com/"} }, false},
-		{"Callback with user info", func(body, _, _ map[string]any) { body["Callback"] = map[string]any{"Url": "https://u:p@hooks.example.com/"} }, false},
-		{"Callback with fragment", func(body, _, _ map[string]any) { body["Callback"] = map[string]any{"Url": "https://hooks.example.com/#x"} }, false},
+		{"Callback with user info", func(body, _, _ map[string]any) {
+			body["Callback"] = map[string]any{"Url": "https://u:p@hooks.example.com/"}
+		}, false},
+		{"Callback with fragment", func(body, _, _ map[string]any) {
+			body["Callback"] = map[string]any{"Url": "https://hooks.example.com/#x"}
+		}, false},
 		{"Callback relative", func(body, _, _ map[string]any) { body["Callback"] = map[string]any{"Url": "/ens"} }, false},
 		{"Callback.Format (chatops only)", func(body, _, _ map[string]any) {
 			body["Callback"] = map[string]any{"Url": "https://hooks.example.com/", "Format": "slack"}
@@ -243,8 +251,8 @@ func TestRequestSchemaKnownDifferences(t *testing.T) {
 	t.Parallel()
 	schema, _ := requestSchema(t)
 	cases := []struct {
-		name, why            string
-		f                    func(body, sg, info map[string]any)
+		name, why           string
+		f                   func(body, sg, info map[string]any)
 		serviceOK, schemaOK bool
 	}{
 		{"http callback", "deployment-dependent: only the local stack allows http (the schema allows both)",
