@@ -232,6 +232,8 @@ func TestRequestSchemaAgreesWithService(t *testing.T) {
 		{"Callback with fragment", func(body, _, _ map[string]any) {
 			body["Callback"] = map[string]any{"Url": "https://hooks.example.com/#x"}
 		}, false},
+		{"Callback with a space in the host", func(body, _, _ map[string]any) { body["Callback"] = map[string]any{"Url": "https://a b/"} }, false},
+		{"Callback with a control character", func(body, _, _ map[string]any) { body["Callback"] = map[string]any{"Url": "https://a.example/\n"} }, false},
 		{"Callback relative", func(body, _, _ map[string]any) { body["Callback"] = map[string]any{"Url": "/ens"} }, false},
 		{"Callback.Format (chatops only)", func(body, _, _ map[string]any) {
 			body["Callback"] = map[string]any{"Url": "https://hooks.example.com/", "Format": "slack"}
