@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/ensnodepool/webhook/api"
 )
 
 // TestJSONIsTheDocument: JSON holds the same values as the YAML (decoded
@@ -19,7 +21,7 @@ import (
 // same document.
 func TestJSONIsTheDocument(t *testing.T) {
 	t.Parallel()
-	j, err := JSON()
+	j, err := api.JSON()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +30,7 @@ func TestJSONIsTheDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	var y any
-	if err := yaml.Unmarshal(YAML(), &y); err != nil {
+	if err := yaml.Unmarshal(api.YAML(), &y); err != nil {
 		t.Fatal(err)
 	}
 	b, err := json.Marshal(y) // fails on a non-string key
@@ -62,11 +64,11 @@ func TestJSONIsTheDocument(t *testing.T) {
 
 func TestCopies(t *testing.T) {
 	t.Parallel()
-	y := YAML()
+	y := api.YAML()
 	y[0] = 'X'
-	j, _ := JSON()
+	j, _ := api.JSON()
 	j[0] = 'X'
-	if YAML()[0] == 'X' || mustJSON(t)[0] == 'X' {
+	if api.YAML()[0] == 'X' || mustJSON(t)[0] == 'X' {
 		t.Error("YAML or JSON returns the package's own bytes")
 	}
 	d1, d2 := loadDoc(t), loadDoc(t)
@@ -78,7 +80,7 @@ func TestCopies(t *testing.T) {
 
 func mustJSON(tb testing.TB) []byte {
 	tb.Helper()
-	j, err := JSON()
+	j, err := api.JSON()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -89,9 +91,9 @@ func TestHandlerServesJSON(t *testing.T) {
 	t.Parallel()
 	for _, method := range []string{http.MethodGet, http.MethodHead} {
 		mux := http.NewServeMux()
-		mux.Handle("GET "+Path, Handler())
+		mux.Handle("GET "+api.Path, api.Handler())
 		srv := httptest.NewServer(mux)
-		req, _ := http.NewRequestWithContext(context.Background(), method, srv.URL+Path, nil)
+		req, _ := http.NewRequestWithContext(context.Background(), method, srv.URL+api.Path, nil)
 		resp, err := srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)

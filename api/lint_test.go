@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/ensnodepool/webhook/api"
+	"github.com/ensnodepool/webhook/api/spec"
 )
 
 // The lint: the document loads and validates as OpenAPI 3.1 with
@@ -22,7 +25,7 @@ import (
 
 func loadDoc(tb testing.TB) *openapi3.T {
 	tb.Helper()
-	doc, err := Load(context.Background())
+	doc, err := spec.Load(context.Background())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -33,7 +36,7 @@ func loadDoc(tb testing.TB) *openapi3.T {
 // as written (before kin-openapi resolves references).
 func rawDoc(tb testing.TB) map[string]any {
 	tb.Helper()
-	b, err := JSON()
+	b, err := api.JSON()
 	if err != nil {
 		tb.Fatal(err)
 	}

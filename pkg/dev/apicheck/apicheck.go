@@ -43,7 +43,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/ensnodepool/webhook/api"
+	"github.com/ensnodepool/webhook/api/spec"
 )
 
 // Config configures a Checker.
@@ -82,7 +82,7 @@ type Checker struct {
 
 // New loads the document and returns a Checker for it.
 func New(cfg Config) (*Checker, error) {
-	doc, err := api.Load(context.Background())
+	doc, err := spec.Load(context.Background())
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ensnodepool/webhook/api"
+	"github.com/ensnodepool/webhook/api/spec"
 	"github.com/ensnodepool/webhook/pkg/chatops"
 )
 
@@ -69,7 +70,7 @@ func routed(h http.Handler, r *http.Request) bool {
 // parameter is marked.
 func TestPlannedMeansNotServed(t *testing.T) {
 	t.Parallel()
-	doc, err := api.Load(context.Background())
+	doc, err := spec.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
