@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -23,14 +24,18 @@ import (
 // webhooks and jsonSchemaDialect are understood. The checks below do not
 // rely on its defaults: they walk the document themselves.
 
+// loadDoc returns the parsed document, shared by the tests (which only
+// read it).
 func loadDoc(tb testing.TB) *openapi3.T {
 	tb.Helper()
-	doc, err := spec.Load(context.Background())
+	doc, err := sharedDoc()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return doc
 }
+
+var sharedDoc = sync.OnceValues(func() (*openapi3.T, error) { return spec.Load(context.Background()) })
 
 // rawDoc is the document as plain JSON values, for checks that must see it
 // as written (before kin-openapi resolves references).

@@ -80,29 +80,45 @@ type Checker struct {
 	checked  int
 }
 
-// New loads the document and returns a Checker for it.
+// New returns a Checker for the document.
 func New(cfg Config) (*Checker, error) {
-	doc, err := spec.Load(context.Background())
+	d, err := loaded()
 	if err != nil {
 		return nil, err
 	}
+	return &Checker{cfg: cfg, doc: d.doc, router: d.router, unrouted: d.unrouted}, nil
+}
+
+// document is the parsed document with its router, shared by every
+// Checker of the process: validation only reads them.
+type document struct {
+	doc      *openapi3.T
+	router   routers.Router
+	unrouted map[int]*openapi3.ResponseRef
+}
+
+var loaded = sync.OnceValues(func() (document, error) {
+	doc, err := spec.Load(context.Background())
+	if err != nil {
+		return document{}, err
+	}
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
-		return nil, fmt.Errorf("apicheck: router: %w", err)
+		return document{}, fmt.Errorf("apicheck: router: %w", err)
 	}
-	c := &Checker{cfg: cfg, doc: doc, router: router, unrouted: map[int]*openapi3.ResponseRef{}}
+	d := document{doc: doc, router: router, unrouted: map[int]*openapi3.ResponseRef{}}
 	ext, _ := doc.Extensions["x-unrouted-responses"].(map[string]any)
 	for key, v := range ext {
 		status, err := strconv.Atoi(key)
 		ref, _ := v.(map[string]any)["$ref"].(string)
 		name, ok := strings.CutPrefix(ref, "#/components/responses/")
 		if err != nil || !ok || doc.Components.Responses[name] == nil {
-			return nil, fmt.Errorf("apicheck: x-unrouted-responses %q: want a status and a $ref to a response component", key)
+			return document{}, fmt.Errorf("apicheck: x-unrouted-responses %q: want a status and a $ref to a response component", key)
 		}
-		c.unrouted[status] = doc.Components.Responses[name]
+		d.unrouted[status] = doc.Components.Responses[name]
 	}
-	return c, nil
-}
+	return d, nil
+})
 
 // NewT returns a Checker whose failures fail tb when the test ends.
 func NewT(tb testing.TB, cfg Config) *Checker {
