@@ -23,9 +23,9 @@ import (
 
 // Test secrets (used nowhere else).
 const (
-	secret      = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	otherSecret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
-	sealKeys    = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+	secret      = "whsec_64ji43nvTGKB3cJBIcIqs2G0iRZYtNto"
+	otherSecret = "whsec_dNnkSUCNcY6s/iesXyrx/oxYfdWRiiaG"
+	sealKeys    = "k1:G5Nu+3VKzAFTrO5kXjpLY+JZG12yUQ0BNdXMvymL9MM="
 )
 
 // memQueue is an in-memory requests queue that can be made to fail.
