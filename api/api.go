@@ -1,8 +1,9 @@
 // Package api holds the OpenAPI 3.1 document of the webhook's public
-// interface, openapi.yaml: every route of the JSON API and the ChatOps
-// routes, their problem codes, the Standard Webhooks security schemes, and
-// the signed callbacks under "webhooks". It is the contract portal teams
-// generate their clients and receivers from.
+// interface (openapi.yaml), served as GET /v1/openapi.json. It describes
+// every route of the JSON API and the ChatOps routes, their problem codes,
+// the Standard Webhooks security schemes, and the signed callbacks under
+// "webhooks": the contract portal teams generate their clients and
+// receivers from.
 //
 // The document is embedded: YAML returns it as written, JSON as the webhook
 // serves it at GET /v1/openapi.json (Handler). Package api/spec gives it

@@ -1,7 +1,8 @@
-// Package spec is the API document (package api) parsed with kin-openapi
-// (github.com/getkin/kin-openapi), for tools and tests that validate
-// against it, such as pkg/dev/apicheck. It is kept apart from package api
-// so the webhook, which serves the document, does not link kin-openapi.
+// Package spec is the API document (package api) parsed with kin-openapi,
+// for tools and tests that validate against it. Its user is
+// pkg/dev/apicheck; it is kept apart from package api so the webhook, which
+// serves the document, does not link kin-openapi
+// (github.com/getkin/kin-openapi).
 package spec
 
 import (

@@ -1,5 +1,6 @@
 // Package apicheck holds the service to its OpenAPI document (package api)
-// in tests. A Checker validates HTTP exchanges with kin-openapi's
+// in tests: it validates requests, responses and callbacks against it. A
+// Checker validates HTTP exchanges with kin-openapi's
 // openapi3filter: requests and responses of the routes under "paths"
 // (through Transport, for a client, or Handler, for a handler under test)
 // and received callbacks against their "webhooks" entry (CheckCallback,
