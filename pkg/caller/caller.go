@@ -13,6 +13,7 @@ package caller
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -217,18 +218,11 @@ func jsonReason(err error) string {
 	case errors.As(err, &se):
 		return "not JSON (syntax error at byte " + strconv.FormatInt(se.Offset, 10) + ")"
 	case errors.As(err, &te):
-		return "want a list of objects; " + cmpOr(te.Field, "the value") + " has the wrong type (" + te.Value + ")"
+		return "want a list of objects; " + cmp.Or(te.Field, "the value") + " has the wrong type (" + te.Value + ")"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}
 	return "want a JSON list of caller objects"
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // ParseSecret decodes a "whsec_<base64>" secret of 24 to 64 bytes. The
