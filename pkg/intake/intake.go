@@ -148,8 +148,8 @@ func (c Config) validate() error {
 
 // Handler is the webhook http.Handler. Safe for concurrent use.
 type Handler struct {
-	cfg     Config
-	verify  *verifier
+	cfg       Config
+	verify    *verifier
 	admission *admission.Admission
 	callers   []*caller.Caller // owner index → caller; nil in simple mode
 	mux       *http.ServeMux
