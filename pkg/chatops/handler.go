@@ -64,6 +64,10 @@ type Config struct {
 	Validator *nodepool.Validator
 	// Queue is the requests queue. Required.
 	Queue nodepool.Sender
+	// Keys remembers what each RequestId stands for (pkg/admission); give
+	// the front doors of one instance the same. Default: the Handler's own
+	// memory.
+	Keys admission.Keys
 	// Pools serves `nodepool status`. Required.
 	Pools nodepool.PoolReader
 	// SlackHosts, DingTalkHosts and ExtraHosts restrict where results may
@@ -136,7 +140,7 @@ func New(cfg Config) (*Handler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	adm, err := admission.New(admission.Config{Validator: cfg.Validator, Queue: cfg.Queue, SendTimeout: cfg.Budget,
+	adm, err := admission.New(admission.Config{Validator: cfg.Validator, Queue: cfg.Queue, Keys: cfg.Keys, SendTimeout: cfg.Budget,
 		Now: cfg.Now, Logger: cfg.Logger, LogPrefix: "chatops"})
 	if err != nil {
 		return nil, err

@@ -73,6 +73,10 @@ type Config struct {
 	Validator *nodepool.Validator
 	// Queue is the requests queue. Required.
 	Queue nodepool.Sender
+	// Keys remembers what each RequestId stands for (pkg/admission); give
+	// the front doors of one instance the same. Default: the Handler's own
+	// memory.
+	Keys admission.Keys
 	// Pools reads live node pools for the status endpoint. Required.
 	Pools nodepool.PoolReader
 	// Now is the clock; default time.Now.
@@ -166,7 +170,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("intake: Config.%w", err) // never echoes the secret
 	}
-	adm, err := admission.New(admission.Config{Validator: cfg.Validator, Queue: cfg.Queue, Sealer: cfg.Sealer,
+	adm, err := admission.New(admission.Config{Validator: cfg.Validator, Queue: cfg.Queue, Sealer: cfg.Sealer, Keys: cfg.Keys,
 		SendTimeout: cfg.SendTimeout, Now: cfg.Now, Logger: cfg.Logger, LogPrefix: "intake"})
 	if err != nil {
 		return nil, err
