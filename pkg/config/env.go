@@ -112,60 +112,51 @@ func split(v string) []string {
 
 // Int returns name's value as a positive integer, or def when unset.
 func (e *Env) Int(name string, def int) int {
-	v := e.value(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		e.Want(name, "a positive integer")
-		return def
-	}
-	return n
+	return typed(e, name, def, "a positive integer", func(v string) (int, bool) {
+		n, err := strconv.Atoi(v)
+		return n, err == nil && n >= 1
+	})
 }
 
 // Float returns name's value as a positive number, or def when unset.
 func (e *Env) Float(name string, def float64) float64 {
-	v := e.value(name)
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || !(f > 0) || f > 1e300 {
-		e.Want(name, "a positive number")
-		return def
-	}
-	return f
+	return typed(e, name, def, "a positive number", func(v string) (float64, bool) {
+		f, err := strconv.ParseFloat(v, 64)
+		return f, err == nil && f > 0 && f <= 1e300 // no NaN, no infinity
+	})
 }
 
 // Bool returns name's value as a boolean (strconv.ParseBool: true, false,
 // 1, 0, …), or def when unset.
 func (e *Env) Bool(name string, def bool) bool {
-	v := e.value(name)
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		e.Want(name, "true or false")
-		return def
-	}
-	return b
+	return typed(e, name, def, "true or false", func(v string) (bool, bool) {
+		b, err := strconv.ParseBool(v)
+		return b, err == nil
+	})
 }
 
 // Duration returns name's value as a positive Go duration ("90s", "60m"),
 // or def when unset.
 func (e *Env) Duration(name string, def time.Duration) time.Duration {
+	return typed(e, name, def, "a positive duration like "+short(def), func(v string) (time.Duration, bool) {
+		d, err := time.ParseDuration(v)
+		return d, err == nil && d > 0
+	})
+}
+
+// typed reads name's value through parse, which reports whether the value
+// is one; def when unset, or when it is not (then name wants want).
+func typed[T any](e *Env, name string, def T, want string, parse func(string) (T, bool)) T {
 	v := e.value(name)
 	if v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		e.Want(name, "a positive duration like "+short(def))
+	t, ok := parse(v)
+	if !ok {
+		e.Want(name, want)
 		return def
 	}
-	return d
+	return t
 }
 
 // Durations returns name's items as positive durations; nil when unset
@@ -201,16 +192,10 @@ func (e *Env) Prefixes(name string) []netip.Prefix {
 // Level returns name's value as a log level (fcadapter.ParseLevel: debug,
 // info, warn or warning, error, any case), or def when unset.
 func (e *Env) Level(name string, def slog.Level) slog.Level {
-	v := e.value(name)
-	if v == "" {
-		return def
-	}
-	l, err := fcadapter.ParseLevel(v)
-	if err != nil {
-		e.Want(name, "debug, info, warn or error")
-		return def
-	}
-	return l
+	return typed(e, name, def, "debug, info, warn or error", func(v string) (slog.Level, bool) {
+		l, err := fcadapter.ParseLevel(v)
+		return l, err == nil
+	})
 }
 
 // URL returns name's value as an absolute http(s) URL without user info
