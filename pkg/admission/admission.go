@@ -241,12 +241,12 @@ func (a *Admission) Submit(ctx context.Context, c Checked) (Receipt, error) {
 	}
 	a.cfg.Keys.Record(r.RequestID, c.digest)
 	a.audit(ctx, r, caller.DecisionAccepted, "")
-	attrs := append([]slog.Attr{
+	attrs := append(make([]slog.Attr, 0, 8), // on the stack
 		slog.String(fcadapter.LogKeyRequestID, r.RequestID),
 		slog.String(fcadapter.LogKeyClusterID, r.Request.ClusterId),
 		slog.String(fcadapter.LogKeyName, r.Request.NodepoolInfo.Name),
-		slog.String(fcadapter.LogKeyMessageID, messageID),
-	}, r.LogAttrs...)
+		slog.String(fcadapter.LogKeyMessageID, messageID))
+	attrs = append(attrs, r.LogAttrs...)
 	a.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, a.cfg.LogPrefix+": accepted", attrs...)
 	return Receipt{RequestID: r.RequestID, MessageID: messageID}, nil
 }
