@@ -24,7 +24,7 @@ type LogConfig struct {
 // The log vocabulary: every package of the three functions logs a request's
 // identifiers under these keys, so that one query on LogKeyRequestID finds
 // every line of a request in the webhook, the worker and the poller (see
-// README "Logs"). Durations are logged in milliseconds with LogDuration.
+// docs/operations.md, "Logs"). Durations are logged in milliseconds with LogDuration.
 const (
 	// LogKeyFCRequestID is the FC request id of the invocation; the handler
 	// adds it to every record from the context.

@@ -324,9 +324,9 @@ func (h *Handler) key(r *http.Request, s sender) (string, error) {
 }
 
 // admit decodes the body and hands it to the admission, which queues it
-// or refuses it (an *admission.Error; the same key with another body is
-// refused only when this instance accepted the first one: the worker
-// checks again).
+// or refuses it (an *admission.Error). The same key with another body is
+// refused here only when this instance accepted the first one; the worker
+// checks again (docs/api.md, "Idempotency keys", says what each can see).
 func (h *Handler) admit(r *http.Request, s sender, body []byte) (*nodepool.Request, error) {
 	req, err := nodepool.Decode(body)
 	_, err = h.admission.Admit(r.Context(), admission.Request{

@@ -7,11 +7,12 @@
 //	                                             # (and where the MNS inspection API is: http://127.0.0.1:9100/_emulator/queues)
 //	go run ./scripts/local -demo -ens-provision 5s
 //
-// Flags (README.md, "Local stack"): -http, -mns, -ens, -data,
-// -poll-interval, -ens-provision, -demo.
+// Flags (docs/local.md, "Flags"): -http, -mns, -ens, -data,
+// -poll-interval, -ens-provision, -bin, -demo, -receiver, -secrets-in-kms,
+// -kms.
 //
 // Environment: WEBHOOK_SECRET and CALLBACK_SECRET (whsec_…, comma-separated
-// for rotation) — or CALLERS (README "Callers") instead of WEBHOOK_SECRET,
+// for rotation) — or CALLERS (docs/callers.md) instead of WEBHOOK_SECRET,
 // then -demo signs as the first caller with Secrets and verifies with its
 // CallbackSecret —, ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET,
 // SEAL_KEYS ("kid:base64key,…") — each falls back to a printed development
@@ -79,7 +80,7 @@ type flags struct {
 	inKMS, demo                                              bool
 }
 
-// parseFlags reads the command line; defaults are README's "Local stack".
+// parseFlags reads the command line; defaults are those of docs/local.md, "Flags".
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	var f flags
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)

@@ -153,7 +153,8 @@ func TestEveryFunctionSettingPassedThrough(t *testing.T) {
 	}
 }
 
-// TestSlackWalkthrough is README's local ChatOps walkthrough, run through
+// TestSlackWalkthrough is the local ChatOps walkthrough of docs/chatops.md
+// ("Try it locally with curl"), run through
 // `go run ./scripts/local -receiver …` as a newcomer would: SLACK_SIGNING_SECRET,
 // CHATOPS_PRESETS and CHATOPS_ALLOW_HOSTS in the environment reach the
 // webhook, a signed slash command is acknowledged with its RequestId, and

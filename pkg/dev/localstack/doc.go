@@ -10,7 +10,7 @@
 //
 // Start builds the binaries (or uses prebuilt ones), starts everything and
 // returns a Stack; Stack.ReadyLine is the "ready http=… mns=… ens=…" line that
-// README.md ("Local stack") documents. State lives under Config.DataDir, so a stack started
+// README.md ("Quick start") documents. State lives under Config.DataDir, so a stack started
 // again on the same directory resumes its queues and simulated pools.
 // Real MNS or ENS endpoints replace the simulators when Config names them.
 //

@@ -23,7 +23,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
-// TestMeasure prints the numbers of README.md ("Measured in the packages"): binary
+// TestMeasure prints the numbers of docs/testing.md ("Measured in the packages"): binary
 // sizes, cold starts (process start → first `next`) and webhook latency
 // through the local runtime vs. the same handler called in-process.
 // Run with LOCALSTACK_MEASURE=1 go test -run TestMeasure -v ./pkg/dev/localstack.

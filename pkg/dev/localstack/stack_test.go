@@ -48,7 +48,7 @@ func TestConfigValidate(t *testing.T) {
 	c := good.withDefaults()
 	if c.HTTPAddr != "127.0.0.1:9000" || c.MNSAddr != "127.0.0.1:9100" || c.ENSAddr != "127.0.0.1:9200" ||
 		c.DataDir != ".localstack" || c.PollInterval != 10*time.Second || c.ENSProvision != 20*time.Second {
-		t.Errorf("defaults = %+v, want README's (\"Local stack\")", c)
+		t.Errorf("defaults = %+v, want docs/local.md's (\"Flags\")", c)
 	}
 }
 
