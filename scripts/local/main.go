@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg.PollInterval, cfg.ENSProvision, cfg.BinDir = fl.poll, fl.provision, fl.bin
 	cfg.SecretsInKMS, cfg.KMSAddr = fl.inKMS, fl.kmsAddr
 	cfg.Output = stderr
-	if fl.demo && getenv(config.EnvLogLevel) == "" {
+	if fl.demo && cfg.LogLevel == "" {
 		cfg.LogLevel = "warn"
 	}
 	if len(defaulted) > 0 {
@@ -166,64 +166,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return runErr
 }
 
-// stackConfig reads the stack's settings from the environment: the
-// secrets and key pair (each falling back to a printed development value,
-// listed in defaulted), real endpoints, and every other setting of
-// pkg/config, passed to the functions unchanged (Config.Env) — except
-// CALLBACK_ALLOW_CIDRS, whose ranges are added to the loopback ones the
-// local stack needs.
+// envRegion is the region of the local stack (default cn-hangzhou).
+const envRegion = "FC_REGION"
+
+// stackConfig reads the stack's settings from the environment (through
+// config.Env, as the functions do): the secrets and key pair (each falling
+// back to a printed development value, listed in defaulted), real
+// endpoints, and every other setting of pkg/config, passed to the
+// functions unchanged (Config.Env) — except CALLBACK_ALLOW_CIDRS, whose
+// ranges are added to the loopback ones the local stack needs.
 func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted []string, err error) {
+	e := config.NewEnv(getenv)
 	cfg = localstack.Config{
-		MNSEndpoint: getenv(config.EnvMNSEndpoint), ENSEndpoint: getenv(config.EnvENSEndpoint), ENSProtocol: getenv(config.EnvENSProtocol),
-		Region:   getenv("FC_REGION"),
-		LogLevel: getenv(config.EnvLogLevel),
-		Env:      map[string]string{},
+		MNSEndpoint: e.String(config.EnvMNSEndpoint, ""), ENSEndpoint: e.String(config.EnvENSEndpoint, ""),
+		ENSProtocol: e.String(config.EnvENSProtocol, ""), Region: e.String(envRegion, ""),
+		LogLevel: e.String(config.EnvLogLevel, ""), Callers: e.String(config.EnvCallers, ""),
+		AccessKeyID: e.String(config.EnvAccessKeyID, ""), AccessKeySecret: e.String(config.EnvAccessKeySecret, ""),
+		Env: map[string]string{},
 	}
-	secret := func(name, dev string) []string {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			defaulted = append(defaulted, fmt.Sprintf("  %s=%s", name, dev))
-			v = dev
+	orDev := func(name string, v []string, dev string) []string {
+		if len(v) == 0 {
+			defaulted = append(defaulted, "  "+name+"="+dev)
+			return []string{dev}
 		}
-		var out []string
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
+		return v
 	}
-	if cfg.Callers = strings.TrimSpace(getenv(config.EnvCallers)); cfg.Callers != "" {
+	webhook := e.SecretList(config.EnvWebhookSecret, nil)
+	if cfg.Callers != "" {
 		// Checked here so a mistake fails once, not in three function logs.
 		if _, err := config.Callers(getenv); err != nil {
 			return cfg, nil, err
 		}
 	} else {
-		cfg.WebhookSecrets = secret(config.EnvWebhookSecret, localstack.DevWebhookSecret)
+		cfg.WebhookSecrets = orDev(config.EnvWebhookSecret, webhook, localstack.DevWebhookSecret)
 	}
-	cfg.CallbackSecrets = secret(config.EnvCallbackSecret, localstack.DevCallbackSecret)
-	cfg.SealKeys = strings.Join(secret(config.EnvSealKeys, localstack.DevSealKeys), ",")
-	realKeys := getenv(config.EnvAccessKeyID) != "" && getenv(config.EnvAccessKeySecret) != ""
+	cfg.CallbackSecrets = orDev(config.EnvCallbackSecret, e.SecretList(config.EnvCallbackSecret, nil), localstack.DevCallbackSecret)
+	cfg.SealKeys = strings.Join(orDev(config.EnvSealKeys, e.SecretList(config.EnvSealKeys, nil), localstack.DevSealKeys), ",")
+	realKeys := cfg.AccessKeyID != "" && cfg.AccessKeySecret != ""
 	if (cfg.MNSEndpoint != "" || cfg.ENSEndpoint != "") && !realKeys {
 		return cfg, nil, fmt.Errorf("%s or %s is set: %s and %s are required", config.EnvMNSEndpoint, config.EnvENSEndpoint,
 			config.EnvAccessKeyID, config.EnvAccessKeySecret)
 	}
-	if realKeys {
-		cfg.AccessKeyID, cfg.AccessKeySecret = getenv(config.EnvAccessKeyID), getenv(config.EnvAccessKeySecret)
-	} else {
+	if !realKeys {
 		cfg.AccessKeyID, cfg.AccessKeySecret = localstack.DevAccessKeyID, localstack.DevAccessKeySecret
 		defaulted = append(defaulted, "  "+config.EnvAccessKeyID+"="+localstack.DevAccessKeyID,
 			"  "+config.EnvAccessKeySecret+"="+localstack.DevAccessKeySecret)
 	}
-	// Settings the stack itself turns into its Config (above); every
+	// The settings read above the stack turns into its Config; every
 	// other one goes to the functions as it is.
-	own := map[string]bool{
-		config.EnvMNSEndpoint: true, config.EnvENSEndpoint: true, config.EnvENSProtocol: true, config.EnvLogLevel: true,
-		config.EnvWebhookSecret: true, config.EnvCallers: true, config.EnvCallbackSecret: true, config.EnvSealKeys: true,
-		config.EnvAccessKeyID: true, config.EnvAccessKeySecret: true,
-	}
+	own := e.Names()
 	for _, name := range config.Names() {
-		if v := getenv(name); v != "" && !own[name] {
+		if v := e.String(name, ""); v != "" && !slices.Contains(own, name) {
 			cfg.Env[name] = v
 		}
 	}
