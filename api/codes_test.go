@@ -1,12 +1,6 @@
 package api_test
 
 import (
-	"go/ast"
-	"go/constant"
-	"go/importer"
-	"go/parser"
-	"go/token"
-	"go/types"
 	"maps"
 	"slices"
 	"strconv"
@@ -15,6 +9,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/intake"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -23,61 +18,16 @@ import (
 // their statuses), pkg/callback/codes.go (the callback error codes and
 // event types) and nodepool.SpecDiff (the fields a conflict names).
 
-// intakeCodes reads pkg/intake/problem.go: every constant of type Code and
-// the HTTP status codeStatus maps it to. The file is parsed rather than
-// imported because the table is unexported (it is the one table).
+// intakeCodes is pkg/intake's one table: every problem code and the HTTP
+// status it is answered with.
 func intakeCodes(tb testing.TB) map[string]int {
 	tb.Helper()
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "../pkg/intake/problem.go", nil, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	httpPkg, err := importer.ForCompiler(fset, "gc", nil).Import("net/http")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	values := map[string]string{} // constant name → code
-	var table *ast.CompositeLit
-	ast.Inspect(f, func(n ast.Node) bool {
-		spec, ok := n.(*ast.ValueSpec)
-		if !ok {
-			return true
-		}
-		for i, name := range spec.Names {
-			if typ, ok := spec.Type.(*ast.Ident); ok && typ.Name == "Code" {
-				lit, ok := spec.Values[i].(*ast.BasicLit)
-				if !ok {
-					tb.Fatalf("problem.go: %s is not a string literal", name.Name)
-				}
-				values[name.Name], _ = strconv.Unquote(lit.Value)
-			}
-			if name.Name == "codeStatus" {
-				table, _ = spec.Values[i].(*ast.CompositeLit)
-			}
-		}
-		return true
-	})
-	if table == nil || len(values) == 0 {
-		tb.Fatal("problem.go: no Code constants or no codeStatus table")
-	}
 	out := map[string]int{}
-	for _, e := range table.Elts {
-		kv := e.(*ast.KeyValueExpr)
-		code, ok := values[kv.Key.(*ast.Ident).Name]
-		sel, isSel := kv.Value.(*ast.SelectorExpr)
-		if !ok || !isSel {
-			tb.Fatalf("problem.go: codeStatus entry at %s is not Code: http.StatusX", fset.Position(kv.Pos()))
-		}
-		c, ok := httpPkg.Scope().Lookup(sel.Sel.Name).(*types.Const)
-		if !ok {
-			tb.Fatalf("problem.go: http.%s is not a constant", sel.Sel.Name)
-		}
-		status, _ := constant.Int64Val(c.Val())
-		out[code] = int(status)
+	for code, status := range intake.Statuses() {
+		out[string(code)] = status
 	}
-	if len(out) != len(values) {
-		tb.Fatalf("problem.go: %d codes but %d in codeStatus", len(values), len(out))
+	if len(out) == 0 {
+		tb.Fatal("intake.Statuses is empty")
 	}
 	return out
 }

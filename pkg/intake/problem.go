@@ -3,6 +3,7 @@ package intake
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 
@@ -43,6 +44,10 @@ var codeStatus = map[Code]int{
 	CodeUnavailable:      http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
 }
+
+// Statuses returns every Code with the HTTP status it is answered with (a
+// copy of the one table), for tests and documents that must agree with it.
+func Statuses() map[Code]int { return maps.Clone(codeStatus) }
 
 // ErrNotFound marks a missing resource; ErrorCode maps it to CodeNotFound
 // (404). The status endpoint answers 404 for a PoolReader error matching
