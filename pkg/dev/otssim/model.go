@@ -1,6 +1,7 @@
 package otssim
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -99,22 +100,12 @@ func (r *storedRow) column(name string) *column {
 
 // put adds or replaces the version at v.ts, keeping versions newest first.
 func (c *column) put(v version) {
-	i, ok := slices.BinarySearchFunc(c.vers, v.ts, func(x version, ts int64) int { return -cmpInt64(x.ts, ts) })
+	i, ok := slices.BinarySearchFunc(c.vers, v.ts, func(x version, ts int64) int { return cmp.Compare(ts, x.ts) })
 	if ok {
 		c.vers[i] = v
 		return
 	}
 	c.vers = slices.Insert(c.vers, i, v)
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // prune drops versions beyond the table's max versions and outside its

@@ -97,17 +97,12 @@ type value struct {
 	str []byte
 }
 
-func intValue(n int64) value      { return value{t: vtInteger, num: n} }
-func stringValue(s string) value  { return value{t: vtString, str: []byte(s)} }
-func doubleValue(f float64) value { return value{t: vtDouble, num: int64(math.Float64bits(f))} }
-func (v value) float() float64    { return math.Float64frombits(uint64(v.num)) }
-func (v value) isInf() bool       { return v.t == vtInfMin || v.t == vtInfMax }
-func (v value) isPKType() bool    { return v.t == vtInteger || v.t == vtString || v.t == vtBlob }
-func (v value) payloadSize() int  { return len(v.payload(nil)) }
-func (v value) clone() value      { v.str = append([]byte(nil), v.str...); return v }
-func (v value) sameAs(w value) bool {
-	return v.t == w.t && v.num == w.num && string(v.str) == string(w.str)
-}
+func intValue(n int64) value     { return value{t: vtInteger, num: n} }
+func stringValue(s string) value { return value{t: vtString, str: []byte(s)} }
+func (v value) float() float64   { return math.Float64frombits(uint64(v.num)) }
+func (v value) isInf() bool      { return v.t == vtInfMin || v.t == vtInfMax }
+func (v value) payloadSize() int { return len(v.payload(nil)) }
+func (v value) clone() value     { v.str = append([]byte(nil), v.str...); return v }
 
 // payload appends the value's bytes after its type byte: i64, double bits,
 // one byte 0/1, or u32 length and bytes; nothing for INF_MIN, INF_MAX and

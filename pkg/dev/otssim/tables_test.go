@@ -3,8 +3,10 @@ package otssim_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore"
+	"github.com/ensnodepool/webhook/pkg/dev/otssim"
 )
 
 // TestTables drives the table operations with the official Go SDK:
@@ -115,4 +117,50 @@ func TestTables(t *testing.T) {
 			t.Fatalf("recreated table holds %v", got)
 		}
 	})
+}
+
+// TestRestart: tables (with updated options), rows and the auto-increment
+// counter survive closing the service and opening its data directory again.
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := setup(t, dir)
+	createTable(t, b.client, "events", -1, 1, pkSchema{"shard", tablestore.PrimaryKeyType_STRING, false},
+		pkSchema{"seq", tablestore.PrimaryKeyType_INTEGER, true})
+	if _, err := b.client.UpdateTable(&tablestore.UpdateTableRequest{TableName: "events", TableOption: tablestore.NewTableOption(86400*7, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	putAuto := func(c *tablestore.TableStoreClient) int64 {
+		t.Helper()
+		pk := &tablestore.PrimaryKey{}
+		pk.AddPrimaryKeyColumn("shard", "s")
+		pk.AddPrimaryKeyColumnWithAutoIncrement("seq")
+		ch := &tablestore.PutRowChange{TableName: "events", PrimaryKey: pk}
+		ch.SetCondition(tablestore.RowExistenceExpectation_IGNORE)
+		ch.AddColumn("v", "x")
+		ch.SetReturnPk()
+		resp, err := c.PutRow(&tablestore.PutRowRequest{PutRowChange: ch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.PrimaryKey.PrimaryKeys[1].Value.(int64)
+	}
+	first := putAuto(b.client)
+	b.http.Close()
+	if err := b.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(-time.Hour) // a clock that went back must not reuse a key
+
+	again := setup(t, dir, func(c *otssim.Config) { c.Now, c.MaxClockSkew = b.clock.Now, 2 * time.Hour })
+	d, err := again.client.DescribeTable(&tablestore.DescribeTableRequest{TableName: "events"})
+	if err != nil || d.TableOption.TimeToAlive != 86400*7 || d.TableOption.MaxVersion != 3 {
+		t.Fatalf("after restart: %+v, %v", d, err)
+	}
+	if got := get(t, again.client, "events", key("shard", "s", "seq", first)); got["v"] != "x" {
+		t.Fatalf("row after restart: %v", got)
+	}
+	if next := putAuto(again.client); next <= first {
+		t.Fatalf("auto-increment after restart %d, not above %d", next, first)
+	}
 }
