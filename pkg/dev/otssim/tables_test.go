@@ -152,7 +152,7 @@ func TestRestart(t *testing.T) {
 	}
 	b.clock.Advance(-time.Hour) // a clock that went back must not reuse a key
 
-	again := setup(t, dir, func(c *otssim.Config) { c.Now, c.MaxClockSkew = b.clock.Now, 2 * time.Hour })
+	again := setup(t, dir, func(c *otssim.Config) { c.Now, c.MaxClockSkew = b.clock.Now, 2*time.Hour })
 	d, err := again.client.DescribeTable(&tablestore.DescribeTableRequest{TableName: "events"})
 	if err != nil || d.TableOption.TimeToAlive != 86400*7 || d.TableOption.MaxVersion != 3 {
 		t.Fatalf("after restart: %+v, %v", d, err)
