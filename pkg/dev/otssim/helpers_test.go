@@ -29,7 +29,7 @@ type bundle struct {
 
 // setup starts an in-memory simulator (durable under dir if set); cfg may
 // adjust the configuration.
-func setup(t *testing.T, dir string, cfg ...func(*otssim.Config)) *bundle {
+func setup(t testing.TB, dir string, cfg ...func(*otssim.Config)) *bundle {
 	t.Helper()
 	clock := simtest.NewClock(time.Now())
 	c := otssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: dir, Now: clock.Now}
@@ -53,7 +53,7 @@ func setup(t *testing.T, dir string, cfg ...func(*otssim.Config)) *bundle {
 }
 
 // newClient is an official Go SDK client; retries is its RetryTimes.
-func newClient(t *testing.T, endpoint, instance, ak, sk, token string, retries uint) *tablestore.TableStoreClient {
+func newClient(t testing.TB, endpoint, instance, ak, sk, token string, retries uint) *tablestore.TableStoreClient {
 	t.Helper()
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -103,7 +103,7 @@ type pkSchema struct {
 }
 
 // createTable creates a table with the given TTL, max versions and key.
-func createTable(t *testing.T, c *tablestore.TableStoreClient, name string, ttl, maxVersions int, pk ...pkSchema) {
+func createTable(t testing.TB, c *tablestore.TableStoreClient, name string, ttl, maxVersions int, pk ...pkSchema) {
 	t.Helper()
 	meta := &tablestore.TableMeta{TableName: name}
 	for _, p := range pk {
