@@ -71,8 +71,12 @@ func (c *counters) init() {
 	c.calls, c.errors = map[string]int64{}, map[string]int64{}
 }
 
-// record counts one request and its error code ("" for success).
+// record counts one request and its error code ("" for success);
+// operations the service does not serve count as "unknown".
 func (c *counters) record(op, code string) {
+	if ops[op] == nil {
+		op = "unknown"
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls[op]++

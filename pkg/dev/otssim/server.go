@@ -2,7 +2,6 @@ package otssim
 
 import (
 	"cmp"
-	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
@@ -138,7 +137,6 @@ func (s *Server) Close() error {
 
 // call is one API request after authentication.
 type call struct {
-	ctx      context.Context
 	op       string
 	instance string // lower case
 	body     []byte
@@ -203,7 +201,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.finish(r, rw, nil, e)
 		return
 	}
-	c := &call{ctx: r.Context(), op: rw.op, instance: instance, body: body, now: rw.now, nowMs: rw.now.UnixMilli()}
+	c := &call{op: rw.op, instance: instance, body: body, now: rw.now, nowMs: rw.now.UnixMilli()}
 	msg, err := s.dispatch(c)
 	if f != nil && f.Mode == FaultDrop && f.After {
 		s.drop(w, rw) // applied, but the answer is lost
