@@ -27,11 +27,11 @@ func callerPart(caller string) string {
 	return caller
 }
 
-func requestPK(id string) string          { return "r#" + id }
-func keyPK(caller, key string) string     { return "k#" + callerPart(caller) + "#" + key }
-func indexPK(caller string) string        { return "i#" + callerPart(caller) }
-func flightPK(caller string) string       { return "f#" + callerPart(caller) }
-func oncePK(scope, nonce string) string   { return "o#" + scope + "#" + nonce }
+func requestPK(id string) string        { return "r#" + id }
+func keyPK(caller, key string) string   { return "k#" + callerPart(caller) + "#" + key }
+func indexPK(caller string) string      { return "i#" + callerPart(caller) }
+func flightPK(caller string) string     { return "f#" + callerPart(caller) }
+func oncePK(scope, nonce string) string { return "o#" + scope + "#" + nonce }
 func windowPK(caller string, minute int64) string {
 	return "w#" + callerPart(caller) + "#" + strconv.FormatInt(minute, 10)
 }
