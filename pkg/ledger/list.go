@@ -153,7 +153,8 @@ func indexRows(rows []*tablestore.Row, after string) []indexRow {
 
 // records reads the request rows of the index rows that pass f's
 // ClusterId; recs[i] is nil when idx[i] does not pass f, its request row
-// is gone, or it belongs to another caller.
+// is gone, or it is not the row idx[i] was written for (another caller's,
+// or accepted at another time).
 func (l *Ledger) records(ctx context.Context, caller string, f Filter, idx []indexRow) ([]*Record, error) {
 	var ids []string
 	var at []int
@@ -176,6 +177,9 @@ func (l *Ledger) records(ctx context.Context, caller string, f Filter, idx []ind
 			continue
 		}
 		rec := l.parseRecord(ids[j], r)
+		if indexSK(rec.AcceptedAt, rec.RequestId) != idx[at[j]].sk {
+			continue // an index row left by a write that found the id claimed
+		}
 		if f.State == "" || rec.State == f.State {
 			recs[at[j]] = rec
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -164,7 +165,7 @@ func (l *Ledger) Finish(ctx context.Context, caller, requestID string, ev Event)
 	if err != nil {
 		return err
 	}
-	return rowErrs[0]
+	return errors.Join(rowErrs...)
 }
 
 func (l *Ledger) eventChange(requestID string, ev Event) (*tablestore.UpdateRowChange, error) {

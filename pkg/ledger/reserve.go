@@ -219,7 +219,7 @@ func (l *Ledger) MarkQueued(ctx context.Context, res Reserved) error {
 	}
 	key := l.put(keyPK(r.Caller, r.Key), noSK, cond(tablestore.RowExistenceExpectation_IGNORE, nil),
 		col("RequestId", r.RequestId), col("Digest", r.Digest), col("State", keyQueued),
-		col("At", ms(r.At)), col("Token", res.Token), col("LeaseUntil", ms(r.At)))
+		col("At", ms(r.At)), col("Token", res.Token))
 	return l.record(ctx, "queued", r, key)
 }
 

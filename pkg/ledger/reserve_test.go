@@ -199,6 +199,7 @@ func TestMarkQueuedClaimed(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	b.accept(t, b.reservation("acme", "k", "d1", "req_same"))
+	b.clock.Advance(time.Second)
 	for _, r := range []Reservation{
 		b.reservation("other", "k", "d1", "req_same"),
 		b.reservation("acme", "k2", "d2", "req_same"),
@@ -217,6 +218,13 @@ func TestMarkQueuedClaimed(t *testing.T) {
 	rec, err := b.l.Get(ctx, "req_same")
 	if err != nil || rec.Caller != "acme" || rec.Digest != "d1" || rec.Name != "pool-d1" {
 		t.Fatalf("record overwritten: %+v, %v", rec, err)
+	}
+	// The index rows those writes left behind do not list the record
+	// again, nor under the other caller.
+	for caller, want := range map[string]int{"acme": 1, "other": 0} {
+		if p, err := b.l.List(ctx, caller, Filter{}); err != nil || len(p.Requests) != want {
+			t.Fatalf("List(%s) = %v, %v; want %d", caller, ids(p), err, want)
+		}
 	}
 }
 
