@@ -74,47 +74,37 @@ func TestWritesPerPool(t *testing.T) {
 	})
 }
 
-// BenchmarkReserve reserves a new key and marks it queued (two store
-// round trips through the SDK and the in-process simulator).
+// BenchmarkReserve reserves new keys: Reserve alone (one conditional
+// PutRow), and with MarkQueued (one BatchWriteRow more), through the SDK
+// and the in-process simulator.
 func BenchmarkReserve(b *testing.B) {
-	bb := setup(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	var lat latency
-	i := 0
-	for b.Loop() {
-		r := bb.reservation("acme", reqID(i), "d", reqID(i))
-		i++
-		lat.time(func() {
-			res, err := bb.l.Reserve(ctx, r)
-			if err != nil {
-				b.Fatal(err)
+	for _, mark := range []bool{false, true} {
+		name := "Reserve"
+		if mark {
+			name = "ReserveMarkQueued"
+		}
+		b.Run(name, func(b *testing.B) {
+			bb := setup(b)
+			ctx := context.Background()
+			b.ReportAllocs()
+			var lat latency
+			i := 0
+			for b.Loop() {
+				r := bb.reservation("acme", reqID(i), "d", reqID(i))
+				i++
+				lat.time(func() {
+					res, err := bb.l.Reserve(ctx, r)
+					if err == nil && mark {
+						err = bb.l.MarkQueued(ctx, res)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				})
 			}
-			if err := bb.l.MarkQueued(ctx, res); err != nil {
-				b.Fatal(err)
-			}
+			lat.report(b)
 		})
 	}
-	lat.report(b)
-}
-
-// BenchmarkReserveOnly is Reserve alone: one conditional PutRow.
-func BenchmarkReserveOnly(b *testing.B) {
-	bb := setup(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	var lat latency
-	i := 0
-	for b.Loop() {
-		r := bb.reservation("acme", reqID(i), "d", reqID(i))
-		i++
-		lat.time(func() {
-			if _, err := bb.l.Reserve(ctx, r); err != nil {
-				b.Fatal(err)
-			}
-		})
-	}
-	lat.report(b)
 }
 
 // BenchmarkEvent records one event (one UpdateRow).

@@ -144,11 +144,8 @@ func (m Mark) column() string { return fmt.Sprintf("mk_%013d_%s", m.At.UnixMilli
 // Event records ev for the request in one UpdateRow (its own column, so
 // no read and no race with other writers).
 func (l *Ledger) Event(ctx context.Context, requestID string, ev Event) error {
-	chg, err := l.eventChange(requestID, ev)
-	if err != nil {
-		return err
-	}
-	return l.write(ctx, "event", chg)
+	ev.At = ev.At.UTC()
+	return l.putCell(ctx, "event", requestID, ev)
 }
 
 // Finish records a terminal event (active, failed) and ends the request's
@@ -157,7 +154,8 @@ func (l *Ledger) Finish(ctx context.Context, caller, requestID string, ev Event)
 	if err := checkFlight(caller, requestID); err != nil {
 		return err
 	}
-	chg, err := l.eventChange(requestID, ev)
+	ev.At = ev.At.UTC()
+	chg, err := l.cell(requestID, ev)
 	if err != nil {
 		return err
 	}
@@ -168,51 +166,49 @@ func (l *Ledger) Finish(ctx context.Context, caller, requestID string, ev Event)
 	return errors.Join(rowErrs...)
 }
 
-func (l *Ledger) eventChange(requestID string, ev Event) (*tablestore.UpdateRowChange, error) {
-	if err := ev.check(); err != nil {
-		return nil, err
-	}
-	ev.At = ev.At.UTC()
-	return l.cell(requestID, ev.column(), ev)
-}
-
 // Delivery records one delivery attempt in one UpdateRow.
 func (l *Ledger) Delivery(ctx context.Context, requestID string, a Attempt) error {
-	if err := a.check(); err != nil {
-		return err
-	}
 	a.At = a.At.UTC()
-	chg, err := l.cell(requestID, a.column(), a)
-	if err != nil {
-		return err
-	}
-	return l.write(ctx, "delivery", chg)
+	return l.putCell(ctx, "delivery", requestID, a)
 }
 
 // Mark records a dead-letter or redrive mark in one UpdateRow.
 func (l *Ledger) Mark(ctx context.Context, requestID string, m Mark) error {
-	if err := m.check(); err != nil {
-		return err
-	}
 	m.At = m.At.UTC()
-	chg, err := l.cell(requestID, m.column(), m)
+	return l.putCell(ctx, "mark", requestID, m)
+}
+
+// item is what has its own column in the request row: Event, Attempt,
+// Mark.
+type item interface {
+	check() error
+	column() string
+}
+
+// putCell writes v into its column of the request row.
+func (l *Ledger) putCell(ctx context.Context, op, requestID string, v item) error {
+	chg, err := l.cell(requestID, v)
 	if err != nil {
 		return err
 	}
-	return l.write(ctx, "mark", chg)
+	return l.write(ctx, op, chg)
 }
 
-// cell is an UpdateRow of the request row that puts v as JSON in column.
-func (l *Ledger) cell(requestID, column string, v any) (*tablestore.UpdateRowChange, error) {
+// cell is an UpdateRow of the request row that puts v, checked, as JSON in
+// its column.
+func (l *Ledger) cell(requestID string, v item) (*tablestore.UpdateRowChange, error) {
 	if !reRequestID.MatchString(requestID) {
 		return nil, invalid("RequestId: want 1-64 of [A-Za-z0-9_-]")
 	}
+	if err := v.check(); err != nil {
+		return nil, err
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: encoding %s: %w", column, err)
+		return nil, fmt.Errorf("ledger: encoding %s: %w", v.column(), err)
 	}
 	chg := l.update(requestPK(requestID), noSK, cond(tablestore.RowExistenceExpectation_IGNORE, nil))
-	chg.PutColumn(column, string(b))
+	chg.PutColumn(v.column(), string(b))
 	return chg, nil
 }
 
