@@ -2,7 +2,6 @@ package otssim
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -209,8 +208,9 @@ func (j faultJSON) fault() (Fault, error) {
 	return f, nil
 }
 
-// adminInject answers a posted fault. A refuse fault is answered before
-// the listener goes down, so its own connection delivers the answer.
+// adminInject activates a posted fault. A refuse fault closes the
+// listener and dooms the open connections first; this request's own
+// connection still delivers the answer, then closes.
 func (s *Server) adminInject(w http.ResponseWriter, r *http.Request) {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
 		adminJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "the body must be application/json"})
@@ -225,27 +225,13 @@ func (s *Server) adminInject(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := j.fault()
 	if err == nil {
-		f = f.withDefaults()
-		err = f.validate()
-	}
-	if err == nil && f.Mode == FaultRefuse {
-		s.faults.mu.Lock()
-		if s.faults.gate == nil {
-			err = errors.New("otssim: a refuse fault needs the listener from Server.Listen")
-		}
-		s.faults.mu.Unlock()
+		err = s.InjectFault(f)
 	}
 	if err != nil {
 		adminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
-	adminJSON(w, http.StatusOK, map[string]any{"injected": faultsJSON([]Fault{f})[0]})
-	if fl, ok := w.(http.Flusher); ok {
-		fl.Flush()
-	}
-	if err := s.InjectFault(f); err != nil { // validated above; cannot fail
-		s.cfg.Logger.Error("otssim: inject fault", "err", err.Error())
-	}
+	adminJSON(w, http.StatusOK, map[string]any{"injected": faultsJSON([]Fault{f.withDefaults()})[0]})
 }
 
 func adminJSON(w http.ResponseWriter, status int, v any) {

@@ -90,12 +90,12 @@ func (s *Server) parseBatch(c *call, req *otsprotocol.BatchWriteRowRequest) ([]*
 			if err == nil && !m.AllowUpdate && r.GetType() == otsprotocol.OperationType_UPDATE {
 				err = errParam("The table does not allow UpdateRow (allow_update is false).")
 			}
-			var ae *apiError
-			if errors.As(err, &ae) && ae.code == CodeOutOfColumnCountLimit {
-				return nil, nil, ae
-			}
 			if err != nil {
-				rows[i] = append(rows[i], batchRow{err: err.(*apiError)})
+				var ae *apiError
+				if !errors.As(err, &ae) || ae.code == CodeOutOfColumnCountLimit {
+					return nil, nil, err
+				}
+				rows[i] = append(rows[i], batchRow{err: ae})
 				continue
 			}
 			if w.autoInc < 0 {

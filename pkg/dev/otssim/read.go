@@ -6,6 +6,7 @@ package otssim
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 
 	"github.com/aliyun/aliyun-tablestore-go-sdk/tablestore/otsprotocol"
@@ -261,7 +262,12 @@ func (s *Server) batchGetRow(c *call) (protoadapt.MessageV1, error) {
 func readOne(tx *bolt.Tx, m *tableMeta, rs *readSpec, pkb []byte, nowMs int64) (*otsprotocol.RowInBatchGetRowResponse, error) {
 	pk, err := parsePrimaryKey(m, pkb, pkExact)
 	if err != nil {
-		return rowError(err), nil
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			return nil, err
+		}
+		// Both code and message: the Go SDK reads both.
+		return &otsprotocol.RowInBatchGetRowResponse{IsOk: new(false), Error: &otsprotocol.Error{Code: new(ae.code), Message: new(ae.message)}}, nil
 	}
 	b, err := rowsOf(tx, m)
 	if err != nil {
@@ -278,13 +284,6 @@ func readOne(tx *bolt.Tx, m *tableMeta, rs *readSpec, pkb []byte, nowMs int64) (
 	}
 	res.Consumed = capacity{read: units(size)}.proto()
 	return res, nil
-}
-
-// rowError is a failed batch row; Error.code and message are both set, as
-// the Go SDK reads both.
-func rowError(err error) *otsprotocol.RowInBatchGetRowResponse {
-	e := err.(*apiError)
-	return &otsprotocol.RowInBatchGetRowResponse{IsOk: new(false), Error: &otsprotocol.Error{Code: new(e.code), Message: new(e.message)}}
 }
 
 func (s *Server) getRange(c *call) (protoadapt.MessageV1, error) {
