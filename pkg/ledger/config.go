@@ -143,6 +143,8 @@ type Ledger struct {
 	// once sends each write exactly once (RetryTimes 0): the quota
 	// counter, whose increment the SDK's re-send would apply twice.
 	once *tablestore.TableStoreClient
+	// owned is the transport Open made (nil with Config.Transport).
+	owned *http.Transport
 }
 
 // Open checks cfg and returns a Ledger. It does not contact the store:
@@ -156,19 +158,27 @@ func Open(ctx context.Context, cfg Config) (*Ledger, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	l := &Ledger{cfg: cfg}
 	tr := cfg.Transport
 	if tr == nil {
-		tr = &http.Transport{
+		l.owned = &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: cfg.Timeout / 3}).DialContext,
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     25 * time.Second,
 		}
+		tr = l.owned
 	}
-	return &Ledger{
-		cfg:  cfg,
-		db:   newClient(cfg, tr, 10),
-		once: newClient(cfg, tr, 0),
-	}, nil
+	l.db, l.once = newClient(cfg, tr, 10), newClient(cfg, tr, 0)
+	return l, nil
+}
+
+// Close closes the idle connections of the transport Open made. A Ledger
+// still works after Close (it dials again); a function keeps one for the
+// life of its instance and need not close it.
+func (l *Ledger) Close() {
+	if l.owned != nil {
+		l.owned.CloseIdleConnections()
+	}
 }
 
 // newClient builds an SDK client whose whole call, retries included, ends

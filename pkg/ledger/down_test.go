@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/dev/otssim"
 	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 )
 
@@ -83,5 +85,45 @@ func TestNoCallWithoutContextOrCredentials(t *testing.T) {
 	}
 	if n := accepted(); n != 0 {
 		t.Fatalf("%d connections made", n)
+	}
+}
+
+// The SDK asks Config.Credentials before every attempt, so one Ledger
+// follows the STS credentials each FC invocation brings.
+func TestCredentialsPerInvocation(t *testing.T) {
+	t.Parallel()
+	b := startSim(t, otssim.Config{SecurityToken: "sts-token-2"})
+	var current atomic.Pointer[Credentials]
+	current.Store(&Credentials{AccessKeyID: testAK, AccessKeySecret: testSK, SecurityToken: "sts-token-1"})
+	l := b.open(t, func(c *Config) { c.Credentials = func() Credentials { return *current.Load() } })
+	ctx := context.Background()
+	if _, _, err := l.EnsureTable(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("with an expired token: err = %v, want ErrUnavailable", err)
+	}
+	current.Store(&Credentials{AccessKeyID: testAK, AccessKeySecret: testSK, SecurityToken: "sts-token-2"})
+	if _, _, err := l.EnsureTable(ctx); err != nil {
+		t.Fatalf("with the next invocation's token: %v", err)
+	}
+}
+
+// The minute's counter is sent once: when its answer is lost the call is
+// ErrUnavailable, and the increment the store applied counts once.
+func TestQuotaIncrementNotResent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	lim := Limits{PerMinute: 2}
+	b.fault(t, otssim.Fault{Mode: otssim.FaultDrop, After: true, Ops: []string{"UpdateRow"}, Count: 1})
+	if err := b.l.Quota(ctx, "acme", lim); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("lost answer: err = %v, want ErrUnavailable", err)
+	}
+	if err := b.l.Quota(ctx, "acme", lim); err != nil {
+		t.Fatalf("second of the minute: %v", err)
+	}
+	if err := b.l.Quota(ctx, "acme", lim); !errors.Is(err, ErrQuota) {
+		t.Fatalf("third of the minute: err = %v, want ErrQuota", err)
+	}
+	if st, _ := b.sim.Stats(); st.Calls["UpdateRow"] != 3 {
+		t.Fatalf("UpdateRow sent %d times for 3 calls", st.Calls["UpdateRow"])
 	}
 }

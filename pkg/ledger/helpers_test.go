@@ -31,9 +31,22 @@ type bundle struct {
 // may adjust the ledger's Config.
 func setup(t testing.TB, mod ...func(*Config)) *bundle {
 	t.Helper()
+	b := startSim(t, otssim.Config{})
+	b.l = b.open(t, mod...)
+	if _, _, err := b.l.EnsureTable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// startSim starts a simulator with cfg (its key pair, clock and skew set
+// here) behind an httptest server, without a ledger.
+func startSim(t testing.TB, cfg otssim.Config) *bundle {
+	t.Helper()
 	clock := simtest.NewClock(time.Now().UTC().Truncate(time.Minute).Add(10 * time.Second))
-	sim, err := otssim.New(otssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: clock.Now,
-		MaxClockSkew: 365 * 24 * time.Hour}) // the tests move the clock by days
+	cfg.AccessKeyID, cfg.AccessKeySecret, cfg.Now = testAK, testSK, clock.Now
+	cfg.MaxClockSkew = 365 * 24 * time.Hour // the tests move the clock by days
+	sim, err := otssim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,12 +57,7 @@ func setup(t testing.TB, mod ...func(*Config)) *bundle {
 			t.Errorf("otssim Close: %v", err)
 		}
 	})
-	b := &bundle{sim: sim, url: hs.URL, clock: clock}
-	b.l = b.open(t, mod...)
-	if _, _, err := b.l.EnsureTable(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return &bundle{sim: sim, url: hs.URL, clock: clock}
 }
 
 // open opens another Ledger (another instance) on the bundle's simulator.
