@@ -214,13 +214,17 @@ func (l *Ledger) cell(requestID string, v item) (*tablestore.UpdateRowChange, er
 
 // Record is what the ledger knows of one request.
 type Record struct {
+	// RequestId identifies the request end to end.
 	RequestId string
 	// Caller is the caller's Id ("" in simple mode).
-	Caller         string
+	Caller string
+	// IdempotencyKey is the key the request was reserved under ("" for a
+	// request recorded by Seen).
 	IdempotencyKey string `json:",omitempty"`
-	ClusterId      string
-	Name           string
-	Source         string `json:",omitempty"`
+	// ClusterId and Name name the node pool.
+	ClusterId, Name string
+	// Source is who produced the request (webhook, chatops, queue).
+	Source string `json:",omitempty"`
 	// State is computed from the event of highest Sequence.
 	State      State
 	AcceptedAt time.Time
