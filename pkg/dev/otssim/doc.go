@@ -12,9 +12,20 @@
 // next_start_primary_key, 5000 rows or 4 MB per page), with row existence
 // and column conditions, versions, time to live and auto-increment
 // primary keys. Requests must carry the OTS signature of the configured
-// AccessKey pair; any instance name is served, each as its own set of
-// tables of one local account. Errors carry the service's codes and HTTP
-// statuses (OTSConditionCheckFail 403, OTSObjectNotExist 404, …).
+// AccessKey pair; any instance name is served (case-insensitively), each
+// as its own set of tables of one local account. Errors carry the
+// service's codes and HTTP statuses (OTSConditionCheckFail 403,
+// OTSObjectNotExist 404, …).
+//
+// Where the service's behaviour is not documented, the simulator chooses:
+// a request missing a proto2 required field (such as a batch row's
+// condition) fails as a whole with OTSParameterInvalid; BatchGetRow and
+// BatchWriteRow fail as a whole on a missing table; filters compare values
+// of one type only (mixed types and NaN satisfy only NOT_EQUAL); reads
+// always return the whole primary key; a row whose attribute columns were
+// all deleted by UpdateRow still exists; x-ots-date may be 15 minutes off
+// and its fraction is ignored; deviation_cell_version_in_sec defaults to
+// one day; OTSNotEnoughCapacityUnit is answered with 403.
 //
 // Not served: secondary and search indexes, streams, SQL, time series,
 // local transactions and atomic batches, regex filters; the per-table

@@ -38,16 +38,25 @@ const (
 // required. Fault windows run on the wall clock, not Config.Now: they
 // model outages of real length.
 type Fault struct {
-	Mode    string        `json:"mode"`
-	Ops     []string      `json:"ops,omitempty"`
-	Code    string        `json:"code,omitempty"`
-	Status  int           `json:"status,omitempty"`
-	Message string        `json:"message,omitempty"`
-	For     time.Duration `json:"for,omitempty"`
-	Count   int           `json:"count,omitempty"`
-	Rate    float64       `json:"rate,omitempty"`
-	Delay   time.Duration `json:"delay,omitempty"`
-	After   bool          `json:"after,omitempty"`
+	// Mode is one of FaultError, FaultThrottle, FaultDelay, FaultDrop and
+	// FaultRefuse.
+	Mode string
+	// Ops limits the fault to these operations (e.g. "PutRow").
+	Ops []string
+	// Code, Status and Message are the error answer of FaultError and
+	// FaultThrottle; Status defaults to the code's (StatusOf).
+	Code    string
+	Status  int
+	Message string
+	// For and Count bound the fault (see above).
+	For   time.Duration
+	Count int
+	// Rate is FaultThrottle's requests per second let through.
+	Rate float64
+	// Delay is FaultDelay's hold time.
+	Delay time.Duration
+	// After makes FaultDrop serve the request before dropping it.
+	After bool
 }
 
 // withDefaults fills in the code, status and message of error answers.

@@ -144,48 +144,40 @@ func (rs *readSpec) project(m *tableMeta, r *storedRow, nowMs int64) (row, int, 
 }
 
 func (s *Server) getRow(c *call) (protoadapt.MessageV1, error) {
-	req := &otsprotocol.GetRowRequest{}
-	if err := decode(c.body, req); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	m, err := s.table(c.instance, req.GetTableName())
-	if err != nil {
-		return nil, err
-	}
-	rs, err := newReadSpec(m, readParams{req.GetColumnsToGet(), req.GetTimeRange(), req.MaxVersions, req.GetFilter(),
-		req.GetStartColumn(), req.GetEndColumn()})
-	if err != nil {
-		return nil, err
-	}
-	pk, err := parsePrimaryKey(m, req.GetPrimaryKey(), pkExact)
-	if err != nil {
-		return nil, err
-	}
-	resp := &otsprotocol.GetRowResponse{Row: []byte{}}
-	size := 0
-	err = s.st.view(func(tx *bolt.Tx) error {
-		b, err := rowsOf(tx, m)
+	return withTable(s, c, func(req *otsprotocol.GetRowRequest, m *tableMeta) (protoadapt.MessageV1, error) {
+		rs, err := newReadSpec(m, readParams{req.GetColumnsToGet(), req.GetTimeRange(), req.MaxVersions, req.GetFilter(),
+			req.GetStartColumn(), req.GetEndColumn()})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		r, err := getRow(b, rowKey(pk))
+		pk, err := parsePrimaryKey(m, req.GetPrimaryKey(), pkExact)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if out, n, ok := rs.project(m, r, c.nowMs); ok {
-			resp.Row, size = encodeRows(out), n
+		resp := &otsprotocol.GetRowResponse{Row: []byte{}}
+		size := 0
+		err = s.st.view(func(tx *bolt.Tx) error {
+			b, err := rowsOf(tx, m)
+			if err != nil {
+				return err
+			}
+			r, err := getRow(b, rowKey(pk))
+			if err != nil {
+				return err
+			}
+			if out, n, ok := rs.project(m, r, c.nowMs); ok {
+				resp.Row, size = encodeRows(out), n
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		return nil
+		cu := capacity{read: units(size)}
+		s.stats.consume(cu, nil)
+		resp.Consumed = cu.proto()
+		return resp, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	cu := capacity{read: units(size)}
-	s.stats.consume(cu, nil)
-	resp.Consumed = cu.proto()
-	return resp, nil
 }
 
 // parsePrimaryKey reads a PlainBuffer row holding only a primary key.
@@ -287,34 +279,26 @@ func readOne(tx *bolt.Tx, m *tableMeta, rs *readSpec, pkb []byte, nowMs int64) (
 }
 
 func (s *Server) getRange(c *call) (protoadapt.MessageV1, error) {
-	req := &otsprotocol.GetRangeRequest{}
-	if err := decode(c.body, req); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	m, err := s.table(c.instance, req.GetTableName())
-	if err != nil {
-		return nil, err
-	}
-	sc, err := newScan(m, req)
-	if err != nil {
-		return nil, err
-	}
-	var resp *otsprotocol.GetRangeResponse
-	err = s.st.view(func(tx *bolt.Tx) error {
-		b, err := rowsOf(tx, m)
+	return withTable(s, c, func(req *otsprotocol.GetRangeRequest, m *tableMeta) (protoadapt.MessageV1, error) {
+		sc, err := newScan(m, req)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		resp, err = sc.run(b, c.nowMs)
-		return err
+		var resp *otsprotocol.GetRangeResponse
+		err = s.st.view(func(tx *bolt.Tx) error {
+			b, err := rowsOf(tx, m)
+			if err != nil {
+				return err
+			}
+			resp, err = sc.run(b, c.nowMs)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.stats.consume(capacity{read: resp.Consumed.CapacityUnit.GetRead()}, nil)
+		return resp, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.stats.consume(capacity{read: resp.Consumed.CapacityUnit.GetRead()}, nil)
-	return resp, nil
 }
 
 // scan is a parsed GetRange: the keys [lo, hi) (hi nil: no upper end) in

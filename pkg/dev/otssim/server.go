@@ -265,6 +265,30 @@ func decode(body []byte, m protoadapt.MessageV1) error {
 	return nil
 }
 
+// tableRequest is a request message that names one table.
+type tableRequest[T any] interface {
+	*T
+	protoadapt.MessageV1
+	GetTableName() string
+}
+
+// withTable decodes a request for one table and runs fn with the table's
+// description, holding the shared lock (so no table operation
+// interleaves).
+func withTable[T any, PT tableRequest[T]](s *Server, c *call, fn func(req PT, m *tableMeta) (protoadapt.MessageV1, error)) (protoadapt.MessageV1, error) {
+	req := PT(new(T))
+	if err := decode(c.body, req); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, err := s.table(c.instance, req.GetTableName())
+	if err != nil {
+		return nil, err
+	}
+	return fn(req, m)
+}
+
 // responder writes answers with the headers Tablestore sends.
 type responder struct {
 	w     http.ResponseWriter

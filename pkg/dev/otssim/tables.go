@@ -197,16 +197,13 @@ func (s *Server) listTable(c *call) (protoadapt.MessageV1, error) {
 }
 
 func (s *Server) describeTable(c *call) (protoadapt.MessageV1, error) {
-	req := &otsprotocol.DescribeTableRequest{}
-	if err := decode(c.body, req); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	m, err := s.table(c.instance, req.GetTableName())
-	if err != nil {
-		return nil, err
-	}
+	return withTable(s, c, func(_ *otsprotocol.DescribeTableRequest, m *tableMeta) (protoadapt.MessageV1, error) {
+		return m.describe(), nil
+	})
+}
+
+// describe is the table's DescribeTableResponse.
+func (m *tableMeta) describe() *otsprotocol.DescribeTableResponse {
 	resp := &otsprotocol.DescribeTableResponse{
 		TableMeta:                 &otsprotocol.TableMeta{TableName: &m.Name},
 		ReservedThroughputDetails: m.throughputDetails(),
@@ -225,7 +222,7 @@ func (s *Server) describeTable(c *call) (protoadapt.MessageV1, error) {
 		resp.TableMeta.DefinedColumn = append(resp.TableMeta.DefinedColumn,
 			&otsprotocol.DefinedColumnSchema{Name: new(d.Name), Type: otsprotocol.DefinedColumnType(d.Type).Enum()})
 	}
-	return resp, nil
+	return resp
 }
 
 func (m *tableMeta) throughputDetails() *otsprotocol.ReservedThroughputDetails {

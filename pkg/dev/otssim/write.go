@@ -345,15 +345,10 @@ func returnRow(m *tableMeta, r *storedRow, spec returnSpec) row {
 	return out
 }
 
-// write runs one single-row write operation.
-func (s *Server) write(c *call, table string, kind otsprotocol.OperationType, rowChange []byte,
+// write runs one single-row write operation on table m (the caller holds
+// the shared lock).
+func (s *Server) write(c *call, m *tableMeta, kind otsprotocol.OperationType, rowChange []byte,
 	pc *otsprotocol.Condition, rc *otsprotocol.ReturnContent) (writeResult, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	m, err := s.table(c.instance, table)
-	if err != nil {
-		return writeResult{}, err
-	}
 	if !m.AllowUpdate && kind == otsprotocol.OperationType_UPDATE {
 		return writeResult{}, errParam("The table does not allow UpdateRow (allow_update is false).")
 	}
@@ -375,37 +370,31 @@ func (s *Server) write(c *call, table string, kind otsprotocol.OperationType, ro
 }
 
 func (s *Server) putRow(c *call) (protoadapt.MessageV1, error) {
-	req := &otsprotocol.PutRowRequest{}
-	if err := decode(c.body, req); err != nil {
-		return nil, err
-	}
-	res, err := s.write(c, req.GetTableName(), otsprotocol.OperationType_PUT, req.GetRow(), req.GetCondition(), req.GetReturnContent())
-	if err != nil {
-		return nil, err
-	}
-	return &otsprotocol.PutRowResponse{Consumed: res.cu.proto(), Row: res.row}, nil
+	return withTable(s, c, func(req *otsprotocol.PutRowRequest, m *tableMeta) (protoadapt.MessageV1, error) {
+		res, err := s.write(c, m, otsprotocol.OperationType_PUT, req.GetRow(), req.GetCondition(), req.GetReturnContent())
+		if err != nil {
+			return nil, err
+		}
+		return &otsprotocol.PutRowResponse{Consumed: res.cu.proto(), Row: res.row}, nil
+	})
 }
 
 func (s *Server) updateRow(c *call) (protoadapt.MessageV1, error) {
-	req := &otsprotocol.UpdateRowRequest{}
-	if err := decode(c.body, req); err != nil {
-		return nil, err
-	}
-	res, err := s.write(c, req.GetTableName(), otsprotocol.OperationType_UPDATE, req.GetRowChange(), req.GetCondition(), req.GetReturnContent())
-	if err != nil {
-		return nil, err
-	}
-	return &otsprotocol.UpdateRowResponse{Consumed: res.cu.proto(), Row: res.row}, nil
+	return withTable(s, c, func(req *otsprotocol.UpdateRowRequest, m *tableMeta) (protoadapt.MessageV1, error) {
+		res, err := s.write(c, m, otsprotocol.OperationType_UPDATE, req.GetRowChange(), req.GetCondition(), req.GetReturnContent())
+		if err != nil {
+			return nil, err
+		}
+		return &otsprotocol.UpdateRowResponse{Consumed: res.cu.proto(), Row: res.row}, nil
+	})
 }
 
 func (s *Server) deleteRow(c *call) (protoadapt.MessageV1, error) {
-	req := &otsprotocol.DeleteRowRequest{}
-	if err := decode(c.body, req); err != nil {
-		return nil, err
-	}
-	res, err := s.write(c, req.GetTableName(), otsprotocol.OperationType_DELETE, req.GetPrimaryKey(), req.GetCondition(), nil)
-	if err != nil {
-		return nil, err
-	}
-	return &otsprotocol.DeleteRowResponse{Consumed: res.cu.proto()}, nil
+	return withTable(s, c, func(req *otsprotocol.DeleteRowRequest, m *tableMeta) (protoadapt.MessageV1, error) {
+		res, err := s.write(c, m, otsprotocol.OperationType_DELETE, req.GetPrimaryKey(), req.GetCondition(), nil)
+		if err != nil {
+			return nil, err
+		}
+		return &otsprotocol.DeleteRowResponse{Consumed: res.cu.proto()}, nil
+	})
 }
