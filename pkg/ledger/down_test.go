@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/dev/otssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 // A store that is down (nothing listens, or it accepts and never answers)
@@ -23,7 +23,7 @@ func TestStoreDownIsUnavailableWithinTimeout(t *testing.T) {
 	}
 	closed := "http://" + ln.Addr().String()
 	ln.Close()
-	hanging, accepted := simtest.HangingHost(t)
+	hanging, accepted := testkit.HangingHost(t)
 
 	const timeout = 900 * time.Millisecond
 	for _, tc := range []struct{ name, endpoint string }{{"Refused", closed}, {"Hanging", hanging}} {
@@ -68,7 +68,7 @@ func TestStoreDownIsUnavailableWithinTimeout(t *testing.T) {
 // A cancelled context and missing credentials fail before anything is sent.
 func TestNoCallWithoutContextOrCredentials(t *testing.T) {
 	t.Parallel()
-	hanging, accepted := simtest.HangingHost(t)
+	hanging, accepted := testkit.HangingHost(t)
 	empty := func() Credentials { return Credentials{} }
 	l, err := Open(context.Background(), Config{Endpoint: hanging, Instance: "inst", Credentials: empty})
 	if err != nil {

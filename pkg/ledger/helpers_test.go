@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/dev/otssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 const (
@@ -23,7 +23,7 @@ const (
 type bundle struct {
 	sim   *otssim.Server
 	url   string
-	clock *simtest.Clock
+	clock *testkit.Clock
 	l     *Ledger
 }
 
@@ -43,7 +43,7 @@ func setup(t testing.TB, mod ...func(*Config)) *bundle {
 // here) behind an httptest server, without a ledger.
 func startSim(t testing.TB, cfg otssim.Config) *bundle {
 	t.Helper()
-	clock := simtest.NewClock(time.Now().UTC().Truncate(time.Minute).Add(10 * time.Second))
+	clock := testkit.NewClock(time.Now().UTC().Truncate(time.Minute).Add(10 * time.Second))
 	cfg.AccessKeyID, cfg.AccessKeySecret, cfg.Now = testAK, testSK, clock.Now
 	cfg.MaxClockSkew = 365 * 24 * time.Hour // the tests move the clock by days
 	sim, err := otssim.New(cfg)
