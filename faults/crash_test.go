@@ -20,7 +20,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/mns"
 )
@@ -31,7 +31,7 @@ type localProcess struct {
 	t       *testing.T
 	args    []string
 	env     []string
-	out     *stacktest.SyncBuffer
+	out     *testkit.SyncBuffer
 	cmd     *exec.Cmd
 	http    string
 	mns     string
@@ -49,10 +49,10 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startLocal(t *testing.T, sec stacktest.Secrets, poll, provision time.Duration) *localProcess {
+func startLocal(t *testing.T, sec testkit.Secrets, poll, provision time.Duration) *localProcess {
 	t.Helper()
-	p := &localProcess{t: t, out: &stacktest.SyncBuffer{}, http: freeAddr(t), mns: freeAddr(t), ens: freeAddr(t)}
-	stacktest.DumpOnFailure(t, p.out)
+	p := &localProcess{t: t, out: &testkit.SyncBuffer{}, http: freeAddr(t), mns: freeAddr(t), ens: freeAddr(t)}
+	testkit.DumpOnFailure(t, p.out)
 	p.args = []string{"-http", p.http, "-mns", p.mns, "-ens", p.ens, "-data", filepath.Join(t.TempDir(), "data"),
 		"-poll-interval", poll.String(), "-ens-provision", provision.String(), "-bin", binDir}
 	p.env = append(os.Environ(), "WEBHOOK_SECRET="+sec.Webhook, "CALLBACK_SECRET="+sec.Callback, "LOG_LEVEL=info")
@@ -143,9 +143,9 @@ func testWholeStackKill(t *testing.T) {
 		n = 60
 	}
 	const poll, provision = 2 * time.Second, 15 * time.Second
-	sec := stacktest.NewSecrets(t)
+	sec := testkit.NewSecrets(t)
 	rcv := newReceiver(t, sec.Callback)
-	tmpl := stacktest.Template(t, moduleDir)
+	tmpl := testkit.Template(t, moduleDir)
 	p := startLocal(t, sec, poll, provision)
 	ids := map[string]string{} // RequestId → name
 	submit := func(i int) {
@@ -156,7 +156,7 @@ func testWholeStackKill(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		status, resp, err := localstack.Submit(ctx, nil, "http://"+p.http, sec.Webhook, "msg_"+name, body)
+		status, resp, err := localstack.PostCreate(ctx, nil, "http://"+p.http, sec.Webhook, "msg_"+name, body)
 		var a localstack.Accepted
 		if err != nil || status != http.StatusAccepted || json.Unmarshal(resp, &a) != nil {
 			t.Fatalf("submit %s: %d %s %v", name, status, resp, err)
@@ -168,7 +168,7 @@ func testWholeStackKill(t *testing.T) {
 	for i := range n / 2 {
 		submit(i)
 	}
-	stacktest.Eventually(60*time.Second, func() bool {
+	testkit.Eventually(60*time.Second, func() bool {
 		var st enssim.Stats
 		return p.ensAdmin("stats", &st) == nil && st.Pools >= n/2
 	})
@@ -176,7 +176,7 @@ func testWholeStackKill(t *testing.T) {
 	for i := n / 2; i < n; i++ {
 		submit(i)
 	}
-	stacktest.Eventually(30*time.Second, func() bool {
+	testkit.Eventually(30*time.Second, func() bool {
 		var st enssim.Stats
 		return p.ensAdmin("stats", &st) == nil && st.Pools > n/2
 	})

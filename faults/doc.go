@@ -17,6 +17,6 @@
 //
 // The result table (fault → pools created, duplicates, events delivered,
 // events lost, same-id redeliveries, dead letters) is logged by
-// TestFaults; README.md ("Reliability and security") keeps the tables
+// TestFaults; docs/testing.md ("Reliability and security") keeps the tables
 // of a short and a full run.
 package faults

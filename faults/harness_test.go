@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -24,60 +21,10 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/mns"
 )
-
-var fullFlag = flag.Bool("full", false, "run the full fault suite (long); also FAULTS_FULL=1")
-
-// full reports whether the long run was asked for.
-func full() bool { return *fullFlag || os.Getenv("FAULTS_FULL") == "1" }
-
-var (
-	binDir    string // function binaries and the mnssim binary, built once
-	moduleDir string
-)
-
-func TestMain(m *testing.M) {
-	flag.Parse()
-	// Scenarios mostly wait (provisioning, polls, retries): let four
-	// stacks run side by side unless -parallel was given.
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		_ = flag.Set("test.parallel", "4")
-	}
-	code := func() int {
-		d, err := filepath.Abs("..")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		moduleDir = d
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		start := time.Now()
-		dir, err := stacktest.BuildBinaries(ctx, moduleDir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		for _, name := range []string{"mnssim", "local"} {
-			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, name), "./scripts/"+name)
-			cmd.Dir = moduleDir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
-				return 1
-			}
-		}
-		fmt.Fprintf(os.Stderr, "faults: built the functions, mnssim and scripts/local in %v\n", time.Since(start).Round(time.Millisecond))
-		binDir = dir
-		return m.Run()
-	}()
-	os.Exit(code)
-}
 
 // ---- result table ----
 
@@ -142,7 +89,7 @@ type action struct {
 type faultHandler struct {
 	next   http.Handler
 	opOf   func(*http.Request) string
-	wire   *stacktest.SyncBuffer
+	wire   *testkit.SyncBuffer
 	mu     sync.Mutex
 	rng    *rand.Rand
 	rule   func(op string, rng *rand.Rand) action
@@ -151,7 +98,7 @@ type faultHandler struct {
 }
 
 func newFaultHandler(next http.Handler, opOf func(*http.Request) string, seed uint64) *faultHandler {
-	return &faultHandler{next: next, opOf: opOf, wire: &stacktest.SyncBuffer{}, rng: rand.New(rand.NewPCG(seed, 7)),
+	return &faultHandler{next: next, opOf: opOf, wire: &testkit.SyncBuffer{}, rng: rand.New(rand.NewPCG(seed, 7)),
 		counts: map[string]int{}, calls: map[string]int{}}
 }
 
@@ -191,8 +138,13 @@ func (t teeWriter) Write(p []byte) (int, error) {
 func (f *faultHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	fmt.Fprintf(f.wire, "\n> %s %s\n", r.Method, r.URL.String())
-	f.wire.Write(body)
+	// The exchange goes to wire in one piece when it ends, so that a
+	// long poll's answer stays under its own request line rather than
+	// under whichever request arrived meanwhile.
+	var ex bytes.Buffer
+	defer func() { f.wire.Write(ex.Bytes()) }()
+	fmt.Fprintf(&ex, "\n> %s %s\n", r.Method, r.URL.String())
+	ex.Write(body)
 	op := f.opOf(r)
 	f.mu.Lock()
 	f.calls[op]++
@@ -219,8 +171,8 @@ func (f *faultHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, a.Body)
 		return
 	}
-	fmt.Fprintf(f.wire, "\n< ")
-	f.next.ServeHTTP(teeWriter{w, f.wire}, r)
+	fmt.Fprintf(&ex, "\n< ")
+	f.next.ServeHTTP(teeWriter{w, &ex}, r)
 }
 
 // ensOp names an ENS call by its action.
@@ -291,8 +243,8 @@ type envOpts struct {
 
 type env struct {
 	t     *testing.T
-	sec   stacktest.Secrets
-	out   *stacktest.SyncBuffer
+	sec   testkit.Secrets
+	out   *testkit.SyncBuffer
 	ens   *enssim.Server
 	ensF  *faultHandler
 	mns   *mnssim.Server // nil with externalMNS
@@ -317,9 +269,9 @@ const trackingVisibility = 25 * time.Second
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, sec: stacktest.NewSecrets(t), out: &stacktest.SyncBuffer{}, tmpl: stacktest.Template(t, moduleDir),
+	e := &env{t: t, sec: testkit.NewSecrets(t), out: &testkit.SyncBuffer{}, tmpl: testkit.Template(t, moduleDir),
 		accepted: map[string]string{}, names: map[string]bool{}, start: time.Now()}
-	stacktest.DumpOnFailure(t, e.out)
+	testkit.DumpOnFailure(t, e.out)
 	dir := t.TempDir()
 	if o.provision == 0 {
 		o.provision = 1500 * time.Millisecond
@@ -355,7 +307,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	e.rcv = newReceiver(t, e.sec.Callback)
-	cfg := stacktest.Config(filepath.Join(dir, "stack"), binDir, e.sec, e.out)
+	cfg := testkit.Config(filepath.Join(dir, "stack"), binDir, e.sec, e.out)
 	cfg.MNSEndpoint = e.mnsEP
 	cfg.ENSEndpoint, cfg.ENSProtocol = ensAddr, "HTTP"
 	cfg.ENSProvision = o.provision
@@ -365,7 +317,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.mutate(&cfg)
 	}
 	e.cfg = cfg
-	e.st = stacktest.Start(t, cfg)
+	e.st = testkit.Start(t, cfg)
 	return e
 }
 
@@ -396,7 +348,7 @@ func (e *env) submit(name string, body []byte) string {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		status, resp, err := localstack.Submit(ctx, nil, e.st.URL(), e.sec.Webhook, id, body)
+		status, resp, err := localstack.PostCreate(ctx, nil, e.st.URL(), e.sec.Webhook, id, body)
 		cancel()
 		if err == nil && status == http.StatusAccepted {
 			var a localstack.Accepted
@@ -436,7 +388,7 @@ func (e *env) settle(fault string, want expectation, timeout time.Duration, note
 		}
 		return true
 	}
-	stacktest.Eventually(timeout, done)
+	testkit.Eventually(timeout, done)
 	time.Sleep(4 * e.cfg.PollInterval)
 	r := row{Fault: fault, Note: note, Took: time.Since(e.start)}
 	e.mu.Lock()
@@ -605,7 +557,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
-	stacktest.Add(r.got, ev.Data.RequestId, ev.Type, id)
+	testkit.Add(r.got, ev.Data.RequestId, ev.Type, id)
 	if k := ev.Data.RequestId + " " + ev.Type; r.first[k].IsZero() {
 		r.first[k] = time.Now()
 	}
@@ -621,7 +573,7 @@ func (r *receiver) byRequest() map[string]map[string]map[string]int {
 		for b, n := range m {
 			for id, k := range n {
 				for range k {
-					stacktest.Add(c, a, b, id)
+					testkit.Add(c, a, b, id)
 				}
 			}
 		}

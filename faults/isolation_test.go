@@ -13,14 +13,13 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 // hangingURL is the base URL of a receiver that accepts connections and
 // never answers (a firewalled endpoint).
 func hangingURL(t testing.TB) string {
-	u, _ := simtest.HangingHost(t)
+	u, _ := testkit.HangingHost(t)
 	return u
 }
 
@@ -51,7 +50,7 @@ func (e *env) ordinary(prefix string, n int, want expectation) []time.Duration {
 		want[id], sent[id] = callback.TypeActive, at
 		time.Sleep(500 * time.Millisecond)
 	}
-	stacktest.Eventually(60*time.Second, func() bool {
+	testkit.Eventually(60*time.Second, func() bool {
 		for id := range sent {
 			if e.rcv.firstAt(id, callback.TypeActive).IsZero() {
 				return false
@@ -106,13 +105,13 @@ func testHangingReceivers(t *testing.T) {
 	wg.Wait()
 	// Ordinary requests once the hanging ones are created (the worker's
 	// 10 creates/s is the same for everybody) and their callbacks hang.
-	stacktest.Eventually(3*time.Minute, func() bool { return e.ens.Stats().Pools >= n })
+	testkit.Eventually(3*time.Minute, func() bool { return e.ens.Stats().Pools >= n })
 	lat := e.ordinary("ord", ordinaryN, want)
 
 	// Every hanging event (creating and active per request) ends on the
 	// dead-letter queue after its attempts.
 	dlq := e.queueClient().Queue(config.DefaultDeadLetterQueue)
-	stacktest.Eventually(8*time.Minute, func() bool {
+	testkit.Eventually(8*time.Minute, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		a, err := dlq.Attributes(ctx)

@@ -19,6 +19,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 const ensServerError = `{"RequestId":"fault","HostId":"ens.aliyuncs.com","Code":"ServiceUnavailable","Message":"injected by the fault suite"}`
@@ -173,7 +174,7 @@ func testENSPoolFailsVanishes(t *testing.T) {
 	ok := e.submit("steady-0", e.request("steady-0", e.rcv.url+"/ok"))
 	want[ok] = callback.TypeActive
 	// Vanish once the poller has seen the pool (creating delivered, then one more poll).
-	stacktest_wait(t, 30*time.Second, "creating callbacks", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "creating callbacks", func() bool {
 		g := e.rcv.byRequest()
 		for id := range vanish {
 			if len(g[id][callback.TypeCreating]) == 0 {
@@ -325,17 +326,6 @@ func testBadMessages(t *testing.T) {
 	}
 	if strings.Contains(e.out.String(), "panic:") {
 		t.Errorf("a function panicked")
-	}
-}
-
-func stacktest_wait(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

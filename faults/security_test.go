@@ -16,7 +16,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
-	"github.com/ensnodepool/webhook/pkg/dev/localstack/stacktest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 // 4. Receivers: down (port closed, opened 3 s later), slow (2 s), 500 on
@@ -55,7 +55,7 @@ func testReceivers(t *testing.T) {
 				for typ, ids := range g[downID] {
 					for mid, n := range ids {
 						for range n {
-							stacktest.Add(e.rcv.got, downID, typ, mid)
+							testkit.Add(e.rcv.got, downID, typ, mid)
 						}
 					}
 				}
@@ -90,7 +90,7 @@ func testReceivers(t *testing.T) {
 // dial-time check must refuse it; no connection to a non-loopback
 // address is ever attempted (the Dial hook records and refuses).
 func TestDNSRebinding(t *testing.T) {
-	sec := stacktest.NewSecrets(t)
+	sec := testkit.NewSecrets(t)
 	var lookups atomic.Int32
 	res := resolverFunc(func(ctx context.Context, network, host string) ([]netip.Addr, error) {
 		if lookups.Add(1) == 1 {
@@ -187,7 +187,7 @@ func testSecurity(t *testing.T) {
 		}
 		return h
 	}
-	other := stacktest.NewSecrets(t)
+	other := testkit.NewSecrets(t)
 	nested := []byte(strings.Repeat(`{"ClusterId":`, 4000))
 	huge := append([]byte(`{"ClusterId":"`), bytes.Repeat([]byte("a"), 70<<10)...)
 	cases := []struct {
@@ -243,7 +243,7 @@ func testSecurity(t *testing.T) {
 	// Marker password requests: one succeeds, one conflicts (→ failed + DLQ).
 	pw := passwordRequest(t, e, "sec-pw", marker, "ens.sn1.small")
 	want[e.submit("sec-pw", pw)] = callback.TypeActive
-	stacktest_wait(t, 30*time.Second, "sec-pw created", func() bool { return len(e.ens.Pools("eck-demo0001")) >= 2 })
+	testkit.WaitFor(t, 30*time.Second, "sec-pw created", func() bool { return len(e.ens.Pools("eck-demo0001")) >= 2 })
 	conflict := passwordRequest(t, e, "sec-pw", marker, "ens.sn1.medium")
 	want[e.submit("sec-pw", conflict)] = callback.TypeFailed
 	r := e.settle("Security: 9 refused inputs, 1 request replayed ×3, marker-password requests (1 ok, 1 conflict)", want, 60*time.Second, "")
@@ -251,7 +251,7 @@ func testSecurity(t *testing.T) {
 		t.Errorf("pools created = %d, want 2 (sec-0 once despite replays, sec-pw once)", r.Pools)
 	}
 	// Scan every captured byte for the marker (plain, base64, URL-escaped).
-	st, sb, err := stacktest.Get(ctx, e.st.URL()+"/v1/clusters/eck-demo0001/nodepools/sec-pw", e.sec.Webhook)
+	st, sb, err := testkit.Get(ctx, e.st.URL()+"/v1/clusters/eck-demo0001/nodepools/sec-pw", e.sec.Webhook)
 	if err != nil || st != http.StatusOK {
 		t.Errorf("status: %d %v", st, err)
 	}

@@ -60,12 +60,14 @@ func newApp(s config.Settings, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	validator := nodepool.NewValidator(nodepool.ValidationConfig{AllowHTTPCallback: s.CallbackAllowHTTP, CallbackAllow: s.CallbackAllow})
+	seen := nodepool.NewSeen(0) // one memory of RequestIds for both front doors
 	api, err := intake.New(intake.Config{
 		Secrets:       s.WebhookSecrets,
 		Callers:       s.Callers,
 		Sealer:        sealer,
 		Validator:     validator,
 		Queue:         sender{a},
+		Keys:          seen,
 		Pools:         pools{a},
 		Logger:        a.log,
 		StatusURLBase: s.PublicURL,
@@ -73,7 +75,7 @@ func newApp(s config.Settings, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	chat, err := newChatOps(s, validator, sender{a}, pools{a}, a.log)
+	chat, err := newChatOps(s, validator, sender{a}, seen, pools{a}, a.log)
 	if err != nil {
 		return nil, err
 	}
@@ -96,12 +98,12 @@ func route(api, chat http.Handler) http.Handler {
 
 // newChatOps builds the ChatOps handler; a platform without its secret
 // settings is off (its route answers 404).
-func newChatOps(s config.Settings, v *nodepool.Validator, q nodepool.Sender, p nodepool.PoolReader, log *slog.Logger) (*chatops.Handler, error) {
+func newChatOps(s config.Settings, v *nodepool.Validator, q nodepool.Sender, keys *nodepool.Seen, p nodepool.PoolReader, log *slog.Logger) (*chatops.Handler, error) {
 	presets, err := loadPresets(s.ChatOpsPresets)
 	if err != nil {
 		return nil, err
 	}
-	cfg := chatops.Config{Presets: presets, Callers: s.Callers, Validator: v, Queue: q, Pools: p, ExtraHosts: s.ChatOpsAllowHosts, Logger: log}
+	cfg := chatops.Config{Presets: presets, Callers: s.Callers, Validator: v, Queue: q, Keys: keys, Pools: p, ExtraHosts: s.ChatOpsAllowHosts, Logger: log}
 	if len(s.SlackSigningSecrets) > 0 {
 		if cfg.Slack, err = chatops.NewSlackVerifier(chatops.VerifierConfig{Secrets: s.SlackSigningSecrets}); err != nil {
 			return nil, fmt.Errorf("%s: %w", config.EnvSlackSigningSecret, err)

@@ -3,7 +3,8 @@ package callback
 // Error codes that nodepool.failed and nodepool.timeout events carry in
 // data.Error.Code, besides the ENS API's own codes (an ENS error the worker
 // cannot retry is passed through with ENS's Code and Message). This is the
-// one list: README's "Error codes" table is checked against Codes by a test.
+// one list: the "Error codes" table of docs/callbacks.md is checked against
+// Codes by a test.
 const (
 	// CodeConflict: a pool with the request's name exists with a different
 	// spec; the message lists each differing field.
@@ -36,7 +37,7 @@ const (
 	CodeNodepoolTimeout = "NodepoolTimeout"
 )
 
-// Codes lists every code of ours above, in the README table's order.
+// Codes lists every code of ours above, in the docs table's order.
 var Codes = []string{
 	CodeConflict, CodeInvalidRequest, CodeUnsupportedVersion, CodeUndecodable,
 	CodeDeadlineExceeded, CodeUnknownSealKey, CodeIdempotencyKeyReused,

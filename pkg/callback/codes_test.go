@@ -16,16 +16,16 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 )
 
-// TestReadmeErrorCodes: README's "Error codes" table lists exactly
-// callback.Codes, in order.
+// TestReadmeErrorCodes: the "Error codes" table of docs/callbacks.md lists
+// exactly callback.Codes, in order.
 func TestReadmeErrorCodes(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../docs/callbacks.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "#### Error codes\n")
+	_, section, ok := strings.Cut(string(b), "\n## Error codes\n")
 	if !ok {
-		t.Fatal(`README has no "#### Error codes" section`)
+		t.Fatal(`docs/callbacks.md has no "## Error codes" section`)
 	}
 	row := regexp.MustCompile("(?m)^\\| `([^`]+)` \\|")
 	var listed []string
@@ -38,14 +38,14 @@ func TestReadmeErrorCodes(t *testing.T) {
 		}
 	}
 	if !slices.Equal(listed, callback.Codes) {
-		t.Errorf("README error codes = %q\ncallback.Codes        = %q", listed, callback.Codes)
+		t.Errorf("docs/callbacks.md error codes = %q\ncallback.Codes                = %q", listed, callback.Codes)
 	}
 }
 
 // TestCodesDeclaredOnce: no shipped package writes an error code as a
 // string literal into an ErrorInfo, and every string constant named Code*
 // in the packages that produce events is one of callback.Codes — so a new
-// code cannot reach a callback without being in the list (and the README).
+// code cannot reach a callback without being in the list (and the docs).
 func TestCodesDeclaredOnce(t *testing.T) {
 	fset := token.NewFileSet()
 	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {

@@ -1,7 +1,7 @@
 // Package callback delivers signed node pool callbacks to requesters.
 //
 // It implements the outbound half of the product's callback contract
-// (README.md, "Callbacks"):
+// (docs/callbacks.md):
 //
 //   - Event is the payload {type, timestamp, data}; no field can carry a
 //     password, so none can leak into a callback.

@@ -13,6 +13,7 @@ package caller
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -127,84 +128,114 @@ func Parse(data []byte) (*Set, error) {
 	if len(list) == 0 {
 		return nil, fmt.Errorf("%w: the list is empty (leave CALLERS unset for simple mode)", ErrConfig)
 	}
-	s := &Set{byID: map[string]*Caller{}, chat: map[string]*Caller{}}
-	var errs []error
-	add := func(i int, field, msg string) {
-		errs = append(errs, fmt.Errorf("CALLERS[%d].%s: %s", i, field, msg))
-	}
-	keys := map[string]int{} // decoded secret → caller index
-	chatAt := map[string]int{}
+	p := parser{set: &Set{byID: map[string]*Caller{}, chat: map[string]*Caller{}}, keys: map[string]int{}, chatAt: map[string]int{}}
 	for i, c := range list {
 		if c == nil {
-			errs = append(errs, fmt.Errorf("CALLERS[%d]: must be an object", i))
+			p.errs = append(p.errs, fmt.Errorf("CALLERS[%d]: must be an object", i))
 			continue
 		}
-		if !reID.MatchString(c.Id) {
-			add(i, "Id", "want 1-64 characters of [a-z0-9_.-] starting with a letter or digit")
-		} else if _, dup := s.byID[c.Id]; dup {
-			add(i, "Id", strconv.Quote(c.Id)+" is used twice")
-		} else {
-			s.byID[c.Id] = c
-		}
-		for j, sec := range c.Secrets {
-			f := "Secrets[" + strconv.Itoa(j) + "]"
-			key, err := ParseSecret(sec)
-			if err != nil {
-				add(i, f, err.Error())
-				continue
-			}
-			if k, dup := keys[string(key)]; dup {
-				add(i, f, "is also a secret of CALLERS["+strconv.Itoa(k)+"]: a secret identifies one caller")
-				continue
-			}
-			keys[string(key)] = i
-		}
-		if c.CallbackSecret != "" {
-			if _, err := ParseSecret(c.CallbackSecret); err != nil {
-				add(i, "CallbackSecret", err.Error())
-			}
-		}
-		if len(c.Clusters) == 0 {
-			add(i, "Clusters", `is required (write ["*"] to allow every cluster)`)
-		}
-		globs := func(field string, gs []string) {
-			for j, g := range gs {
-				if !reGlob.MatchString(g) {
-					add(i, field+"["+strconv.Itoa(j)+"]", "want a name or a glob of [A-Za-z0-9_.-] and *")
-				}
-			}
-		}
-		globs("Clusters", c.Clusters)
-		globs("InstanceTypes", c.InstanceTypes)
-		globs("CallbackHosts", c.CallbackHosts)
-		if c.MaxDesiredSize < 0 {
-			add(i, "MaxDesiredSize", "must not be negative (0 or absent does not restrict)")
-		}
-		for j, ct := range c.ChargeTypes {
-			if ct != "PostPaid" && ct != "PrePaid" {
-				add(i, "ChargeTypes["+strconv.Itoa(j)+"]", "want PostPaid or PrePaid")
-			}
-		}
-		for j, id := range c.Chat {
-			f := "Chat[" + strconv.Itoa(j) + "]"
-			key, err := chatKey(id)
-			if err != nil {
-				add(i, f, err.Error())
-				continue
-			}
-			if k, dup := chatAt[key]; dup {
-				add(i, f, "is also listed by CALLERS["+strconv.Itoa(k)+"]: a chat identity acts as one caller")
-				continue
-			}
-			chatAt[key] = i
-			s.chat[key] = c
-		}
-		s.list = append(s.list, c)
+		p.id(i, c)
+		p.secrets(i, c)
+		p.limits(i, c)
+		p.chatIdentities(i, c)
+		p.set.list = append(p.set.list, c)
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(p.errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return s, nil
+	return p.set, nil
+}
+
+// parser checks the entries of one CALLERS list, collecting every
+// problem, and builds its Set.
+type parser struct {
+	set    *Set
+	keys   map[string]int // decoded secret → caller index
+	chatAt map[string]int // chat identity → caller index
+	errs   []error
+}
+
+// add records a problem of CALLERS[i].field.
+func (p *parser) add(i int, field, msg string) {
+	p.errs = append(p.errs, fmt.Errorf("CALLERS[%d].%s: %s", i, field, msg))
+}
+
+// id checks the Id of CALLERS[i] and indexes it.
+func (p *parser) id(i int, c *Caller) {
+	if !reID.MatchString(c.Id) {
+		p.add(i, "Id", "want 1-64 characters of [a-z0-9_.-] starting with a letter or digit")
+	} else if _, dup := p.set.byID[c.Id]; dup {
+		p.add(i, "Id", strconv.Quote(c.Id)+" is used twice")
+	} else {
+		p.set.byID[c.Id] = c
+	}
+}
+
+// limits checks the policy limits of CALLERS[i].
+func (p *parser) limits(i int, c *Caller) {
+	if len(c.Clusters) == 0 {
+		p.add(i, "Clusters", `is required (write ["*"] to allow every cluster)`)
+	}
+	globs := func(field string, gs []string) {
+		for j, g := range gs {
+			if !reGlob.MatchString(g) {
+				p.add(i, field+"["+strconv.Itoa(j)+"]", "want a name or a glob of [A-Za-z0-9_.-] and *")
+			}
+		}
+	}
+	globs("Clusters", c.Clusters)
+	globs("InstanceTypes", c.InstanceTypes)
+	globs("CallbackHosts", c.CallbackHosts)
+	if c.MaxDesiredSize < 0 {
+		p.add(i, "MaxDesiredSize", "must not be negative (0 or absent does not restrict)")
+	}
+	for j, ct := range c.ChargeTypes {
+		if ct != "PostPaid" && ct != "PrePaid" {
+			p.add(i, "ChargeTypes["+strconv.Itoa(j)+"]", "want PostPaid or PrePaid")
+		}
+	}
+}
+
+// secrets checks the Secrets (each identifies one caller) and the
+// CallbackSecret of CALLERS[i].
+func (p *parser) secrets(i int, c *Caller) {
+	for j, sec := range c.Secrets {
+		f := "Secrets[" + strconv.Itoa(j) + "]"
+		key, err := ParseSecret(sec)
+		if err != nil {
+			p.add(i, f, err.Error())
+			continue
+		}
+		if k, dup := p.keys[string(key)]; dup {
+			p.add(i, f, "is also a secret of CALLERS["+strconv.Itoa(k)+"]: a secret identifies one caller")
+			continue
+		}
+		p.keys[string(key)] = i
+	}
+	if c.CallbackSecret != "" {
+		if _, err := ParseSecret(c.CallbackSecret); err != nil {
+			p.add(i, "CallbackSecret", err.Error())
+		}
+	}
+}
+
+// chatIdentities checks the Chat list of CALLERS[i] (each identity acts
+// as one caller) and indexes it.
+func (p *parser) chatIdentities(i int, c *Caller) {
+	for j, id := range c.Chat {
+		f := "Chat[" + strconv.Itoa(j) + "]"
+		key, err := chatKey(id)
+		if err != nil {
+			p.add(i, f, err.Error())
+			continue
+		}
+		if k, dup := p.chatAt[key]; dup {
+			p.add(i, f, "is also listed by CALLERS["+strconv.Itoa(k)+"]: a chat identity acts as one caller")
+			continue
+		}
+		p.chatAt[key] = i
+		p.set.chat[key] = c
+	}
 }
 
 // jsonReason describes a decoding error without quoting the input.
@@ -217,18 +248,11 @@ func jsonReason(err error) string {
 	case errors.As(err, &se):
 		return "not JSON (syntax error at byte " + strconv.FormatInt(se.Offset, 10) + ")"
 	case errors.As(err, &te):
-		return "want a list of objects; " + cmpOr(te.Field, "the value") + " has the wrong type (" + te.Value + ")"
+		return "want a list of objects; " + cmp.Or(te.Field, "the value") + " has the wrong type (" + te.Value + ")"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}
 	return "want a JSON list of caller objects"
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // ParseSecret decodes a "whsec_<base64>" secret of 24 to 64 bytes. The

@@ -151,3 +151,27 @@ func TestChatSimpleMode(t *testing.T) {
 		t.Errorf("audit: %s", logs.String())
 	}
 }
+
+// TestChatInvalidAudited: a create the rules refuse is answered with every
+// problem and audited as denied like the JSON API's, nothing queued.
+func TestChatInvalidAudited(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	b := newHandler(t, func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	form := slackForm(t, map[string]string{"text": "create eck-demo0001 pool-x preset=small size=many disk=15"})
+	w := serve(b.h, slackRequest(slackSecret, t0, form))
+	var m chatreply.SlackMessage
+	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if !strings.Contains(m.Text, "size") || !strings.Contains(m.Text, "disk (ScalingGroup.SystemDiskSize)") {
+		t.Errorf("answer %q: want both wrong options", m.Text)
+	}
+	if n := len(b.q.envelopes(t)); n != 0 {
+		t.Errorf("%d envelopes queued", n)
+	}
+	if !strings.Contains(logs.String(), `"msg":"audit","Caller":"default","Source":"slack","Action":"create","ClusterId":"eck-demo0001","Name":"pool-x"`) ||
+		!strings.Contains(logs.String(), `"Decision":"denied","Reason":"invalid: `) {
+		t.Errorf("audit: %s", logs.String())
+	}
+}

@@ -99,29 +99,16 @@ func ParseCommand(text string) (Command, error) {
 	if len(text) > MaxCommand {
 		return Command{}, &CommandError{Message: "the command is too long"}
 	}
-	words := strings.FieldsFunc(text, func(r rune) bool { return unicode.IsSpace(r) || r == '\u200b' })
-	for len(words) > 0 && strings.HasPrefix(words[0], "@") {
-		words = words[1:]
-	}
-	if len(words) > 0 {
-		w := strings.ToLower(words[0])
-		if w == "nodepool" || w == "/nodepool" || w == "nodepools" || w == "/nodepools" {
-			words = words[1:]
-		}
-	}
+	words := commandWords(text)
 	if len(words) == 0 {
 		return Command{Verb: VerbHelp}, nil
 	}
-	verb := strings.ToLower(words[0])
-	switch verb {
-	case "create", "new", "add":
-		verb = VerbCreate
-	case "status", "get", "show", "describe":
-		verb = VerbStatus
-	case "help", "?", "-h", "--help":
-		return Command{Verb: VerbHelp}, nil
-	default:
+	verb, ok := verbs[strings.ToLower(words[0])]
+	switch {
+	case !ok:
 		return Command{}, &CommandError{Message: "unknown command " + quote(words[0]) + ": use create, status or help"}
+	case verb == VerbHelp:
+		return Command{Verb: VerbHelp}, nil
 	}
 	cmd := Command{Verb: verb}
 	var (
@@ -132,38 +119,9 @@ func ParseCommand(text string) (Command, error) {
 		k, v, isOpt := strings.Cut(w, "=")
 		if !isOpt {
 			pos = append(pos, w)
-			continue
+		} else if p := cmd.option(k, v); p != "" {
+			problems = append(problems, p)
 		}
-		if verb != VerbCreate {
-			// Name the option, never echo its value: it may be a secret
-			// typed by mistake (password=…).
-			problems = append(problems, "status takes no options ("+quote(k)+"=…)")
-			continue
-		}
-		k = strings.ToLower(strings.TrimLeft(k, "-"))
-		if a, ok := optionAliases[k]; ok {
-			k = a
-		}
-		if passwordOptions[k] {
-			problems = append(problems, PasswordHint)
-			continue
-		}
-		if _, ok := optionFields[k]; !ok {
-			problems = append(problems, "unknown option "+quote(k)+" (known: "+strings.Join(optionNames(), ", ")+")")
-			continue
-		}
-		if v == "" {
-			problems = append(problems, "option "+k+" needs a value ("+k+"=…)")
-			continue
-		}
-		if cmd.Options == nil {
-			cmd.Options = map[string]string{}
-		}
-		if _, dup := cmd.Options[k]; dup {
-			problems = append(problems, "option "+k+" is given twice")
-			continue
-		}
-		cmd.Options[k] = v
 	}
 	switch {
 	case len(pos) < 2:
@@ -178,6 +136,60 @@ func ParseCommand(text string) (Command, error) {
 	// the well-formed options), so the handler can report the problems
 	// that only building and validating the request would find as well.
 	return cmd, commandError(problems)
+}
+
+// verbs maps the spellings of each verb to it.
+var verbs = map[string]string{
+	"create": VerbCreate, "new": VerbCreate, "add": VerbCreate,
+	"status": VerbStatus, "get": VerbStatus, "show": VerbStatus, "describe": VerbStatus,
+	"help": VerbHelp, "?": VerbHelp, "-h": VerbHelp, "--help": VerbHelp,
+}
+
+// commandWords splits a message into words (any Unicode space, and
+// zero-width spaces) without the leading @mentions and "nodepool".
+func commandWords(text string) []string {
+	words := strings.FieldsFunc(text, func(r rune) bool { return unicode.IsSpace(r) || r == '\u200b' })
+	for len(words) > 0 && strings.HasPrefix(words[0], "@") {
+		words = words[1:]
+	}
+	if len(words) > 0 {
+		switch strings.ToLower(words[0]) {
+		case "nodepool", "/nodepool", "nodepools", "/nodepools":
+			words = words[1:]
+		}
+	}
+	return words
+}
+
+// option sets the option k=v of a create, or returns what is wrong with
+// it.
+func (c *Command) option(k, v string) (problem string) {
+	if c.Verb != VerbCreate {
+		// Name the option, never echo its value: it may be a secret
+		// typed by mistake (password=…).
+		return "status takes no options (" + quote(k) + "=…)"
+	}
+	k = strings.ToLower(strings.TrimLeft(k, "-"))
+	if a, ok := optionAliases[k]; ok {
+		k = a
+	}
+	if passwordOptions[k] {
+		return PasswordHint
+	}
+	if _, ok := optionFields[k]; !ok {
+		return "unknown option " + quote(k) + " (known: " + strings.Join(optionNames(), ", ") + ")"
+	}
+	if v == "" {
+		return "option " + k + " needs a value (" + k + "=…)"
+	}
+	if _, dup := c.Options[k]; dup {
+		return "option " + k + " is given twice"
+	}
+	if c.Options == nil {
+		c.Options = map[string]string{}
+	}
+	c.Options[k] = v
+	return ""
 }
 
 func optionNames() []string {

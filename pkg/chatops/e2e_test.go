@@ -22,7 +22,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/mns"
@@ -84,10 +84,10 @@ func TestSlackEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	// clk is shared by the simulators, the handler, the worker, the poller
 	// and the callback sender.
-	clk := simtest.NewClock(time.Now().Truncate(time.Second))
+	clk := testkit.NewClock(time.Now().Truncate(time.Second))
 
-	mnsSim := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, MaxClockSkew: 1000 * time.Hour})
-	ensSim := simtest.StartENS(t, enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, ProvisionTime: 20 * time.Second,
+	mnsSim := testkit.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, MaxClockSkew: 1000 * time.Hour})
+	ensSim := testkit.StartENS(t, enssim.Config{AccessKeyID: ak, AccessKeySecret: sk, Now: clk.Now, ProvisionTime: 20 * time.Second,
 		WriteRate: 1000, DescribeRate: 1000, Clusters: enssim.DefaultClusters()})
 	ensc := ensSim.Client(t, ens.Config{WriteRate: 1000, DescribeRate: 1000,
 		BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})

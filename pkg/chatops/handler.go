@@ -14,10 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/admission"
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/ens"
-	"github.com/ensnodepool/webhook/pkg/intake"
+	"github.com/ensnodepool/webhook/pkg/httpjson"
 	"github.com/ensnodepool/webhook/pkg/logattr"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -64,6 +65,10 @@ type Config struct {
 	Validator *nodepool.Validator
 	// Queue is the requests queue. Required.
 	Queue nodepool.Sender
+	// Keys remembers what each RequestId stands for (pkg/admission); give
+	// the front doors of one instance the same. Default: the Handler's own
+	// memory.
+	Keys admission.Keys
 	// Pools serves `nodepool status`. Required.
 	Pools nodepool.PoolReader
 	// SlackHosts, DingTalkHosts and ExtraHosts restrict where results may
@@ -125,8 +130,9 @@ func (c Config) validate() error {
 //
 // Safe for concurrent use.
 type Handler struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg       Config
+	admission *admission.Admission
+	mux       *http.ServeMux
 }
 
 // New builds a Handler.
@@ -135,7 +141,12 @@ func New(cfg Config) (*Handler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	adm, err := admission.New(admission.Config{Validator: cfg.Validator, Queue: cfg.Queue, Keys: cfg.Keys, SendTimeout: cfg.Budget,
+		Now: cfg.Now, Logger: cfg.Logger, LogPrefix: "chatops"})
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: cfg, admission: adm, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST /v1/chatops/slack", h.platform(cfg.Slack != nil, h.slack))
 	h.mux.HandleFunc("POST /v1/chatops/dingtalk", h.platform(cfg.DingTalk != nil, h.dingtalk))
 	h.mux.HandleFunc("POST /v1/chatops/feishu", h.platform(cfg.Feishu != nil, h.feishu))
@@ -228,12 +239,10 @@ func (h *Handler) run(ctx context.Context, in incoming) answer {
 		}
 		who, rec.Caller = c, c.Id
 	}
-	switch cmd.Verb {
-	case VerbStatus:
+	if cmd.Verb == VerbStatus {
 		return h.status(ctx, cmd, who, rec)
-	default:
-		return h.create(ctx, in, cmd, who, rec)
 	}
+	return h.create(ctx, in, cmd, who)
 }
 
 // audit writes one audit record of a chat decision.
@@ -268,7 +277,9 @@ func (h *Handler) status(ctx context.Context, cmd Command, who *caller.Caller, r
 	return answer{text: StatusText(cmd.Cluster, cmd.Name, nil)}
 }
 
-func (h *Handler) create(ctx context.Context, in incoming, cmd Command, who *caller.Caller, rec caller.Record) answer {
+// create builds the request from the command and admits it
+// (pkg/admission), answering with what the user may do next.
+func (h *Handler) create(ctx context.Context, in incoming, cmd Command, who *caller.Caller) answer {
 	req, err := h.cfg.Presets.BuildRequest(cmd)
 	if req == nil {
 		return answer{text: ErrorText(err)}
@@ -276,45 +287,30 @@ func (h *Handler) create(ctx context.Context, in incoming, cmd Command, who *cal
 	if in.replyURL != "" {
 		req.Callback = &nodepool.Callback{Url: in.replyURL, Format: in.platform, ExpiresAt: in.expires.UTC().Truncate(time.Second)}
 	}
-	// Report every wrong option at once: those that are not numbers and
-	// those the validation rejects.
-	if err := errors.Join(err, h.cfg.Validator.Validate(req)); err != nil {
-		return answer{text: ErrorText(err)}
-	}
 	key := ""
 	if in.dedupe != "" {
 		key = in.platform + ":" + in.dedupe
 	}
 	requestID := nodepool.RequestID(key, "")
-	rec.RequestId = requestID
-	if who != nil {
-		// Presets and options stay inside the caller's policy.
-		if err := who.Check(req); err != nil {
-			rec.Decision, rec.Reason = caller.DecisionDenied, err.Error()
-			h.audit(ctx, rec)
-			var de *caller.DeniedError
-			errors.As(err, &de)
-			return answer{text: DeniedText(de)}
-		}
+	// err, an option that is not a number, is reported with every problem
+	// validation finds: every wrong option at once.
+	_, err = h.admission.Admit(ctx, admission.Request{Request: req, Err: err, RequestID: requestID, Caller: who,
+		Source: nodepool.SourceChatOps, Channel: in.platform,
+		LogAttrs: []slog.Attr{slog.String("platform", in.platform), slog.String("user", in.user)}})
+	var de *caller.DeniedError
+	switch code := admission.CodeOf(err); {
+	case err == nil:
+		return answer{text: AckText(requestID, req.ClusterId, req.NodepoolInfo.Name, req.Callback != nil), public: true}
+	case code == admission.CodeInvalid:
+		return answer{text: ErrorText(err)}
+	case errors.As(err, &de):
+		return answer{text: DeniedText(de)} // presets and options stay inside the caller's policy
+	case code == admission.CodeKeyReused:
+		return answer{text: "This message was already taken as another request (RequestId `" + requestID + "`); nothing more was queued."}
 	}
-	sub := nodepool.Submission{Request: req, RequestID: requestID, Source: nodepool.SourceChatOps, ReceivedAt: h.cfg.Now()}
-	if who != nil {
-		sub.Caller = who.Id
-	}
-	_, err = nodepool.Submit(ctx, h.cfg.Queue, sub)
-	if err != nil {
-		rec.Decision, rec.Reason = caller.DecisionFailed, "queue unavailable"
-		h.audit(ctx, rec)
-		h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "chatops: enqueue failed",
-			slog.String(logattr.KeyRequestID, requestID), logattr.Error(err))
-		return answer{text: "The request queue is unavailable; nothing may have been accepted. Try again in a minute (RequestId `" + requestID + "`; a repeat of the same create is safe)."}
-	}
-	rec.Decision = caller.DecisionAccepted
-	h.audit(ctx, rec)
-	h.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "chatops: accepted", slog.String("platform", in.platform),
-		slog.String(logattr.KeyRequestID, requestID), slog.String(logattr.KeyClusterID, req.ClusterId), slog.String(logattr.KeyName, req.NodepoolInfo.Name),
-		slog.String("user", in.user))
-	return answer{text: AckText(requestID, req.ClusterId, req.NodepoolInfo.Name, req.Callback != nil), public: true}
+	h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "chatops: enqueue failed",
+		slog.String(logattr.KeyRequestID, requestID), logattr.Error(err))
+	return answer{text: "The request queue is unavailable; nothing may have been accepted. Try again in a minute (RequestId `" + requestID + "`; a repeat of the same create is safe)."}
 }
 
 // allowedURL returns raw if it is an https URL (or any scheme on an extra
@@ -362,7 +358,7 @@ func (h *Handler) slack(w http.ResponseWriter, r *http.Request, body []byte) {
 	if a.public {
 		rt = "in_channel"
 	}
-	intake.WriteJSON(w, http.StatusOK, chatreply.SlackMessage{ResponseType: rt, Text: a.text})
+	httpjson.Write(w, http.StatusOK, chatreply.SlackMessage{ResponseType: rt, Text: a.text})
 }
 
 // dingTalkMessage is the outgoing robot's request body
@@ -391,7 +387,7 @@ func (h *Handler) dingtalk(w http.ResponseWriter, r *http.Request, body []byte) 
 		return
 	}
 	if m.MsgType != "" && m.MsgType != "text" {
-		intake.WriteJSON(w, http.StatusOK, chatreply.NewDingTalkMessage("nodepool", "Send me a text command.\n\n"+HelpText(h.cfg.Presets)))
+		httpjson.Write(w, http.StatusOK, chatreply.NewDingTalkMessage("nodepool", "Send me a text command.\n\n"+HelpText(h.cfg.Presets)))
 		return
 	}
 	in := incoming{platform: chatreply.DingTalk, text: m.Text.Content, user: m.SenderStaffID, dedupe: m.MsgID}
@@ -401,7 +397,7 @@ func (h *Handler) dingtalk(w http.ResponseWriter, r *http.Request, body []byte) 
 		}
 	}
 	a := h.run(r.Context(), in)
-	intake.WriteJSON(w, http.StatusOK, chatreply.NewDingTalkMessage("nodepool", a.text))
+	httpjson.Write(w, http.StatusOK, chatreply.NewDingTalkMessage("nodepool", a.text))
 }
 
 // feishuEvent is the part of a v2 im.message.receive_v1 event (and of a
@@ -442,12 +438,12 @@ func (h *Handler) feishu(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	if ev.Type == "url_verification" {
-		intake.WriteJSON(w, http.StatusOK, map[string]string{"challenge": ev.Challenge})
+		httpjson.Write(w, http.StatusOK, map[string]string{"challenge": ev.Challenge})
 		return
 	}
 	msg := ev.Event.Message
 	if ev.Header.EventType != "im.message.receive_v1" || msg.MessageID == "" {
-		intake.WriteJSON(w, http.StatusOK, struct{}{}) // other events: acknowledged, ignored
+		httpjson.Write(w, http.StatusOK, struct{}{}) // other events: acknowledged, ignored
 		return
 	}
 	var text string
@@ -467,7 +463,7 @@ func (h *Handler) feishu(w http.ResponseWriter, r *http.Request, body []byte) {
 	if err := h.cfg.FeishuReplier.Reply(ctx, msg.MessageID, a.text); err != nil {
 		h.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "chatops: feishu reply failed", logattr.Error(err))
 	}
-	intake.WriteJSON(w, http.StatusOK, struct{}{})
+	httpjson.Write(w, http.StatusOK, struct{}{})
 }
 
 // Paths of the routes, for wiring.

@@ -1,6 +1,7 @@
 package chatops
 
 import (
+	"cmp"
 	"errors"
 	"strconv"
 	"strings"
@@ -223,14 +224,7 @@ func StatusText(cluster, name string, p *ens.NodePool) string {
 		return "Node pool `" + name + "` was not found in `" + cluster + "`."
 	}
 	st := p.Status
-	s := "Node pool `" + name + "` in `" + cluster + "` (" + p.NodepoolInfo.NodepoolId + "): *" + cmpOr(st.State, "unknown") + "*, " +
+	s := "Node pool `" + name + "` in `" + cluster + "` (" + p.NodepoolInfo.NodepoolId + "): *" + cmp.Or(st.State, "unknown") + "*, " +
 		strconv.Itoa(int(st.ServingNodes)) + "/" + strconv.Itoa(int(st.DesiredNodes)) + " nodes serving"
 	return s + "."
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/ensnodepool/webhook/pkg/caller"
 )
@@ -17,19 +16,29 @@ const EnvCallers = "CALLERS"
 // CALLERS and WEBHOOK_SECRET is an error, as is any invalid entry (named by
 // index and field; never a secret).
 func Callers(getenv func(string) string) (*caller.Set, error) {
-	v := strings.TrimSpace(getenv(EnvCallers))
+	e := NewEnv(getenv)
+	set := callers(e, len(e.SecretList(EnvWebhookSecret, nil)) > 0)
+	return set, e.Err()
+}
+
+// callers reads CALLERS through e; webhookSecret tells whether
+// WEBHOOK_SECRET is set.
+func callers(e *Env, webhookSecret bool) *caller.Set {
+	v := e.String(EnvCallers, "")
 	if v == "" {
-		return nil, nil
+		return nil
 	}
-	if strings.TrimSpace(getenv(EnvWebhookSecret)) != "" {
-		return nil, fmt.Errorf("%s and %s are both set: with callers, each caller's Secrets replace %s (unset it)",
-			EnvCallers, EnvWebhookSecret, EnvWebhookSecret)
+	if webhookSecret {
+		e.Fail(fmt.Errorf("%s and %s are both set: with callers, each caller's Secrets replace %s (unset it)",
+			EnvCallers, EnvWebhookSecret, EnvWebhookSecret))
+		return nil
 	}
 	set, err := caller.Load(v)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", EnvCallers, err)
+		e.Fail(fmt.Errorf("%s: %w", EnvCallers, err))
+		return nil
 	}
-	return set, nil
+	return set
 }
 
 // RequireCallersOrSecret reports an error unless CALLERS or WEBHOOK_SECRET

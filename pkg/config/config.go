@@ -6,13 +6,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/caller"
-	"github.com/ensnodepool/webhook/pkg/fcadapter"
 )
 
 // Names of the environment variables the functions read. s.yaml sets them
@@ -122,9 +120,10 @@ type Settings struct {
 	// A value without a host ("https://", as s.yaml derives it from an
 	// unset CUSTOM_DOMAIN) counts as unset.
 	PublicURL string
-	// LogLevel is debug, info (default), warn (or warning) or error, as
-	// fcadapter.ParseLevel reads it.
-	LogLevel string
+	// LogLevel is the functions' log level: LOG_LEVEL debug, info
+	// (default), warn (or warning) or error, as fcadapter.ParseLevel reads
+	// it.
+	LogLevel slog.Level
 	// SlackSigningSecrets verify Slack slash commands (comma-separated for
 	// rotation); empty disables /v1/chatops/slack (404).
 	SlackSigningSecrets []string
@@ -169,146 +168,61 @@ const (
 // tests). It reports every malformed variable at once, by name; values are
 // never echoed because some are secrets.
 func FromEnv(getenv func(string) string) (Settings, error) {
-	var errs []error
-	get := func(k, def string) string {
-		if v := strings.TrimSpace(getenv(k)); v != "" {
-			return v
-		}
-		return def
-	}
-	float := func(k string, def float64) float64 {
-		v := get(k, "")
-		if v == "" {
-			return def
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			errs = append(errs, fmt.Errorf("%s: want a positive number", k))
-			return def
-		}
-		return f
-	}
+	e := NewEnv(getenv)
+	s := read(e)
+	return s, e.Err()
+}
+
+// read reads every setting through e. It reads each name whatever the
+// values are, so that Names, derived from it, lists them all.
+func read(e *Env) Settings {
 	s := Settings{
-		MNSEndpoint:     get(EnvMNSEndpoint, ""),
-		RequestsQueue:   get(EnvRequestsQueue, DefaultRequestsQueue),
-		TrackingQueue:   get(EnvTrackingQueue, DefaultTrackingQueue),
-		DeadLetterQueue: get(EnvDeadLetterQueue, DefaultDeadLetterQueue),
-		ENSEndpoint:     get(EnvENSEndpoint, DefaultENSEndpoint),
-		ENSProtocol:     strings.ToUpper(get(EnvENSProtocol, "HTTPS")),
-		ENSRegion:       get(EnvENSRegion, ""),
-		ENSWriteRate:    float(EnvENSWriteRate, 10),
-		ENSDescribeRate: float(EnvENSDescribeRate, 100),
-		SealKeys:        get(EnvSealKeys, ""),
-		PublicURL:       strings.TrimRight(get(EnvPublicURL, ""), "/"),
-		LogLevel:        strings.ToLower(get(EnvLogLevel, "info")),
-		AccessKeyID:     get(EnvAccessKeyID, ""),
-		AccessKeySecret: get(EnvAccessKeySecret, ""),
-		SecurityToken:   get(EnvSecurityToken, ""),
-		PoolDeadline:    DefaultPoolDeadline,
-		PoolLateWatch:   DefaultPoolLateWatch,
-		PollFirst:       DefaultPollFirst,
-		PollMax:         DefaultPollMax,
-		PollWatch:       DefaultPollWatch,
-		CallbackTimeout: DefaultCallbackTimeout,
-		CallbackPerHost: DefaultCallbackPerHost,
-		FeishuAppID:     get(EnvFeishuAppID, ""),
-		FeishuAppSecret: get(EnvFeishuAppSecret, ""),
-		FeishuAPIBase:   strings.TrimRight(get(EnvFeishuAPIBase, DefaultFeishuAPIBase), "/"),
-		ChatOpsPresets:  get(EnvChatOpsPresets, ""),
+		MNSEndpoint:              e.String(EnvMNSEndpoint, ""),
+		RequestsQueue:            e.String(EnvRequestsQueue, DefaultRequestsQueue),
+		TrackingQueue:            e.String(EnvTrackingQueue, DefaultTrackingQueue),
+		DeadLetterQueue:          e.String(EnvDeadLetterQueue, DefaultDeadLetterQueue),
+		ENSEndpoint:              e.String(EnvENSEndpoint, DefaultENSEndpoint),
+		ENSProtocol:              e.OneOf(EnvENSProtocol, "HTTPS", "HTTPS", "HTTP"),
+		ENSRegion:                e.String(EnvENSRegion, ""),
+		ENSWriteRate:             e.Float(EnvENSWriteRate, 10),
+		ENSDescribeRate:          e.Float(EnvENSDescribeRate, 100),
+		WebhookSecrets:           e.SecretList(EnvWebhookSecret, checkWebhookSecrets),
+		CallbackSecrets:          e.SecretList(EnvCallbackSecret, checkCallbackSecrets),
+		SealKeys:                 e.Secret(EnvSealKeys, checkSealKeys),
+		CallbackAllowHTTP:        e.Bool(EnvCallbackAllowHTTP, false),
+		CallbackAllow:            e.Prefixes(EnvCallbackAllowCIDRs),
+		PoolDeadline:             e.Duration(EnvPoolDeadline, DefaultPoolDeadline),
+		PoolLateWatch:            e.Duration(EnvPoolLateWatch, DefaultPoolLateWatch),
+		PollFirst:                e.Duration(EnvPollFirst, DefaultPollFirst),
+		PollMax:                  e.Duration(EnvPollMax, DefaultPollMax),
+		PollWatch:                e.Duration(EnvPollWatch, DefaultPollWatch),
+		CallbackTimeout:          e.Duration(EnvCallbackTimeout, DefaultCallbackTimeout),
+		CallbackRetry:            e.Durations(EnvCallbackRetry),
+		CallbackPerHost:          e.Int(EnvCallbackPerHost, DefaultCallbackPerHost),
+		PublicURL:                e.URL(EnvPublicURL, ""),
+		LogLevel:                 e.Level(EnvLogLevel, slog.LevelInfo),
+		SlackSigningSecrets:      e.SecretList(EnvSlackSigningSecret, nil),
+		DingTalkAppSecrets:       e.SecretList(EnvDingTalkAppSecret, nil),
+		FeishuVerificationTokens: e.SecretList(EnvFeishuToken, nil),
+		FeishuEncryptKeys:        e.SecretList(EnvFeishuEncryptKey, nil),
+		FeishuAppID:              e.String(EnvFeishuAppID, ""),
+		FeishuAppSecret:          e.Secret(EnvFeishuAppSecret, nil),
+		FeishuAPIBase:            e.URL(EnvFeishuAPIBase, DefaultFeishuAPIBase),
+		ChatOpsPresets:           e.String(EnvChatOpsPresets, ""),
+		ChatOpsAllowHosts:        e.List(EnvChatOpsAllowHosts),
+		AccessKeyID:              e.String(EnvAccessKeyID, ""),
+		AccessKeySecret:          e.String(EnvAccessKeySecret, ""),
+		SecurityToken:            e.String(EnvSecurityToken, ""),
 	}
-	list := func(k string) []string {
-		var out []string
-		for _, v := range strings.Split(get(k, ""), ",") {
-			if v = strings.TrimSpace(v); v != "" {
-				out = append(out, v)
-			}
-		}
-		return out
-	}
-	s.SlackSigningSecrets = list(EnvSlackSigningSecret)
-	s.DingTalkAppSecrets = list(EnvDingTalkAppSecret)
-	s.FeishuVerificationTokens = list(EnvFeishuToken)
-	s.FeishuEncryptKeys = list(EnvFeishuEncryptKey)
-	s.ChatOpsAllowHosts = list(EnvChatOpsAllowHosts)
-	s.CallbackSecrets = list(EnvCallbackSecret)
-	if len(s.FeishuVerificationTokens) > 0 && (s.FeishuAppID == "" || s.FeishuAppSecret == "") {
-		errs = append(errs, fmt.Errorf("%s: Feishu needs %s and %s to reply", EnvFeishuToken, EnvFeishuAppID, EnvFeishuAppSecret))
-	}
-	for _, sec := range strings.Split(get(EnvWebhookSecret, ""), ",") {
-		if sec = strings.TrimSpace(sec); sec != "" {
-			s.WebhookSecrets = append(s.WebhookSecrets, sec)
-		}
-	}
-	if s.ENSProtocol != "HTTPS" && s.ENSProtocol != "HTTP" {
-		errs = append(errs, fmt.Errorf("%s: want HTTPS or HTTP", EnvENSProtocol))
-	}
-	if v := get(EnvCallbackAllowHTTP, ""); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: want true or false", EnvCallbackAllowHTTP))
-		}
-		s.CallbackAllowHTTP = b
-	}
-	for _, c := range strings.Split(get(EnvCallbackAllowCIDRs, ""), ",") {
-		if c = strings.TrimSpace(c); c == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a CIDR prefix", EnvCallbackAllowCIDRs, c))
-			continue
-		}
-		s.CallbackAllow = append(s.CallbackAllow, p.Masked())
-	}
-	if s.PublicURL == "https:" || s.PublicURL == "http:" { // "https://" trimmed: no host
-		s.PublicURL = ""
-	}
-	duration := func(k string, dst *time.Duration, example string) {
-		if v := get(k, ""); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("%s: want a positive duration such as %s", k, example))
-				return
-			}
-			*dst = d
-		}
-	}
-	duration(EnvPoolDeadline, &s.PoolDeadline, "60m")
-	duration(EnvPoolLateWatch, &s.PoolLateWatch, "24h")
-	duration(EnvPollFirst, &s.PollFirst, "4s")
-	duration(EnvPollMax, &s.PollMax, "4s")
-	duration(EnvPollWatch, &s.PollWatch, "55s")
-	duration(EnvCallbackTimeout, &s.CallbackTimeout, "15s")
-	for _, v := range list(EnvCallbackRetry) {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: want positive durations separated by commas, such as 5s,5m,30m", EnvCallbackRetry))
-			s.CallbackRetry = nil
-			break
-		}
-		s.CallbackRetry = append(s.CallbackRetry, d)
-	}
-	if v := get(EnvCallbackPerHost, ""); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			errs = append(errs, fmt.Errorf("%s: want a positive integer", EnvCallbackPerHost))
-		} else {
-			s.CallbackPerHost = n
-		}
-	}
+	s.Callers = callers(e, len(s.WebhookSecrets) > 0)
+	checkEndpoints(e, s)
 	if s.PollMax < s.PollFirst {
-		errs = append(errs, fmt.Errorf("%s must not be below %s", EnvPollMax, EnvPollFirst))
+		e.Fail(fmt.Errorf("%s must not be below %s", EnvPollMax, EnvPollFirst))
 	}
-	if _, err := fcadapter.ParseLevel(s.LogLevel); err != nil { // the parser the loggers use
-		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error: %w", EnvLogLevel, err))
+	if len(s.FeishuVerificationTokens) > 0 && (s.FeishuAppID == "" || s.FeishuAppSecret == "") {
+		e.Fail(fmt.Errorf("%s: Feishu needs %s and %s to reply", EnvFeishuToken, EnvFeishuAppID, EnvFeishuAppSecret))
 	}
-	errs = append(errs, s.checkValues(getenv)...)
-	callers, err := Callers(getenv)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s.Callers = callers
-	return s, errors.Join(errs...)
+	return s
 }
 
 // Require reports the named settings that are empty, so each function can
@@ -340,15 +254,20 @@ func (s Settings) Require(names ...string) error {
 	return errors.Join(errs...)
 }
 
-// Names lists every environment variable FromEnv reads; the s.yaml test
-// checks the deployed functions set what they need.
+// Names lists every environment variable the functions read (FromEnv
+// and SecretsFromEnv), in the order they are read; the s.yaml test checks
+// the deployed functions set what they need. It is derived from the
+// readers: a setting they read is listed.
 func Names() []string {
-	return []string{EnvMNSEndpoint, EnvRequestsQueue, EnvTrackingQueue, EnvDeadLetterQueue,
-		EnvENSEndpoint, EnvENSProtocol, EnvENSRegion, EnvENSWriteRate, EnvENSDescribeRate,
-		EnvWebhookSecret, EnvCallbackSecret, EnvSealKeys, EnvCallbackAllowHTTP, EnvCallbackAllowCIDRs,
-		EnvPoolDeadline, EnvPoolLateWatch, EnvPollFirst, EnvPollMax, EnvPollWatch, EnvCallbackTimeout, EnvCallbackRetry, EnvCallbackPerHost,
-		EnvPublicURL, EnvLogLevel, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken,
-		EnvSlackSigningSecret, EnvDingTalkAppSecret, EnvFeishuToken, EnvFeishuEncryptKey, EnvFeishuAppID,
-		EnvFeishuAppSecret, EnvFeishuAPIBase, EnvChatOpsPresets, EnvChatOpsAllowHosts,
-		EnvKMSEndpoint, EnvKMSProtocol, EnvSecretsRefresh, EnvCallers}
+	e := NewEnv(func(string) string { return "" })
+	read(e)
+	readSecretSource(e)
+	return e.Names()
+}
+
+// settingNames lists the names FromEnv reads.
+func settingNames() []string {
+	e := NewEnv(func(string) string { return "" })
+	read(e)
+	return e.Names()
 }

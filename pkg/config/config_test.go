@@ -1,6 +1,7 @@
 package config
 
 import (
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -22,8 +23,8 @@ func TestFromEnvDefaults(t *testing.T) {
 	if s.PollWatch != 55*time.Second || s.CallbackTimeout != 15*time.Second || s.CallbackRetry != nil || s.CallbackPerHost != 4 {
 		t.Errorf("poll watch %v, callback timeout %v, retry %v, per host %d", s.PollWatch, s.CallbackTimeout, s.CallbackRetry, s.CallbackPerHost)
 	}
-	if s.PoolDeadline != time.Hour || s.PoolLateWatch != 24*time.Hour || s.LogLevel != "info" {
-		t.Errorf("deadline %v late watch %v level %q", s.PoolDeadline, s.PoolLateWatch, s.LogLevel)
+	if s.PoolDeadline != time.Hour || s.PoolLateWatch != 24*time.Hour || s.LogLevel != slog.LevelInfo {
+		t.Errorf("deadline %v late watch %v level %v", s.PoolDeadline, s.PoolLateWatch, s.LogLevel)
 	}
 	err = s.Require(EnvMNSEndpoint, EnvWebhookSecret, EnvCallbackSecret)
 	for _, n := range []string{EnvMNSEndpoint, EnvWebhookSecret, EnvCallbackSecret} {

@@ -1,8 +1,8 @@
 package config
 
 import (
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,11 +25,12 @@ const SecretPrefix = "kms:"
 // DefaultSecretsRefresh is SECRETS_REFRESH's default.
 const DefaultSecretsRefresh = 5 * time.Minute
 
-// SecretSettings are the settings whose values are secrets; each may be
-// "kms:<secret name>".
+// SecretSettings are the settings whose values are secrets, each of which
+// may be "kms:<secret name>": those FromEnv reads as secrets.
 func SecretSettings() []string {
-	return []string{EnvWebhookSecret, EnvCallbackSecret, EnvSealKeys, EnvSlackSigningSecret, EnvDingTalkAppSecret,
-		EnvFeishuToken, EnvFeishuEncryptKey, EnvFeishuAppSecret}
+	e := NewEnv(func(string) string { return "" })
+	read(e)
+	return e.SecretNames()
 }
 
 // SecretSource says which settings name a KMS secret and how to read them.
@@ -47,40 +48,42 @@ type SecretSource struct {
 // setting is never looked up), as is a reference without a way to reach
 // KMS.
 func SecretsFromEnv(getenv func(string) string) (SecretSource, error) {
-	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
-	src := SecretSource{Refs: map[string]string{}, Region: get(EnvENSRegion), Refresh: DefaultSecretsRefresh,
-		KMSProtocol: strings.ToUpper(get(EnvKMSProtocol))}
-	var errs []error
-	for _, k := range SecretSettings() {
-		if v := get(k); strings.HasPrefix(v, SecretPrefix) {
-			src.Refs[k] = strings.TrimSpace(strings.TrimPrefix(v, SecretPrefix))
+	e := NewEnv(getenv)
+	src := readSecretSource(e)
+	return src, e.Err()
+}
+
+// readSecretSource reads the SecretSource through e, every name whatever
+// the values are (Names lists them).
+func readSecretSource(e *Env) SecretSource {
+	src := SecretSource{
+		Refs:        map[string]string{},
+		Region:      e.String(EnvENSRegion, ""),
+		KMSProtocol: e.OneOf(EnvKMSProtocol, "HTTPS", "HTTPS", "HTTP"),
+		KMSEndpoint: e.String(EnvKMSEndpoint, ""),
+		Refresh:     e.Duration(EnvSecretsRefresh, DefaultSecretsRefresh),
+	}
+	if src.Refresh < time.Second {
+		e.Want(EnvSecretsRefresh, "a duration of at least 1s like 5m")
+		src.Refresh = DefaultSecretsRefresh
+	}
+	secret := SecretSettings()
+	// Every setting: FromEnv's and those read above.
+	for _, k := range slices.Compact(slices.Sorted(slices.Values(append(settingNames(), e.Names()...)))) {
+		ref, ok := strings.CutPrefix(e.String(k, ""), SecretPrefix)
+		switch {
+		case !ok:
+		case slices.Contains(secret, k):
+			src.Refs[k] = strings.TrimSpace(ref)
+		default:
+			e.Fail(fmt.Errorf("%s: only secret settings may name a KMS secret", k))
 		}
 	}
-	for _, k := range Names() {
-		if _, ok := src.Refs[k]; !ok && strings.HasPrefix(get(k), SecretPrefix) {
-			errs = append(errs, fmt.Errorf("%s: only secret settings may name a KMS secret", k))
-		}
-	}
-	if v := get(EnvSecretsRefresh); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second {
-			errs = append(errs, fmt.Errorf("%s: want a duration of at least 1s such as 5m", EnvSecretsRefresh))
-		} else {
-			src.Refresh = d
-		}
-	}
-	if src.KMSProtocol == "" {
-		src.KMSProtocol = "HTTPS"
-	}
-	if src.KMSProtocol != "HTTPS" && src.KMSProtocol != "HTTP" {
-		errs = append(errs, fmt.Errorf("%s: want HTTPS or HTTP", EnvKMSProtocol))
-	}
-	src.KMSEndpoint = get(EnvKMSEndpoint)
 	if src.KMSEndpoint == "" && src.Region != "" {
 		src.KMSEndpoint = "kms." + src.Region + ".aliyuncs.com"
 	}
 	if len(src.Refs) > 0 && src.KMSEndpoint == "" {
-		errs = append(errs, fmt.Errorf("%s (or %s) is required when a setting names a KMS secret", EnvKMSEndpoint, EnvENSRegion))
+		e.Fail(fmt.Errorf("%s (or %s) is required when a setting names a KMS secret", EnvKMSEndpoint, EnvENSRegion))
 	}
-	return src, errors.Join(errs...)
+	return src
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/mns"
 )
 
@@ -16,7 +16,7 @@ import (
 // on the durable MNS simulator (records/s in the report).
 func BenchmarkListRedrive(b *testing.B) {
 	const n = 500
-	m := simtest.StartMNS(b, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: b.TempDir()})
+	m := testkit.StartMNS(b, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: b.TempDir()})
 	qs := m.EnsureQueues(b, mns.QueueAttributes{VisibilityTimeout: 30 * time.Second}, "dl", "reqs", "trk")
 	tool := &deadletter.Tool{DeadLetter: qs[0], Requests: qs[1], Tracking: qs[2], Settle: -1}
 	ctx := context.Background()

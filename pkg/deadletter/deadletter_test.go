@@ -17,7 +17,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
@@ -282,7 +282,7 @@ func TestRedrivenCallbackIsDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ensSim := simtest.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
+	ensSim := testkit.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
 	snd, err := callback.NewDeliverer(callback.Config{Secrets: []string{"whsec_" + "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="},
 		AllowHTTP: true, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -27,14 +27,14 @@ const (
 
 // stack is the MNS simulator with the three queues and a Tool on them.
 type stack struct {
-	mns                     *simtest.MNS
+	mns                     *testkit.MNS
 	dlq, requests, tracking *mns.Queue
 	tool                    *deadletter.Tool
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	m := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
+	m := testkit.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
 	qs := m.EnsureQueues(t, mns.QueueAttributes{VisibilityTimeout: 30 * time.Second}, "dl", "reqs", "trk")
 	s := &stack{mns: m, dlq: qs[0], requests: qs[1], tracking: qs[2]}
 	s.tool = &deadletter.Tool{DeadLetter: s.dlq, Requests: s.requests, Tracking: s.tracking, Hold: 20 * time.Second}

@@ -3,8 +3,8 @@ package deadletter_test
 import (
 	"testing"
 
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
-// TestMain fails the run if a test leaves a goroutine behind.
-func TestMain(m *testing.M) { simtest.VerifyTestMain(m) }
+// TestMain fails the run if a test leaves a goroutine running.
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/ens"
 )
 
@@ -25,7 +25,7 @@ type testBundle struct {
 	sim    *enssim.Server
 	srv    *httptest.Server
 	client *ens.Client
-	clock  *simtest.Clock // nil: the simulator runs on real time
+	clock  *testkit.Clock // nil: the simulator runs on real time
 	// queries records the raw query of every API call the simulator saw.
 	mu      sync.Mutex
 	queries []string
@@ -42,7 +42,7 @@ func setup(t *testing.T, o setupOpts) *testBundle {
 	b := &testBundle{}
 	cfg := enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSecret, ProvisionTime: 4 * time.Second}
 	if o.fakeClock {
-		b.clock = simtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+		b.clock = testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 		cfg.Now = b.clock.Now
 	}
 	if o.simCfg != nil {

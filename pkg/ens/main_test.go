@@ -3,8 +3,8 @@ package ens_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
-// TestMain fails the run if a test leaves a goroutine behind.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the run if a test leaves a goroutine running.
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }

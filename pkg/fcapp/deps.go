@@ -26,11 +26,7 @@ var ErrNoCredentials = errors.New("no credentials: neither the invocation nor AL
 // Logger returns the function's JSON logger at the configured level; every
 // record carries the function name and, from the context, the FC request id.
 func Logger(s config.Settings, w io.Writer, function string) (*slog.Logger, error) {
-	level, err := fcadapter.ParseLevel(s.LogLevel)
-	if err != nil {
-		return nil, err
-	}
-	return fcadapter.NewLogger(w, fcadapter.LogConfig{Level: level, FunctionName: function}), nil
+	return fcadapter.NewLogger(w, fcadapter.LogConfig{Level: s.LogLevel, FunctionName: function}), nil
 }
 
 // Credentials returns the invocation's STS credentials, else the

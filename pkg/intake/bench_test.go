@@ -103,7 +103,8 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 // secret) against 100 callers of 2 secrets each, the request signed by the
 // last caller's second secret: every request costs one HMAC per secret,
 // matched or not (constant time). Same path as BenchmarkHandler, serial.
-// The ratio of the two req/s is the README's "Callers" number.
+// The ratio of the two req/s is the "Callers" number of docs/testing.md
+// ("Measured in the packages").
 //
 //	go test -run '^$' -bench BenchmarkCallers -benchmem ./pkg/intake/
 func BenchmarkCallers(b *testing.B) {

@@ -17,6 +17,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
@@ -89,21 +90,8 @@ type testBundle struct {
 	h      *Handler
 	queue  queueHarness
 	sealer *nodepool.Sealer
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 }
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func setup(tb testing.TB, mod ...func(*Config)) *testBundle {
 	tb.Helper()
@@ -116,7 +104,7 @@ func setup(tb testing.TB, mod ...func(*Config)) *testBundle {
 		tb.Fatal(err)
 	}
 	q := newQueue(tb)
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cfg := Config{
 		Secrets: []string{secretNew, secretOld},
 		Sealer:  sealer,

@@ -1,7 +1,8 @@
 // Package intake is the webhook's HTTP front door: a plain http.Handler
-// that authenticates a Standard Webhooks v1 signed request, decodes and
-// validates the node-pool request (pkg/nodepool), puts a versioned envelope
-// with the password sealed on the requests queue, and answers 202 only
+// that authenticates a Standard Webhooks v1 signed request, decodes the
+// node-pool request (pkg/nodepool) and admits it (pkg/admission: the
+// request rules, the caller's policy, a reused key, a versioned envelope
+// with the password sealed on the requests queue), and answers 202 only
 // after the queue acknowledged. It also serves the live status of a pool
 // and a health check. It knows nothing of Function Compute (it only logs
 // with pkg/fcadapter's key vocabulary); an adapter maps FC HTTP trigger
@@ -31,7 +32,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,13 +39,14 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/admission"
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/ens"
+	"github.com/ensnodepool/webhook/pkg/httpjson"
 	"github.com/ensnodepool/webhook/pkg/logattr"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -72,6 +73,10 @@ type Config struct {
 	Validator *nodepool.Validator
 	// Queue is the requests queue. Required.
 	Queue nodepool.Sender
+	// Keys remembers what each RequestId stands for (pkg/admission); give
+	// the front doors of one instance the same. Default: the Handler's own
+	// memory.
+	Keys admission.Keys
 	// Pools reads live node pools for the status endpoint. Required.
 	Pools nodepool.PoolReader
 	// Now is the clock; default time.Now.
@@ -147,12 +152,12 @@ func (c Config) validate() error {
 
 // Handler is the webhook http.Handler. Safe for concurrent use.
 type Handler struct {
-	cfg     Config
-	verify  *verifier
-	seen    *nodepool.Seen   // RequestId → digest of the request accepted under it
-	callers []*caller.Caller // owner index → caller; nil in simple mode
-	mux     *http.ServeMux
-	bufs    sync.Pool // *bytes.Buffer for bodies
+	cfg       Config
+	verify    *verifier
+	admission *admission.Admission
+	callers   []*caller.Caller // owner index → caller; nil in simple mode
+	mux       *http.ServeMux
+	bufs      sync.Pool // *bytes.Buffer for bodies
 }
 
 // New builds a Handler.
@@ -165,7 +170,12 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("intake: Config.%w", err) // never echoes the secret
 	}
-	h := &Handler{cfg: cfg, verify: v, mux: http.NewServeMux(), seen: nodepool.NewSeen(0)}
+	adm, err := admission.New(admission.Config{Validator: cfg.Validator, Queue: cfg.Queue, Sealer: cfg.Sealer, Keys: cfg.Keys,
+		SendTimeout: cfg.SendTimeout, Now: cfg.Now, Logger: cfg.Logger, LogPrefix: "intake"})
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: cfg, verify: v, admission: adm, mux: http.NewServeMux()}
 	if cfg.Callers != nil {
 		h.callers = cfg.Callers.Callers()
 		for i, c := range h.callers {
@@ -222,121 +232,116 @@ type accepted struct {
 	StatusUrl string `json:"StatusUrl"`
 }
 
-// create handles POST /v1/nodepools.
+// create handles POST /v1/nodepools in five phases: read the body,
+// authenticate its caller, derive its RequestId from its key, admit it
+// (pkg/admission: validate, policy, key reuse, queue, audit) and answer.
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	buf := h.bufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= 2*int(h.cfg.MaxBody) {
-			h.bufs.Put(buf)
-		}
-	}()
-	if r.ContentLength > h.cfg.MaxBody {
-		h.fail(w, r, h.tooLarge(), "")
-		return
-	}
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, h.cfg.MaxBody+1)); err != nil {
-		h.fail(w, r, &Error{Code: CodeInvalid, Message: "the request body could not be read", Err: err}, "")
-		return
-	}
-	if int64(buf.Len()) > h.cfg.MaxBody {
-		h.fail(w, r, h.tooLarge(), "")
-		return
-	}
-	body := buf.Bytes()
-
-	webhookID, owner, err := h.verify.verify(r.Header, body)
+	defer h.release(buf)
+	body, err := h.read(r, buf)
 	if err != nil {
-		h.audit(r, caller.Record{Action: caller.ActionCreate, Decision: caller.DecisionDenied, Reason: "signature: " + err.Error()})
-		h.fail(w, r, unauthorized(err), "")
-		return
-	}
-	who := h.caller(owner)
-	if err := checkJSON(r.Header.Get("Content-Type")); err != nil {
 		h.fail(w, r, err, "")
 		return
 	}
+	s, err := h.authenticate(r, body)
+	if err != nil {
+		h.fail(w, r, err, "")
+		return
+	}
+	if s.requestID, err = h.key(r, s); err != nil {
+		h.fail(w, r, err, "")
+		return
+	}
+	setRequestID(w, s.requestID)
+	req, err := h.admit(r, s, body)
+	if err != nil {
+		h.fail(w, r, err, s.requestID)
+		return
+	}
+	h.answer(w, s.requestID, req)
+}
+
+// sender is who sent a create: what authenticate and key establish.
+type sender struct {
+	webhookID string         // the webhook-id the signature covers
+	who       *caller.Caller // nil in simple mode
+	requestID string
+}
+
+// read reads the body, at most MaxBody bytes, into buf.
+func (h *Handler) read(r *http.Request, buf *bytes.Buffer) ([]byte, error) {
+	buf.Reset()
+	if r.ContentLength > h.cfg.MaxBody {
+		return nil, h.tooLarge()
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, h.cfg.MaxBody+1)); err != nil {
+		return nil, &Error{Code: CodeInvalid, Message: "the request body could not be read", Err: err}
+	}
+	if int64(buf.Len()) > h.cfg.MaxBody {
+		return nil, h.tooLarge()
+	}
+	return buf.Bytes(), nil
+}
+
+// release returns a body buffer to the pool, unless a large body grew it.
+func (h *Handler) release(buf *bytes.Buffer) {
+	if buf.Cap() <= 2*int(h.cfg.MaxBody) {
+		h.bufs.Put(buf)
+	}
+}
+
+// authenticate verifies the signature, which names the caller (audited
+// when it fails), and the media type.
+func (h *Handler) authenticate(r *http.Request, body []byte) (sender, error) {
+	webhookID, owner, err := h.verify.verify(r.Header, body)
+	if err != nil {
+		h.audit(r, caller.Record{Action: caller.ActionCreate, Decision: caller.DecisionDenied, Reason: "signature: " + err.Error()})
+		return sender{}, unauthorized(err)
+	}
+	if err := checkJSON(r.Header.Get("Content-Type")); err != nil {
+		return sender{}, err
+	}
+	return sender{webhookID: webhookID, who: h.caller(owner)}, nil
+}
+
+// key derives the RequestId from the Idempotency-Key, else the
+// webhook-id. Keys are per caller: the same key from two callers names two
+// requests, and one caller's key says nothing about another's.
+func (h *Handler) key(r *http.Request, s sender) (string, error) {
 	idemKey := r.Header.Get("Idempotency-Key")
 	if len(idemKey) > 255 || !printableOrSpace(idemKey) {
-		h.fail(w, r, &Error{Code: CodeInvalid, Message: "the request is invalid",
-			Fields: []nodepool.FieldError{{Field: "Idempotency-Key", Message: "must be at most 255 printable ASCII characters"}}}, "")
-		return
+		return "", &Error{Code: CodeInvalid, Message: "the request is invalid",
+			Fields: []nodepool.FieldError{{Field: "Idempotency-Key", Message: "must be at most 255 printable ASCII characters"}}}
 	}
-	key, msgKey := idemKey, webhookID
-	if who != nil {
-		// Keys are per caller: the same Idempotency-Key (or webhook-id)
-		// from two callers names two requests, and one caller's key says
-		// nothing about another's.
+	key, msgKey := idemKey, s.webhookID
+	if s.who != nil {
 		if key != "" {
-			key = "caller:" + who.Id + ":" + key
+			key = "caller:" + s.who.Id + ":" + key
 		}
-		msgKey = "caller:" + who.Id + ":" + msgKey
+		msgKey = "caller:" + s.who.Id + ":" + msgKey
 	}
-	requestID := nodepool.RequestID(key, msgKey)
-	setRequestID(w, requestID)
+	return nodepool.RequestID(key, msgKey), nil
+}
 
+// admit decodes the body and hands it to the admission, which queues it
+// or refuses it (an *admission.Error). The same key with another body is
+// refused here only when this instance accepted the first one; the worker
+// checks again (docs/api.md, "Idempotency keys", says what each can see).
+func (h *Handler) admit(r *http.Request, s sender, body []byte) (*nodepool.Request, error) {
 	req, err := nodepool.Decode(body)
-	if err == nil {
-		err = h.cfg.Validator.Validate(req)
-	}
-	rec := caller.Record{Caller: h.callerID(who), Action: caller.ActionCreate, RequestId: requestID}
-	if req != nil {
-		rec.ClusterId, rec.Name = req.ClusterId, req.NodepoolInfo.Name
-	}
-	if err != nil {
-		rec.Decision, rec.Reason = caller.DecisionDenied, "invalid: "+err.Error()
-		h.audit(r, rec)
-		h.fail(w, r, err, requestID)
-		return
-	}
-	if who != nil {
-		if err := who.Check(req); err != nil {
-			rec.Decision, rec.Reason = caller.DecisionDenied, err.Error()
-			h.audit(r, rec)
-			h.fail(w, r, err, requestID)
-			return
-		}
-	}
+	_, err = h.admission.Admit(r.Context(), admission.Request{
+		Request: req, Err: err, RequestID: s.requestID, Caller: s.who,
+		Source: h.cfg.Source, Channel: caller.SourceAPI, ReceivedAt: h.cfg.Now(),
+		LogAttrs: []slog.Attr{slog.String(logattr.KeyWebhookID, s.webhookID)},
+	})
+	return req, err
+}
 
-	// The same key with another body: refuse it here when this instance
-	// accepted the first one (the worker checks again; see README
-	// "Idempotency keys" for what each can see).
-	digest := nodepool.Digest(req)
-	if h.seen.Conflicts(requestID, digest) {
-		h.fail(w, r, &Error{Code: CodeKeyReused, Message: "this Idempotency-Key (or webhook-id) was already used for a different request body; " +
-			"send a new key for a new or corrected request"}, requestID)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.SendTimeout)
-	sub := nodepool.Submission{Request: req, RequestID: requestID, Source: h.cfg.Source, ReceivedAt: h.cfg.Now(), Sealer: h.cfg.Sealer}
-	if who != nil {
-		sub.Caller = who.Id
-	}
-	messageID, err := nodepool.Submit(ctx, h.cfg.Queue, sub)
-	cancel()
-	switch {
-	case errors.Is(err, nodepool.ErrNotSent):
-		rec.Decision, rec.Reason = caller.DecisionFailed, "queue unavailable"
-		h.audit(r, rec)
-		h.fail(w, r, &Error{Code: CodeUnavailable, Message: "the request queue is unavailable; nothing was accepted, retry later", Err: err}, requestID)
-		return
-	case err != nil:
-		h.fail(w, r, fmt.Errorf("intake: %w", err), requestID)
-		return
-	}
-	h.seen.Record(requestID, digest)
-	rec.Decision = caller.DecisionAccepted
-	h.audit(r, rec)
-	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "intake: accepted",
-		slog.String(logattr.KeyRequestID, requestID),
-		slog.String(logattr.KeyClusterID, req.ClusterId),
-		slog.String(logattr.KeyName, req.NodepoolInfo.Name),
-		slog.String(logattr.KeyMessageID, messageID),
-		slog.String(logattr.KeyWebhookID, webhookID))
-
+// answer writes the 202 of an accepted request.
+func (h *Handler) answer(w http.ResponseWriter, requestID string, req *nodepool.Request) {
 	statusURL := h.statusURL(req.ClusterId, req.NodepoolInfo.Name)
 	w.Header().Set("Location", statusURL)
-	WriteJSON(w, http.StatusAccepted, accepted{
+	httpjson.Write(w, http.StatusAccepted, accepted{
 		RequestId: requestID,
 		ClusterId: req.ClusterId,
 		Name:      req.NodepoolInfo.Name,
@@ -391,7 +396,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, p := range pools {
 		if p.NodepoolInfo.Name == name {
-			WriteJSON(w, http.StatusOK, nodepool.MaskPool(p))
+			httpjson.Write(w, http.StatusOK, nodepool.MaskPool(p))
 			return
 		}
 	}
@@ -422,7 +427,7 @@ func (h *Handler) audit(r *http.Request, rec caller.Record) {
 
 // health handles GET /healthz.
 func (h *Handler) health(w http.ResponseWriter, _ *http.Request) {
-	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (h *Handler) methodNotAllowed(allow string) http.HandlerFunc {
@@ -491,24 +496,6 @@ func printableOrSpace(s string) bool {
 		}
 	}
 	return true
-}
-
-// WriteJSON writes v as a JSON answer with status: Content-Type
-// application/json, not cached, HTML characters unescaped (chat platforms
-// show the text as sent). Both front doors answer through it.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		http.Error(w, `{"error":"internal"}`, http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
 }
 
 // statusWriter records the status and RequestId for the access log.

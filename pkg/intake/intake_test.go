@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/admission"
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
@@ -736,5 +739,39 @@ func TestIdempotencyKeyReused(t *testing.T) {
 	}
 	if w := send(body, "order-8"); w.Code != http.StatusAccepted {
 		t.Errorf("key of a refused request: %d %s, want 202", w.Code, w.Body)
+	}
+	var refused int
+	for _, rec := range auditRecords(t, b.logs.String()) {
+		if rec["Decision"] == caller.DecisionDenied && strings.HasPrefix(rec["Reason"].(string), "idempotency key reused") {
+			refused++
+			if rec["RequestId"] != nodepool.RequestID("order-7", "") || rec["Source"] != caller.SourceAPI {
+				t.Errorf("audit of the reused key: %v", rec)
+			}
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d audit records of a reused key, want 1", refused)
+	}
+}
+
+// TestAdmissionCodes: every refusal of pkg/admission has its status in
+// the one table, and its problem says what the refusal says.
+func TestAdmissionCodes(t *testing.T) {
+	t.Parallel()
+	want := map[admission.Code]int{
+		admission.CodeInvalid: 400, admission.CodeForbidden: 403, admission.CodeKeyReused: 422, admission.CodeUnavailable: 503,
+	}
+	h := setup(t).h
+	for _, c := range admission.Codes() {
+		w := httptest.NewRecorder()
+		err := fmt.Errorf("wrapped: %w", &admission.Error{Code: c, Message: "what the caller may read", Err: errors.New("cause for logs")})
+		status := h.writeProblem(w, err, "req_1")
+		if status != want[c] || ErrorCode(err) != Code(c) {
+			t.Errorf("%s: status %d, code %s; want %d", c, status, ErrorCode(err), want[c])
+		}
+		p := mustProblem(t, w, want[c])
+		if p.Detail != "what the caller may read" || p.RequestId != "req_1" || strings.Contains(w.Body.String(), "cause for logs") {
+			t.Errorf("%s: problem %s", c, w.Body)
+		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/mns"
 )
 
@@ -28,7 +28,7 @@ type mnsQueue struct {
 func newMNSQueue(tb testing.TB) queueHarness {
 	tb.Helper()
 	const ak, sk = "intake-ak", "intake-sk"
-	m := simtest.StartMNS(tb, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
+	m := testkit.StartMNS(tb, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
 	q := m.EnsureQueues(tb, mns.QueueAttributes{}, "requests")[0]
 	// Fail(true) sends to a queue that does not exist: a real MNS error.
 	return &mnsQueue{q: q, missing: m.Client.Queue("no-such-queue")}

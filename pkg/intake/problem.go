@@ -3,9 +3,11 @@ package intake
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 
+	"github.com/ensnodepool/webhook/pkg/admission"
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -14,18 +16,19 @@ import (
 type Code string
 
 // The codes this handler answers with. Each maps to exactly one HTTP
-// status in codeStatus.
+// status in codeStatus; the codes of pkg/admission's refusals are among
+// them, by the same names.
 const (
-	CodeInvalid          Code = "invalid_request"        // 400
-	CodeUnauthorized     Code = "unauthorized"           // 401
-	CodeForbidden        Code = "forbidden"              // 403
-	CodeNotFound         Code = "not_found"              // 404
-	CodeMethodNotAllowed Code = "method_not_allowed"     // 405
-	CodeTooLarge         Code = "body_too_large"         // 413
-	CodeKeyReused        Code = "idempotency_key_reused" // 422
-	CodeUnsupportedMedia Code = "unsupported_media_type" // 415
-	CodeUnavailable      Code = "unavailable"            // 503
-	CodeInternal         Code = "internal"               // 500
+	CodeInvalid          = Code(admission.CodeInvalid)     // 400
+	CodeUnauthorized     = Code("unauthorized")            // 401
+	CodeForbidden        = Code(admission.CodeForbidden)   // 403
+	CodeNotFound         = Code("not_found")               // 404
+	CodeMethodNotAllowed = Code("method_not_allowed")      // 405
+	CodeTooLarge         = Code("body_too_large")          // 413
+	CodeKeyReused        = Code(admission.CodeKeyReused)   // 422
+	CodeUnsupportedMedia = Code("unsupported_media_type")  // 415
+	CodeUnavailable      = Code(admission.CodeUnavailable) // 503
+	CodeInternal         = Code("internal")                // 500
 )
 
 // codeStatus is the one table from codes to HTTP statuses.
@@ -41,6 +44,10 @@ var codeStatus = map[Code]int{
 	CodeUnavailable:      http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
 }
+
+// Statuses returns every Code with the HTTP status it is answered with (a
+// copy of the one table), for tests and documents that must agree with it.
+func Statuses() map[Code]int { return maps.Clone(codeStatus) }
 
 // ErrNotFound marks a missing resource; ErrorCode maps it to CodeNotFound
 // (404). The status endpoint answers 404 for a PoolReader error matching
@@ -72,14 +79,20 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// ErrorCode returns the Code of err: its *Error's, CodeInvalid for
-// nodepool validation errors, CodeNotFound for ErrNotFound, else
-// CodeInternal.
+// ErrorCode returns the Code of err: its *Error's, the code of an
+// admission refusal (the same names), CodeInvalid for nodepool validation
+// errors, CodeNotFound for ErrNotFound, CodeForbidden for a caller's
+// denial, else CodeInternal.
 func ErrorCode(err error) Code {
-	var e *Error
+	var (
+		e  *Error
+		ae *admission.Error
+	)
 	switch {
 	case errors.As(err, &e):
 		return e.Code
+	case errors.As(err, &ae):
+		return Code(ae.Code)
 	case errors.Is(err, nodepool.ErrInvalid):
 		return CodeInvalid
 	case errors.Is(err, ErrNotFound):
@@ -108,9 +121,12 @@ func (h *Handler) writeProblem(w http.ResponseWriter, err error, requestID strin
 	code := ErrorCode(err)
 	status := codeStatus[code]
 	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Code: code, RequestId: requestID}
-	var e *Error
-	var ve *nodepool.ValidationError
-	var de *caller.DeniedError
+	var (
+		e  *Error
+		ae *admission.Error
+		ve *nodepool.ValidationError
+		de *caller.DeniedError
+	)
 	switch {
 	case errors.As(err, &de):
 		// The caller's own rule and field; nothing of any other caller.
@@ -120,6 +136,8 @@ func (h *Handler) writeProblem(w http.ResponseWriter, err error, requestID strin
 		p.Detail, p.Errors = e.Message, e.Fields
 	case errors.As(err, &ve):
 		p.Detail, p.Errors = "the request is invalid", ve.Fields
+	case errors.As(err, &ae):
+		p.Detail = ae.Message
 	}
 	if p.Detail == "" {
 		p.Detail = http.StatusText(status)

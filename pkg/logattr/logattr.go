@@ -2,7 +2,7 @@
 // under which every package logs a request's identifiers, and the
 // attributes for durations and errors. One query on KeyRequestID finds
 // every line of a request in the webhook, the worker and the poller (see
-// README "Logs").
+// docs/operations.md, "Logs").
 //
 // It is a leaf: it imports only the standard library, so that the clients
 // (pkg/ens, pkg/mns), the callback sender and the functions' cores can all

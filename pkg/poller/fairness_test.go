@@ -3,7 +3,7 @@ package poller
 import (
 	"context"
 	"fmt"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"net/http"
 	"testing"
 	"time"
@@ -20,7 +20,7 @@ import (
 // pending, and back on the queue.
 func TestHangingHostDoesNotHoldOthers(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	hang, accepted := simtest.HangingHost(t)
+	hang, accepted := testkit.HangingHost(t)
 	ok := newReceiver(t, e, nil)
 	c := clusterID(0)
 	var hanging, ordinary []tracking.Message

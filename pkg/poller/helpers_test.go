@@ -22,7 +22,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/tracking"
@@ -45,12 +45,12 @@ var testSecret = func() string {
 // newClock returns the injected clock shared by the simulators, the poller
 // and the callback sender. It starts on a whole second so
 // webhook-timestamps (seconds) equal attempt times exactly.
-func newClock() *simtest.Clock { return simtest.NewClock(time.Now().Truncate(time.Second)) }
+func newClock() *testkit.Clock { return testkit.NewClock(time.Now().Truncate(time.Second)) }
 
 // env is the real services in-process: the MNS and ENS simulators behind
 // httptest servers, reached through pkg/mns and pkg/ens.
 type env struct {
-	clock    *simtest.Clock
+	clock    *testkit.Clock
 	mns      *mnssim.Server
 	ens      *enssim.Server
 	ensc     *ens.Client
@@ -72,14 +72,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	o.clusters = max(o.clusters, 1)
 	e := &env{clock: newClock()}
-	mnsSim := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: e.clock.Now,
+	mnsSim := testkit.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: e.clock.Now,
 		MaxClockSkew: 10000 * time.Hour})
 	e.mns = mnsSim.Server
 	for i := range o.clusters {
 		e.seeds = append(e.seeds, enssim.ClusterSeed{ClusterId: clusterID(i), Name: "test", EnsRegionId: "cn-test-1",
 			VswitchIds: []string{"vsw-test0001"}})
 	}
-	ensSim := simtest.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: e.clock.Now,
+	ensSim := testkit.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: e.clock.Now,
 		ProvisionTime: 20 * time.Second, WriteRate: 1 << 20, DescribeRate: 1 << 20, Clusters: e.seeds})
 	e.ens = ensSim.Server
 	e.ensc = ensSim.Client(t, ens.Config{WriteRate: 1 << 20, DescribeRate: 1 << 20, PageSize: o.pageSize,

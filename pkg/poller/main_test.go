@@ -3,8 +3,8 @@ package poller
 import (
 	"testing"
 
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 // TestMain fails the run if a test leaves a goroutine behind.
-func TestMain(m *testing.M) { simtest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }

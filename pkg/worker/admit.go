@@ -44,7 +44,7 @@ func (w *Worker) admit(it *item) verdict {
 	switch {
 	case errors.Is(err, nodepool.ErrUnknownKey):
 		// No retry can open it: SEAL_KEYS is read at start-up, and the
-		// rotation order (README) gives every function a new key before
+		// rotation order (docs/operations.md, "Queue automation") gives every function a new key before
 		// the webhook seals with it.
 		return rejected(CodeUnknownSealKey, "SealedPassword: "+err.Error()+
 			": SEAL_KEYS of the functions does not hold it (add the key to every function before sealing with it)")

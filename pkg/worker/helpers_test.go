@@ -18,7 +18,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/ens"
 	"github.com/ensnodepool/webhook/pkg/fcadapter"
 	"github.com/ensnodepool/webhook/pkg/mns"
@@ -93,14 +93,14 @@ func setup(t testing.TB, o options) *bundle {
 	}
 	b := &bundle{}
 
-	ensSim := simtest.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, ProvisionTime: o.provision,
+	ensSim := testkit.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, ProvisionTime: o.provision,
 		WriteRate: o.writeRate, DescribeRate: 1000, Clusters: testClusters()})
 	b.ens = ensSim.Server
 	b.ensCli = ensSim.Client(t, ens.Config{RegionID: "cn-hangzhou", WriteRate: float64(o.writeRate),
 		DescribeRate: 1000, BaseBackoff: o.clientBackoff, MaxBackoff: 10 * o.clientBackoff})
 
 	b.mnsClock = &mnsClock{}
-	mnsSim := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: b.mnsClock.Now, MaxClockSkew: 1000 * time.Hour})
+	mnsSim := testkit.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Now: b.mnsClock.Now, MaxClockSkew: 1000 * time.Hour})
 	b.mns, b.qc = mnsSim.Server, mnsSim.Client
 	qs := mnsSim.EnsureQueues(t, mns.QueueAttributes{VisibilityTimeout: 60 * time.Second}, qRequests, qTracking, qDeadLetter)
 	b.requests, b.tracking, b.dlq = qs[0], qs[1], qs[2]

@@ -51,54 +51,14 @@ func main() {
 // getenv; tune, if set, adjusts the Tool before it runs (tests).
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer,
 	tune func(*deadletter.Tool)) error {
-	fs := flag.NewFlagSet("deadletter", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	endpoint := fs.String("endpoint", getenv(config.EnvMNSEndpoint), "MNS endpoint (default $MNS_ENDPOINT)")
-	dlq := fs.String("queue", cmp.Or(getenv(config.EnvDeadLetterQueue), config.DefaultDeadLetterQueue), "dead-letter queue (default $QUEUE_DEADLETTER)")
-	requests := fs.String("requests", cmp.Or(getenv(config.EnvRequestsQueue), config.DefaultRequestsQueue), "requests queue, for redrive (default $QUEUE_REQUESTS)")
-	trackingQ := fs.String("tracking", cmp.Or(getenv(config.EnvTrackingQueue), config.DefaultTrackingQueue), "tracking queue, for redrive (default $QUEUE_TRACKING)")
-	var f deadletter.Filter
-	fs.StringVar(&f.Kind, "kind", "", "only records of this Kind: request, callback, tracking, trigger, unknown")
-	fs.StringVar(&f.RequestId, "request-id", "", "only records of this RequestId")
-	fs.StringVar(&f.ClusterId, "cluster-id", "", "only records of this ClusterId")
-	fs.StringVar(&f.Caller, "caller", "", "only records of this Caller")
-	fs.StringVar(&f.Cause, "cause", "", "only records with this Code (request) or Reason (others)")
-	fs.DurationVar(&f.OlderThan, "older-than", 0, "only records at least this old")
-	fs.DurationVar(&f.NewerThan, "newer-than", 0, "only records at most this old")
-	asJSON := fs.Bool("json", false, "print JSON")
-	dry := fs.Bool("dry-run", false, "redrive, purge: show what would happen, change nothing")
-	yes := fs.Bool("yes", false, "purge: do not ask")
-	hold := fs.Duration("hold", 2*time.Minute, "how long records stay invisible while a command works")
-	maxN := fs.Int("max", 10000, "look at no more than this many records")
-
-	// Flags may come before and after the command.
-	if err := fs.Parse(args); err != nil {
-		return usage(err)
-	}
-	pos := fs.Args()
-	if len(pos) == 0 {
-		return usage(errors.New("a command is required"))
-	}
-	cmd := pos[0]
-	if err := fs.Parse(pos[1:]); err != nil {
-		return usage(err)
-	}
-	pos = fs.Args()
-	if *endpoint == "" {
-		return fmt.Errorf("-endpoint or %s is required", config.EnvMNSEndpoint)
-	}
-	if getenv(config.EnvAccessKeyID) == "" || getenv(config.EnvAccessKeySecret) == "" {
-		return fmt.Errorf("no MNS credentials: set %s and %s (with %s for STS credentials)",
-			config.EnvAccessKeyID, config.EnvAccessKeySecret, config.EnvSecurityToken)
-	}
-	c, err := mns.New(mns.Config{Endpoint: *endpoint, Credentials: mns.Credentials{
-		AccessKeyID: getenv(config.EnvAccessKeyID), AccessKeySecret: getenv(config.EnvAccessKeySecret),
-		SecurityToken: getenv(config.EnvSecurityToken)}})
+	o, err := parseArgs(args, getenv)
 	if err != nil {
 		return err
 	}
-	t := &deadletter.Tool{DeadLetter: c.Queue(*dlq), Requests: c.Queue(*requests), Tracking: c.Queue(*trackingQ),
-		Hold: *hold, Max: *maxN}
+	t, err := newTool(o, getenv)
+	if err != nil {
+		return err
+	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	t.OnUnseen = func(n int) {
@@ -107,58 +67,148 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if tune != nil {
 		tune(t)
 	}
-	switch cmd {
+	switch o.cmd {
 	case "list":
-		if len(pos) > 0 {
-			return usage(fmt.Errorf("list takes no arguments, got %q", pos))
-		}
-		t.OnUnseen = nil // the listing reports Unseen itself
-		l, err := t.List(ctx, f)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return json.NewEncoder(out).Encode(l)
-		}
-		printListing(out, l, time.Now())
-		return nil
+		return list(ctx, t, o, out)
 	case "show":
-		if len(pos) != 1 {
-			return usage(errors.New("show takes one record ID"))
-		}
-		r, err := t.Show(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		return printRecord(out, r)
+		return show(ctx, t, o, out)
 	case "redrive", "purge":
-		if len(pos) > 0 {
-			return usage(fmt.Errorf("%s takes no arguments, got %q", cmd, pos))
-		}
-		report := func(a deadletter.Action) {
-			printAction(out, a, *asJSON)
-			_ = out.Flush()
-		}
-		var acts []deadletter.Action
-		if cmd == "redrive" {
-			acts, err = t.Redrive(ctx, f, *dry, report)
-		} else {
-			var confirm func([]deadletter.Record) bool
-			if !*yes {
-				confirm = func(recs []deadletter.Record) bool { return ask(out, stdin, recs) }
-			}
-			acts, err = t.Purge(ctx, f, *dry, confirm)
-			for _, a := range acts {
-				report(a)
-			}
-		}
-		if !*asJSON {
-			printSummary(out, acts)
-		}
-		return err
+		return act(ctx, t, o, stdin, out)
 	default:
-		return usage(fmt.Errorf("unknown command %q", cmd))
+		return usage(fmt.Errorf("unknown command %q", o.cmd))
 	}
+}
+
+// options are the command line: the command, its arguments and the flags.
+type options struct {
+	cmd  string
+	args []string
+
+	endpoint, deadLetter, requests, tracking string
+	filter                                   deadletter.Filter
+	asJSON, dryRun, yes                      bool
+	hold                                     time.Duration
+	max                                      int
+}
+
+// parseArgs reads the command line; flags may come before and after the
+// command, and default to the environment's settings.
+func parseArgs(args []string, getenv func(string) string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("deadletter", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.endpoint, "endpoint", getenv(config.EnvMNSEndpoint), "MNS endpoint (default $MNS_ENDPOINT)")
+	fs.StringVar(&o.deadLetter, "queue", cmp.Or(getenv(config.EnvDeadLetterQueue), config.DefaultDeadLetterQueue), "dead-letter queue (default $QUEUE_DEADLETTER)")
+	fs.StringVar(&o.requests, "requests", cmp.Or(getenv(config.EnvRequestsQueue), config.DefaultRequestsQueue), "requests queue, for redrive (default $QUEUE_REQUESTS)")
+	fs.StringVar(&o.tracking, "tracking", cmp.Or(getenv(config.EnvTrackingQueue), config.DefaultTrackingQueue), "tracking queue, for redrive (default $QUEUE_TRACKING)")
+	f := &o.filter
+	fs.StringVar(&f.Kind, "kind", "", "only records of this Kind: request, callback, tracking, trigger, unknown")
+	fs.StringVar(&f.RequestId, "request-id", "", "only records of this RequestId")
+	fs.StringVar(&f.ClusterId, "cluster-id", "", "only records of this ClusterId")
+	fs.StringVar(&f.Caller, "caller", "", "only records of this Caller")
+	fs.StringVar(&f.Cause, "cause", "", "only records with this Code (request) or Reason (others)")
+	fs.DurationVar(&f.OlderThan, "older-than", 0, "only records at least this old")
+	fs.DurationVar(&f.NewerThan, "newer-than", 0, "only records at most this old")
+	fs.BoolVar(&o.asJSON, "json", false, "print JSON")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "redrive, purge: show what would happen, change nothing")
+	fs.BoolVar(&o.yes, "yes", false, "purge: do not ask")
+	fs.DurationVar(&o.hold, "hold", 2*time.Minute, "how long records stay invisible while a command works")
+	fs.IntVar(&o.max, "max", 10000, "look at no more than this many records")
+
+	if err := fs.Parse(args); err != nil {
+		return o, usage(err)
+	}
+	pos := fs.Args()
+	if len(pos) == 0 {
+		return o, usage(errors.New("a command is required"))
+	}
+	o.cmd = pos[0]
+	if err := fs.Parse(pos[1:]); err != nil {
+		return o, usage(err)
+	}
+	o.args = fs.Args()
+	return o, nil
+}
+
+// newTool connects to MNS with the environment's key pair and returns the
+// tool on the queues o names.
+func newTool(o options, getenv func(string) string) (*deadletter.Tool, error) {
+	if o.endpoint == "" {
+		return nil, fmt.Errorf("-endpoint or %s is required", config.EnvMNSEndpoint)
+	}
+	if getenv(config.EnvAccessKeyID) == "" || getenv(config.EnvAccessKeySecret) == "" {
+		return nil, fmt.Errorf("no MNS credentials: set %s and %s (with %s for STS credentials)",
+			config.EnvAccessKeyID, config.EnvAccessKeySecret, config.EnvSecurityToken)
+	}
+	c, err := mns.New(mns.Config{Endpoint: o.endpoint, Credentials: mns.Credentials{
+		AccessKeyID: getenv(config.EnvAccessKeyID), AccessKeySecret: getenv(config.EnvAccessKeySecret),
+		SecurityToken: getenv(config.EnvSecurityToken)}})
+	if err != nil {
+		return nil, err
+	}
+	return &deadletter.Tool{DeadLetter: c.Queue(o.deadLetter), Requests: c.Queue(o.requests), Tracking: c.Queue(o.tracking),
+		Hold: o.hold, Max: o.max}, nil
+}
+
+// list prints the matching records grouped, then one per line (or JSON).
+func list(ctx context.Context, t *deadletter.Tool, o options, out *bufio.Writer) error {
+	if len(o.args) > 0 {
+		return usage(fmt.Errorf("list takes no arguments, got %q", o.args))
+	}
+	t.OnUnseen = nil // the listing reports Unseen itself
+	l, err := t.List(ctx, o.filter)
+	if err != nil {
+		return err
+	}
+	if o.asJSON {
+		return json.NewEncoder(out).Encode(l)
+	}
+	printListing(out, l, time.Now())
+	return nil
+}
+
+// show prints one record whole.
+func show(ctx context.Context, t *deadletter.Tool, o options, out *bufio.Writer) error {
+	if len(o.args) != 1 {
+		return usage(errors.New("show takes one record ID"))
+	}
+	r, err := t.Show(ctx, o.args[0])
+	if err != nil {
+		return err
+	}
+	return printRecord(out, r)
+}
+
+// act redrives or purges the matching records, printing each action as it
+// happens (purge asks first unless -yes) and a summary.
+func act(ctx context.Context, t *deadletter.Tool, o options, stdin io.Reader, out *bufio.Writer) error {
+	if len(o.args) > 0 {
+		return usage(fmt.Errorf("%s takes no arguments, got %q", o.cmd, o.args))
+	}
+	report := func(a deadletter.Action) {
+		printAction(out, a, o.asJSON)
+		_ = out.Flush()
+	}
+	var (
+		acts []deadletter.Action
+		err  error
+	)
+	if o.cmd == "redrive" {
+		acts, err = t.Redrive(ctx, o.filter, o.dryRun, report)
+	} else {
+		var confirm func([]deadletter.Record) bool
+		if !o.yes {
+			confirm = func(recs []deadletter.Record) bool { return ask(out, stdin, recs) }
+		}
+		acts, err = t.Purge(ctx, o.filter, o.dryRun, confirm)
+		for _, a := range acts {
+			report(a)
+		}
+	}
+	if !o.asJSON {
+		printSummary(out, acts)
+	}
+	return err
 }
 
 func usage(err error) error {

@@ -18,7 +18,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
@@ -34,11 +34,13 @@ const (
 	stoppedLine  = "helper: stopped between send and delete"
 )
 
+// TestMain runs the helper process when asked to, else the tests, and
+// fails the run if a test leaves a goroutine running.
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		os.Exit(helper())
 	}
-	os.Exit(m.Run())
+	testkit.VerifyTestMain(m)
 }
 
 func helper() int {
@@ -65,14 +67,14 @@ func helper() int {
 }
 
 type fixture struct {
-	mns  *simtest.MNS
+	mns  *testkit.MNS
 	env  map[string]string
 	args []string
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	m := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
+	m := testkit.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
 	m.EnsureQueues(t, mns.QueueAttributes{VisibilityTimeout: 30 * time.Second}, "dl", "reqs", "trk")
 	return &fixture{mns: m,
 		env:  map[string]string{config.EnvAccessKeyID: ak, config.EnvAccessKeySecret: sk, config.EnvMNSEndpoint: m.URL()},

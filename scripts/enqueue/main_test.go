@@ -9,10 +9,13 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
+
+// TestMain fails the run if a test leaves a goroutine running.
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
 
 const (
 	ak, sk   = "test-ak", "test-secret"
@@ -22,7 +25,7 @@ const (
 
 func TestEnqueueSealsAndSends(t *testing.T) {
 	t.Parallel()
-	ms := simtest.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
+	ms := testkit.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
 	q := ms.EnsureQueues(t, mns.QueueAttributes{}, "reqs")[0]
 	ctx := context.Background()
 	env := map[string]string{config.EnvSealKeys: sealKeys, config.EnvAccessKeyID: ak, config.EnvAccessKeySecret: sk}

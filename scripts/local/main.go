@@ -7,11 +7,12 @@
 //	                                             # (and where the MNS inspection API is: http://127.0.0.1:9100/_emulator/queues)
 //	go run ./scripts/local -demo -ens-provision 5s
 //
-// Flags (README.md, "Local stack"): -http, -mns, -ens, -data,
-// -poll-interval, -ens-provision, -demo.
+// Flags (docs/local.md, "Flags"): -http, -mns, -ens, -data,
+// -poll-interval, -ens-provision, -bin, -demo, -receiver, -secrets-in-kms,
+// -kms.
 //
 // Environment: WEBHOOK_SECRET and CALLBACK_SECRET (whsec_…, comma-separated
-// for rotation) — or CALLERS (README "Callers") instead of WEBHOOK_SECRET,
+// for rotation) — or CALLERS (docs/callers.md) instead of WEBHOOK_SECRET,
 // then -demo signs as the first caller with Secrets and verifies with its
 // CallbackSecret —, ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET,
 // SEAL_KEYS ("kid:base64key,…") — each falls back to a printed development
@@ -36,27 +37,20 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"net"
-	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
@@ -79,7 +73,7 @@ type flags struct {
 	inKMS, demo                                              bool
 }
 
-// parseFlags reads the command line; defaults are README's "Local stack".
+// parseFlags reads the command line; defaults are those of docs/local.md, "Flags".
 func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	var f flags
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
@@ -117,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg.PollInterval, cfg.ENSProvision, cfg.BinDir = fl.poll, fl.provision, fl.bin
 	cfg.SecretsInKMS, cfg.KMSAddr = fl.inKMS, fl.kmsAddr
 	cfg.Output = stderr
-	if fl.demo && getenv(config.EnvLogLevel) == "" {
+	if fl.demo && cfg.LogLevel == "" {
 		cfg.LogLevel = "warn"
 	}
 	if len(defaulted) > 0 {
@@ -173,64 +167,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return runErr
 }
 
-// stackConfig reads the stack's settings from the environment: the
-// secrets and key pair (each falling back to a printed development value,
-// listed in defaulted), real endpoints, and every other setting of
-// pkg/config, passed to the functions unchanged (Config.Env) — except
-// CALLBACK_ALLOW_CIDRS, whose ranges are added to the loopback ones the
-// local stack needs.
+// envRegion is the region of the local stack (default cn-hangzhou).
+const envRegion = "FC_REGION"
+
+// stackConfig reads the stack's settings from the environment (through
+// config.Env, as the functions do): the secrets and key pair (each falling
+// back to a printed development value, listed in defaulted), real
+// endpoints, and every other setting of pkg/config, passed to the
+// functions unchanged (Config.Env) — except CALLBACK_ALLOW_CIDRS, whose
+// ranges are added to the loopback ones the local stack needs.
 func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted []string, err error) {
+	e := config.NewEnv(getenv)
 	cfg = localstack.Config{
-		MNSEndpoint: getenv(config.EnvMNSEndpoint), ENSEndpoint: getenv(config.EnvENSEndpoint), ENSProtocol: getenv(config.EnvENSProtocol),
-		Region:   getenv("FC_REGION"),
-		LogLevel: getenv(config.EnvLogLevel),
-		Env:      map[string]string{},
+		MNSEndpoint: e.String(config.EnvMNSEndpoint, ""), ENSEndpoint: e.String(config.EnvENSEndpoint, ""),
+		ENSProtocol: e.String(config.EnvENSProtocol, ""), Region: e.String(envRegion, ""),
+		LogLevel: e.String(config.EnvLogLevel, ""), Callers: e.String(config.EnvCallers, ""),
+		AccessKeyID: e.String(config.EnvAccessKeyID, ""), AccessKeySecret: e.String(config.EnvAccessKeySecret, ""),
+		Env: map[string]string{},
 	}
-	secret := func(name, dev string) []string {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			defaulted = append(defaulted, fmt.Sprintf("  %s=%s", name, dev))
-			v = dev
+	orDev := func(name string, v []string, dev string) []string {
+		if len(v) == 0 {
+			defaulted = append(defaulted, "  "+name+"="+dev)
+			return []string{dev}
 		}
-		var out []string
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
+		return v
 	}
-	if cfg.Callers = strings.TrimSpace(getenv(config.EnvCallers)); cfg.Callers != "" {
+	webhook := e.SecretList(config.EnvWebhookSecret, nil)
+	if cfg.Callers != "" {
 		// Checked here so a mistake fails once, not in three function logs.
 		if _, err := config.Callers(getenv); err != nil {
 			return cfg, nil, err
 		}
 	} else {
-		cfg.WebhookSecrets = secret(config.EnvWebhookSecret, localstack.DevWebhookSecret)
+		cfg.WebhookSecrets = orDev(config.EnvWebhookSecret, webhook, localstack.DevWebhookSecret)
 	}
-	cfg.CallbackSecrets = secret(config.EnvCallbackSecret, localstack.DevCallbackSecret)
-	cfg.SealKeys = strings.Join(secret(config.EnvSealKeys, localstack.DevSealKeys), ",")
-	realKeys := getenv(config.EnvAccessKeyID) != "" && getenv(config.EnvAccessKeySecret) != ""
+	cfg.CallbackSecrets = orDev(config.EnvCallbackSecret, e.SecretList(config.EnvCallbackSecret, nil), localstack.DevCallbackSecret)
+	cfg.SealKeys = strings.Join(orDev(config.EnvSealKeys, e.SecretList(config.EnvSealKeys, nil), localstack.DevSealKeys), ",")
+	realKeys := cfg.AccessKeyID != "" && cfg.AccessKeySecret != ""
 	if (cfg.MNSEndpoint != "" || cfg.ENSEndpoint != "") && !realKeys {
 		return cfg, nil, fmt.Errorf("%s or %s is set: %s and %s are required", config.EnvMNSEndpoint, config.EnvENSEndpoint,
 			config.EnvAccessKeyID, config.EnvAccessKeySecret)
 	}
-	if realKeys {
-		cfg.AccessKeyID, cfg.AccessKeySecret = getenv(config.EnvAccessKeyID), getenv(config.EnvAccessKeySecret)
-	} else {
+	if !realKeys {
 		cfg.AccessKeyID, cfg.AccessKeySecret = localstack.DevAccessKeyID, localstack.DevAccessKeySecret
 		defaulted = append(defaulted, "  "+config.EnvAccessKeyID+"="+localstack.DevAccessKeyID,
 			"  "+config.EnvAccessKeySecret+"="+localstack.DevAccessKeySecret)
 	}
-	// Settings the stack itself turns into its Config (above); every
+	// The settings read above the stack turns into its Config; every
 	// other one goes to the functions as it is.
-	own := map[string]bool{
-		config.EnvMNSEndpoint: true, config.EnvENSEndpoint: true, config.EnvENSProtocol: true, config.EnvLogLevel: true,
-		config.EnvWebhookSecret: true, config.EnvCallers: true, config.EnvCallbackSecret: true, config.EnvSealKeys: true,
-		config.EnvAccessKeyID: true, config.EnvAccessKeySecret: true,
-	}
+	own := e.Names()
 	for _, name := range config.Names() {
-		if v := getenv(name); v != "" && !own[name] {
+		if v := e.String(name, ""); v != "" && !slices.Contains(own, name) {
 			cfg.Env[name] = v
 		}
 	}
@@ -240,9 +227,11 @@ func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted [
 	return cfg, defaulted, nil
 }
 
-// receiverFor starts the -receiver with the callback secrets of cfg:
-// CALLBACK_SECRET and, with CALLERS, each caller's CallbackSecret.
-func receiverFor(addr string, cfg localstack.Config, stdout io.Writer) (*http.Server, error) {
+// receiverFor starts the -receiver on a loopback addr: it prints every
+// POST and answers 200 (a stand-in for a Slack response_url or a
+// callback URL), verifying signed ones with CALLBACK_SECRET and, with
+// CALLERS, each caller's CallbackSecret.
+func receiverFor(addr string, cfg localstack.Config, stdout io.Writer) (*localstack.Receiver, error) {
 	var callerSecrets map[string]string
 	if cfg.Callers != "" {
 		set, err := caller.Load(cfg.Callers)
@@ -251,7 +240,13 @@ func receiverFor(addr string, cfg localstack.Config, stdout io.Writer) (*http.Se
 		}
 		callerSecrets = set.CallbackSecrets()
 	}
-	return startReceiver(addr, cfg.CallbackSecrets, callerSecrets, stdout)
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Addr: addr, Secrets: cfg.CallbackSecrets,
+		CallerSecrets: callerSecrets, Print: stdout, AcceptAll: true})
+	if err != nil {
+		return nil, fmt.Errorf("-receiver: %w", err)
+	}
+	fmt.Fprintf(stdout, "local: receiver http://%s/ prints every POST\n", rcv.Addr())
+	return rcv, nil
 }
 
 // runDemo sends the sample request to the running stack, signed as the
@@ -274,74 +269,6 @@ func runDemo(ctx context.Context, st *localstack.Stack, cfg localstack.Config, f
 		fmt.Fprintf(stdout, "demo: nodepool.active after %v (total %v)\n", res.Took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	}
 	return err
-}
-
-// startReceiver serves, on a loopback addr, a receiver that prints each
-// POST it gets on one line ("receiver: POST <path> <body>") and answers
-// 200: a stand-in for a Slack response_url or a caller's callback URL. A
-// Standard Webhooks signed request is verified with the callback secrets
-// (CALLBACK_SECRET, then each caller's CallbackSecret, keyed by caller Id)
-// and printed with the result.
-func startReceiver(addr string, secrets []string, callerSecrets map[string]string, out io.Writer) (*http.Server, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if ip, perr := netip.ParseAddr(host); err != nil || perr != nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("-receiver %q: want a loopback host:port such as 127.0.0.1:9300", addr)
-	}
-	type named struct {
-		note string
-		v    *callback.Verifier
-	}
-	var verifiers []named
-	add := func(note string, secrets ...string) error {
-		v, err := callback.NewVerifier(callback.VerifierConfig{Secrets: secrets})
-		if err == nil {
-			verifiers = append(verifiers, named{note, v})
-		}
-		return err
-	}
-	if err := add(" (signature verified)", secrets...); err != nil {
-		return nil, err
-	}
-	for _, id := range slices.Sorted(maps.Keys(callerSecrets)) {
-		if err := add(" (signature verified with caller "+id+"'s CallbackSecret)", callerSecrets[id]); err != nil {
-			return nil, err
-		}
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	var mu sync.Mutex
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "POST only", http.StatusMethodNotAllowed)
-			return
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, "unreadable body", http.StatusBadRequest)
-			return
-		}
-		note := ""
-		if r.Header.Get(callback.HeaderSignature) != "" {
-			for i, nv := range verifiers {
-				err := nv.v.Verify(body, r.Header)
-				if err == nil {
-					note = nv.note
-					break
-				}
-				if i == 0 {
-					note = " (signature NOT verified: " + err.Error() + ")"
-				}
-			}
-		}
-		mu.Lock()
-		fmt.Fprintf(out, "receiver: POST %s%s %s\n", r.URL.Path, note, bytes.TrimSpace(body))
-		mu.Unlock()
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(out, "local: receiver http://%s/ prints every POST\n", ln.Addr())
-	return srv, nil
 }
 
 // demoSecrets returns what -demo signs its request with and verifies the

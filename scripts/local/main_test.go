@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,24 +20,11 @@ import (
 	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// TestMain fails the run if a test leaves a goroutine running.
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
 
 // TestRunUntilSignal starts the stack on free ports with the development
 // fallbacks kept in the local KMS (-secrets-in-kms: the functions start
@@ -50,7 +36,7 @@ func TestRunUntilSignal(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testkit.SyncBuffer
 	done := make(chan error, 1)
 	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(), "-poll-interval", "1s",
 		"-secrets-in-kms", "-kms", "127.0.0.1:0"}
@@ -154,7 +140,8 @@ func TestEveryFunctionSettingPassedThrough(t *testing.T) {
 	}
 }
 
-// TestSlackWalkthrough is README's local ChatOps walkthrough, run through
+// TestSlackWalkthrough is the local ChatOps walkthrough of docs/chatops.md
+// ("Try it locally with curl"), run through
 // `go run ./scripts/local -receiver …` as a newcomer would: SLACK_SIGNING_SECRET,
 // CHATOPS_PRESETS and CHATOPS_ALLOW_HOSTS in the environment reach the
 // webhook, a signed slash command is acknowledged with its RequestId, and
@@ -176,7 +163,7 @@ func TestSlackWalkthrough(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testkit.SyncBuffer
 	done := make(chan error, 1)
 	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),
 		"-poll-interval", "1s", "-ens-provision", "2s", "-receiver", "127.0.0.1:0"}
@@ -250,63 +237,44 @@ func TestSlackWalkthrough(t *testing.T) {
 }
 
 func TestReceiverRefusesNonLoopback(t *testing.T) {
-	if _, err := startReceiver("0.0.0.0:0", []string{localstack.DevCallbackSecret}, nil, io.Discard); err == nil {
-		t.Fatal("startReceiver(0.0.0.0:0) = nil error, want a refusal")
+	cfg := localstack.Config{CallbackSecrets: []string{localstack.DevCallbackSecret}}
+	if _, err := receiverFor("0.0.0.0:0", cfg, io.Discard); err == nil || !strings.Contains(err.Error(), "-receiver") {
+		t.Fatalf("receiverFor(0.0.0.0:0) = %v, want a refusal naming -receiver", err)
 	}
 }
 
-// TestReceiverPrints: -receiver prints each POST with its path and body,
-// and says whether a Standard Webhooks signature verified with the
-// callback secrets.
-func TestReceiverPrints(t *testing.T) {
-	var out lockedBuffer
+// TestReceiverVerifiesCallers: -receiver with CALLERS verifies a callback
+// signed with a caller's CallbackSecret, says whose, and answers 200.
+func TestReceiverVerifiesCallers(t *testing.T) {
 	const portalSecret = "whsec_cG9ydGFsLWEtY2FsbGJhY2stc2VjcmV0LTAxMjM="
-	srv, err := startReceiver("127.0.0.1:0", []string{localstack.DevCallbackSecret}, map[string]string{"portal-a": portalSecret}, &out)
+	cfg := localstack.Config{CallbackSecrets: []string{localstack.DevCallbackSecret},
+		Callers: `[{"Id":"portal-a","Secrets":["whsec_ZGVtby1jYWxsZXItc2VjcmV0LTAwMDAwMDAwMDAwMA=="],"CallbackSecret":"` + portalSecret + `","Clusters":["*"]}]`}
+	var out testkit.SyncBuffer
+	rcv, err := receiverFor("127.0.0.1:0", cfg, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	m := regexp.MustCompile(`receiver (http://\S+)/ prints`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("no address line: %q", out.String())
+	defer rcv.Close()
+	if !strings.Contains(out.String(), "local: receiver http://"+rcv.Addr()+"/ prints every POST") {
+		t.Errorf("no address line: %q", out.String())
 	}
-	post := func(path string, h http.Header, body string) {
-		req, _ := http.NewRequest(http.MethodPost, m[1]+path, strings.NewReader(body))
-		for k, v := range h {
-			req.Header[k] = v
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("POST %s: %d, want 200", path, resp.StatusCode)
-		}
-	}
-	signer, err := callback.NewSigner(localstack.DevCallbackSecret)
+	signer, err := callback.NewSigner(portalSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	good, _ := signer.Headers("msg_1", time.Now(), []byte(`{"a":1}`))
-	post("/slack", nil, `{"text":"hi"}`)
-	post("/cb", good, `{"a":1}`)
-	post("/cb", good, `{"a":2}`)
-	portal, err := callback.NewSigner(portalSecret)
+	body := `{"a":1}`
+	req, _ := http.NewRequest(http.MethodPost, "http://"+rcv.Addr()+"/cb", strings.NewReader(body))
+	if req.Header, err = signer.Headers("msg_1", time.Now(), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	byCaller, _ := portal.Headers("msg_2", time.Now(), []byte(`{"a":3}`))
-	post("/cb", byCaller, `{"a":3}`)
-	for _, want := range []string{
-		"receiver: POST /slack {\"text\":\"hi\"}\n",
-		"receiver: POST /cb (signature verified) {\"a\":1}\n",
-		"receiver: POST /cb (signature NOT verified: ",
-		"receiver: POST /cb (signature verified with caller portal-a's CallbackSecret) {\"a\":3}\n",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
+	resp.Body.Close()
+	want := "receiver: POST /cb (signature verified with caller portal-a's CallbackSecret) {\"a\":1}\n"
+	if resp.StatusCode != http.StatusOK || !strings.Contains(out.String(), want) {
+		t.Errorf("POST: %d, want 200; output lacks %q:\n%s", resp.StatusCode, want, out.String())
 	}
 }
 
@@ -320,7 +288,7 @@ func TestRunWithCallers(t *testing.T) {
 	}
 	env := map[string]string{"CALLERS": `[{"Id":"demo","Secrets":["whsec_ZGVtby1jYWxsZXItc2VjcmV0LTAwMDAwMDAwMDAwMA=="],` +
 		`"CallbackSecret":"whsec_ZGVtby1jYWxsYmFjay1zZWNyZXQtMDAwMDAwMDAwMA==","Clusters":["eck-demo*"],"MaxDesiredSize":5}]`}
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testkit.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),

@@ -11,9 +11,13 @@ import (
 
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/queues"
 )
+
+// TestMain fails the run if a test leaves a goroutine running.
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
 
 const keyID, keySecret = "LTAI5tQueuesTest", "queues-test-secret"
 

@@ -1,8 +1,9 @@
-// Package sdkcompat_test checks that the local MNS and ENS simulators
-// (pkg/dev/mnssim, pkg/dev/enssim) work with the official Alibaba Cloud Node.js SDKs,
-// not only with the Go SDKs the project itself uses. It starts both
-// simulators in-process and runs testdata/node/compat.mjs (see there for
-// the SDKs and the checks) against them. The Node project lives under
+// Package sdkcompat_test checks that the local MNS, ENS and Tablestore
+// simulators (pkg/dev/mnssim, pkg/dev/enssim, pkg/dev/otssim) work with the
+// official Alibaba Cloud Node.js SDKs, not only with the Go SDKs the project
+// itself uses. It starts the simulators in-process and runs
+// testdata/node/compat.mjs (see there and ots.mjs for the SDKs and the
+// checks) against them. The Node project lives under
 // testdata/ so that the go tool never walks its node_modules.
 //
 // Setup: npm ci --prefix scripts/sdkcompat/testdata/node && go test ./scripts/sdkcompat/
@@ -60,6 +61,8 @@ var requiredChecks = []string{
 	"ens.pop.DeleteClusterNodePool",
 }
 
+func init() { requiredChecks = append(requiredChecks, otsRequiredChecks...) }
+
 // The cross-language round trip's queues and body (multi-byte UTF-8 and XML
 // metacharacters).
 const (
@@ -94,6 +97,8 @@ func TestOfficialNodeSDKs(t *testing.T) {
 	ensSrv := httptest.NewServer(ens)
 	t.Cleanup(ensSrv.Close)
 
+	ots := startOTS(t)
+
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 
@@ -120,6 +125,7 @@ func TestOfficialNodeSDKs(t *testing.T) {
 		"MNS_INTEROP_BODY="+interopBody, "MNS_INTEROP_FROM_GO="+fromGo, "MNS_INTEROP_TO_GO="+toGo,
 		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",
 	)
+	cmd.Env = append(cmd.Env, ots.env()...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -172,6 +178,8 @@ func TestOfficialNodeSDKs(t *testing.T) {
 		t.Errorf("Go receive of the Node SDK's message: body %q, want %q", msgs[0].Body, interopBody)
 	}
 
+	ots.verify(t)
+
 	// The creates really reached this simulator (and were authenticated).
 	if got := ens.Stats().Calls["CreateClusterNodePool"]; got < 3 {
 		t.Errorf("enssim saw %d CreateClusterNodePool calls, want at least 3 (pop-core + two V3 cores)", got)
@@ -194,7 +202,7 @@ func requireNode(t *testing.T) string {
 	if err != nil {
 		unavailable("node (Node.js >= 18) not found in PATH")
 	}
-	for _, pkg := range []string{"@alicloud/mns", "@alicloud/pop-core", "@alicloud/openapi-client", "@alicloud/openapi-core"} {
+	for _, pkg := range []string{"@alicloud/mns", "@alicloud/pop-core", "@alicloud/openapi-client", "@alicloud/openapi-core", "tablestore"} {
 		if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
 			unavailable(pkg + " is not installed: run npm ci --prefix scripts/sdkcompat/testdata/node")
 		}
@@ -209,7 +217,7 @@ const nodeDir = "testdata/node"
 // a developer's shell cannot redirect the checks elsewhere.
 func cleanEnv() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		for _, p := range []string{"MNS_", "ENS_", "COMPAT_", "NODE_OPTIONS=", "NO_PROXY=", "no_proxy="} {
+		for _, p := range []string{"MNS_", "ENS_", "OTS_", "COMPAT_", "NODE_OPTIONS=", "NO_PROXY=", "no_proxy="} {
 			if strings.HasPrefix(kv, p) {
 				return true
 			}

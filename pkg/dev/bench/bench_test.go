@@ -9,19 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) {
-	// fasthttp (under the MNS SDK in pkg/mns) keeps process-wide cleaner
-	// goroutines that end by themselves; they belong to the library.
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
-	)
-}
 
 func TestPercentile(t *testing.T) {
 	ms := func(v ...int) []time.Duration {

@@ -126,78 +126,30 @@ func duplicates(st enssim.Stats) int64 {
 // The naive create baseline runs afterwards against its own simulator.
 func (r *run) creation(ctx context.Context) (create, e2e Section, err error) {
 	create, e2e = Section{Name: SectionCreation}, Section{Name: SectionE2E}
-	n, interval := r.cfg.Creates, r.cfg.PollInterval
+	n := r.cfg.Creates
 	cfg := r.stackConfig("creation")
-	r.progress("creation: starting the local stack (poll %v, provisioning %v)", interval, r.cfg.Provision)
+	r.progress("creation: starting the local stack (poll %v, provisioning %v)", r.cfg.PollInterval, r.cfg.Provision)
 	st, err := localstack.Start(ctx, cfg)
 	if err != nil {
 		return create, e2e, err
 	}
 	defer st.Close()
-	rcv, err := localstack.NewReceiver(r.callbackSecret, "")
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{r.callbackSecret}})
 	if err != nil {
 		return create, e2e, err
 	}
 	defer rcv.Close()
-	bodies, err := r.bodies("create", n, rcv.URL())
-	if err != nil {
-		return create, e2e, err
-	}
 	watch, stop := watchPools(ctx, st.ENS(), n)
 	defer stop()
-	hc := newHTTPClient()
-	defer hc.CloseIdleConnections()
-	r.progress("creation: submitting %d requests", n)
-	if _, err := load(ctx, 8, n, submitter{hc: hc, secret: r.webhookSecret, bodies: bodies}.post(st.URL())); err != nil {
+	if err := r.submitCreates(ctx, st.URL(), rcv.URL(), watch); err != nil {
 		return create, e2e, err
-	}
-	limit := time.Duration(float64(n)/ensWriteLimit*float64(time.Second))*3 + 60*time.Second
-	select {
-	case <-watch.allReady:
-	case <-time.After(limit):
-		return create, e2e, fmt.Errorf("%w: %d pools not created within %v", ErrRun, n, limit)
-	case <-ctx.Done():
-		return create, e2e, ctx.Err()
 	}
 	simStats := st.ENS().Stats()
 	rate := watch.createRate()
-
-	// Every pool's terminal callback (nodepool.active, or a failure).
 	r.progress("creation: waiting for %d nodepool.active callbacks", n)
-	wait, cancel := context.WithTimeout(ctx, 4*(r.cfg.Provision+interval)+60*time.Second)
-	defer cancel()
-	var lat []time.Duration
-	done := map[string]bool{}
-	active, creating, dups := 0, 0, 0
-	failures := map[string]int{} // by error code
-	for len(done) < n {
-		c, err := rcv.Next(wait)
-		if err != nil {
-			return create, e2e, fmt.Errorf("%w: %d of %d pools reported: %w", ErrRun, len(done), n, err)
-		}
-		id := c.Event.Data.NodepoolId
-		switch {
-		case c.Duplicate:
-			dups++
-		case c.Event.Type == callback.TypeCreating:
-			creating++
-		case c.Event.Type == callback.TypeActive:
-			at, ok := watch.activeAt(id)
-			if !ok {
-				return create, e2e, fmt.Errorf("%w: active callback for %s before the pool was seen active", ErrRun, id)
-			}
-			done[id] = true
-			active++
-			lat = append(lat, c.At.Sub(at))
-		default: // failed or timeout: the pools never fail in this run
-			done[id] = true
-			code := c.Event.Type
-			if c.Event.Data.Error != nil {
-				code = c.Event.Data.Error.Code
-			}
-			failures[code]++
-			r.progress("creation: %s for %s: %+v", c.Event.Type, c.Event.Data.Name, c.Event.Data.Error)
-		}
+	got, err := r.terminalCallbacks(ctx, rcv, watch)
+	if err != nil {
+		return create, e2e, err
 	}
 	r.recordRSS(st)
 	stop()
@@ -206,7 +158,81 @@ func (r *run) creation(ctx context.Context) (create, e2e Section, err error) {
 	if err != nil {
 		return create, e2e, err
 	}
+	return r.createSection(simStats, rate, naive, st.Config().BatchSize), r.e2eSection(got), nil
+}
+
+// submitCreates POSTs the Creates requests (callbacks to callbackURL),
+// 8 at a time, and waits until the ENS simulator lists every pool.
+func (r *run) submitCreates(ctx context.Context, webhookURL, callbackURL string, watch *poolWatch) error {
+	n := r.cfg.Creates
+	r.progress("creation: submitting %d requests", n)
+	if err := r.submit(ctx, "create", n, webhookURL, callbackURL); err != nil {
+		return err
+	}
+	limit := time.Duration(float64(n)/ensWriteLimit*float64(time.Second))*3 + 60*time.Second
+	select {
+	case <-watch.allReady:
+		return nil
+	case <-time.After(limit):
+		return fmt.Errorf("%w: %d pools not created within %v", ErrRun, n, limit)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// callbackTally is what the receiver got for the creation run's pools.
+type callbackTally struct {
+	latency                []time.Duration // pool seen active → its active callback
+	active, creating, dups int
+	failures               map[string]int // failed or timeout, by error code
+}
+
+// terminalCallbacks reads callbacks until every pool of the run has its
+// terminal one (nodepool.active, or a failure) and tallies them.
+func (r *run) terminalCallbacks(ctx context.Context, rcv *localstack.Receiver, watch *poolWatch) (callbackTally, error) {
+	n := r.cfg.Creates
+	wait, cancel := context.WithTimeout(ctx, 4*(r.cfg.Provision+r.cfg.PollInterval)+60*time.Second)
+	defer cancel()
+	got := callbackTally{failures: map[string]int{}}
+	done := map[string]bool{}
+	for len(done) < n {
+		c, err := rcv.Next(wait)
+		if err != nil {
+			return got, fmt.Errorf("%w: %d of %d pools reported: %w", ErrRun, len(done), n, err)
+		}
+		id := c.Event.Data.NodepoolId
+		switch {
+		case c.Duplicate:
+			got.dups++
+		case c.Event.Type == callback.TypeCreating:
+			got.creating++
+		case c.Event.Type == callback.TypeActive:
+			at, ok := watch.activeAt(id)
+			if !ok {
+				return got, fmt.Errorf("%w: active callback for %s before the pool was seen active", ErrRun, id)
+			}
+			done[id] = true
+			got.active++
+			got.latency = append(got.latency, c.At.Sub(at))
+		default: // failed or timeout: the pools never fail in this run
+			done[id] = true
+			code := c.Event.Type
+			if c.Event.Data.Error != nil {
+				code = c.Event.Data.Error.Code
+			}
+			got.failures[code]++
+			r.progress("creation: %s for %s: %+v", c.Event.Type, c.Event.Data.Name, c.Event.Data.Error)
+		}
+	}
+	return got, nil
+}
+
+// createSection is the creation rows: the worker's creates beside the
+// naive baseline's.
+func (r *run) createSection(simStats enssim.Stats, rate float64, naive naiveResult, batchSize int) Section {
+	n := r.cfg.Creates
 	dup := duplicates(simStats)
+	create := Section{Name: SectionCreation}
 	create.Rows = []Row{
 		Row{Metric: "creates/s", Value: rate, Unit: "/s", Note: fmt.Sprintf("%d pools", simStats.Pools)}.withNaive(naive.rate),
 		Row{Metric: "fraction of the ENS write limit (10/s)", Value: rate / ensWriteLimit}.withNaive(naive.rate/ensWriteLimit).
@@ -225,11 +251,19 @@ func (r *run) creation(ctx context.Context) (create, e2e Section, err error) {
 		"throttled, duplicates and the 1-s window from the simulator's admin stats (limit 10 writes/s per key). "+
 		"Naive: the same %d creates from %d goroutines through pkg/ens with the limiter off (rate 1e9) and no retries, "+
 		"sleeping a fixed 1 s after each Throttling answer, against a fresh simulator with the same limit",
-		n, st.Config().BatchSize, watchEvery, n, r.cfg.NaiveConcurrency)
+		n, batchSize, watchEvery, n, r.cfg.NaiveConcurrency)
+	return create
+}
 
+// e2eSection is the rows of the time from a pool turning active to its
+// callback, in poll intervals.
+func (r *run) e2eSection(got callbackTally) Section {
+	n, interval := r.cfg.Creates, r.cfg.PollInterval
 	bound := interval + time.Second
+	lat := got.latency
 	p50, p99, mx := Percentile(lat, 50), Percentile(lat, 99), Percentile(lat, 100)
 	in := func(d time.Duration) float64 { return d.Seconds() / interval.Seconds() }
+	e2e := Section{Name: SectionE2E}
 	e2e.Rows = []Row{
 		{Metric: "active → callback p50", Value: in(p50), Unit: "intervals", Note: fmt.Sprintf("%.2f s", p50.Seconds()),
 			Extra: map[string]float64{"seconds": p50.Seconds()}},
@@ -238,16 +272,16 @@ func (r *run) creation(ctx context.Context) (create, e2e Section, err error) {
 		Row{Metric: "active → callback max", Value: in(mx), Unit: "intervals", Note: fmt.Sprintf("%.2f s", mx.Seconds()),
 			Extra: map[string]float64{"seconds": mx.Seconds()}}.
 			check(fmt.Sprintf("≤ %.2f (1 interval + 1 s)", in(bound)), mx <= bound),
-		Row{Metric: "active callbacks", Value: float64(active), Unit: "pools",
-			Note: fmt.Sprintf("%d creating callbacks, %d duplicate deliveries", creating, dups)}.check(fmt.Sprintf("= %d", n), active == n),
-		Row{Metric: "false failed/timeout callbacks", Value: float64(n - active), Unit: "pools",
-			Note: failureNote(failures)}.check("0", active == n),
+		Row{Metric: "active callbacks", Value: float64(got.active), Unit: "pools",
+			Note: fmt.Sprintf("%d creating callbacks, %d duplicate deliveries", got.creating, got.dups)}.check(fmt.Sprintf("= %d", n), got.active == n),
+		Row{Metric: "false failed/timeout callbacks", Value: float64(n - got.active), Unit: "pools",
+			Note: failureNote(got.failures)}.check("0", got.active == n),
 	}
 	e2e.Setup = fmt.Sprintf("the %d pools of the creation run, poll interval %v, simulated provisioning %v (the local stack's 1:2 ratio; "+
 		"POLL_MAX = min(¾ interval, 4 s), POLL_FIRST = min(POLL_MAX, provisioning), POLL_WATCH = 11/12 interval); latency = arrival of the signed nodepool.active callback "+
 		"at a loopback receiver − the first %v sample in which the ENS simulator listed the pool active",
 		n, interval, r.cfg.Provision, watchEvery)
-	return create, e2e, nil
+	return e2e
 }
 
 // naiveResult is the naive create baseline's outcome.

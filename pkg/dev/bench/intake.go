@@ -71,7 +71,7 @@ type submitter struct {
 
 func (s submitter) post(base string) func(ctx context.Context, i int) error {
 	return func(ctx context.Context, i int) error {
-		status, resp, err := localstack.Submit(ctx, s.hc, base, s.secret, "", s.bodies[i%len(s.bodies)])
+		status, resp, err := localstack.PostCreate(ctx, s.hc, base, s.secret, "", s.bodies[i%len(s.bodies)])
 		if err != nil {
 			return fmt.Errorf("%w: POST %s: %w", ErrRun, base, err)
 		}
@@ -93,6 +93,19 @@ func (r *run) bodies(prefix string, n int, callbackURL string) ([][]byte, error)
 		out[i] = b
 	}
 	return out, nil
+}
+
+// submit POSTs n create requests named prefix-<i> with callbackURL to the
+// webhook at webhookURL, 8 at a time, each answered 202.
+func (r *run) submit(ctx context.Context, prefix string, n int, webhookURL, callbackURL string) error {
+	bodies, err := r.bodies(prefix, n, callbackURL)
+	if err != nil {
+		return err
+	}
+	hc := newHTTPClient()
+	defer hc.CloseIdleConnections()
+	_, err = load(ctx, 8, n, submitter{hc: hc, secret: r.webhookSecret, bodies: bodies}.post(webhookURL))
+	return err
 }
 
 func newHTTPClient() *http.Client {
@@ -138,7 +151,7 @@ func (r *run) intake(ctx context.Context) (Section, error) {
 		return sec, err
 	}
 	sub := submitter{hc: hc, secret: r.webhookSecret, bodies: bodies}
-	paths := []struct{ name, url string }{{"via HTTP trigger", st.URL()}, {"in-process handler", direct.URL}}
+	paths := []intakePath{{"via HTTP trigger", st.URL()}, {"in-process handler", direct.URL}}
 	// Warm up both paths (connections, instances, caches).
 	for _, p := range paths {
 		if _, err := load(ctx, 4, 40, sub.post(p.url)); err != nil {
@@ -146,23 +159,11 @@ func (r *run) intake(ctx context.Context) (Section, error) {
 		}
 	}
 	for _, c := range r.cfg.Concurrency {
-		var res [2]loadResult
-		for i, p := range paths {
-			r.progress("intake: c=%d %s, %d requests", c, p.name, n)
-			if res[i], err = load(ctx, c, n, sub.post(p.url)); err != nil {
-				return sec, err
-			}
-			p50, p99 := Percentile(res[i].lat, 50), Percentile(res[i].lat, 99)
-			sec.Rows = append(sec.Rows, Row{Metric: fmt.Sprintf("c=%d %s", c, p.name), Value: res[i].rate(), Unit: "req/s",
-				Note:  fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", ms(p50), ms(p99)),
-				Extra: map[string]float64{"p50_ms": ms(p50), "p99_ms": ms(p99), "requests": float64(n)}})
+		rows, err := r.intakeLevel(ctx, c, n, sub, paths)
+		if err != nil {
+			return sec, err
 		}
-		p50r := ms(Percentile(res[0].lat, 50)) / ms(Percentile(res[1].lat, 50))
-		p99r := ms(Percentile(res[0].lat, 99)) / ms(Percentile(res[1].lat, 99))
-		tr := res[1].rate() / res[0].rate()
-		sec.Rows = append(sec.Rows, Row{Metric: fmt.Sprintf("c=%d runtime overhead (p50 ratio)", c), Value: p50r, Unit: "×",
-			Note:  fmt.Sprintf("p99 ratio %.2f×, throughput ratio %.2f×", p99r, tr),
-			Extra: map[string]float64{"p50_ratio": p50r, "p99_ratio": p99r, "throughput_ratio": tr}})
+		sec.Rows = append(sec.Rows, rows...)
 	}
 	r.recordRSS(st)
 	sec.Setup = fmt.Sprintf("%d signed POST /v1/nodepools per level and path (sample request, fresh webhook-id each), after 40 warm-up requests; "+
@@ -170,6 +171,33 @@ func (r *run) intake(ctx context.Context) (Section, error) {
 		"'in-process handler' = the same pkg/intake handler behind a plain net/http server in the bench process, sending to the same queue; "+
 		"the ratio is the local FC runtime's overhead", n, st.Config().WebhookInstances)
 	return sec, nil
+}
+
+// intakePath is one way to the intake handler, by its webhook base URL.
+type intakePath struct{ name, url string }
+
+// intakeLevel sends n requests c at a time along each path and returns a
+// row per path and the row of their ratio (the first path's overhead).
+func (r *run) intakeLevel(ctx context.Context, c, n int, sub submitter, paths []intakePath) ([]Row, error) {
+	var rows []Row
+	var res [2]loadResult
+	for i, p := range paths {
+		r.progress("intake: c=%d %s, %d requests", c, p.name, n)
+		var err error
+		if res[i], err = load(ctx, c, n, sub.post(p.url)); err != nil {
+			return nil, err
+		}
+		p50, p99 := Percentile(res[i].lat, 50), Percentile(res[i].lat, 99)
+		rows = append(rows, Row{Metric: fmt.Sprintf("c=%d %s", c, p.name), Value: res[i].rate(), Unit: "req/s",
+			Note:  fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", ms(p50), ms(p99)),
+			Extra: map[string]float64{"p50_ms": ms(p50), "p99_ms": ms(p99), "requests": float64(n)}})
+	}
+	p50r := ms(Percentile(res[0].lat, 50)) / ms(Percentile(res[1].lat, 50))
+	p99r := ms(Percentile(res[0].lat, 99)) / ms(Percentile(res[1].lat, 99))
+	tr := res[1].rate() / res[0].rate()
+	return append(rows, Row{Metric: fmt.Sprintf("c=%d runtime overhead (p50 ratio)", c), Value: p50r, Unit: "×",
+		Note:  fmt.Sprintf("p99 ratio %.2f×, throughput ratio %.2f×", p99r, tr),
+		Extra: map[string]float64{"p50_ratio": p50r, "p99_ratio": p99r, "throughput_ratio": tr}}), nil
 }
 
 // intakeHandler wires pkg/intake as functions/webhook does, to q.

@@ -167,52 +167,64 @@ func (r *run) polling(ctx context.Context) (Section, error) {
 		if pools, err = e.createPools(ctx, pools, r.cfg.PollClusters, per); err != nil {
 			return sec, err
 		}
-		q, err := e.trackAll(ctx, fmt.Sprintf("tracking-%d", n), pools)
+		rows, err := r.pollSize(ctx, e, sender, pools, n)
 		if err != nil {
 			return sec, err
 		}
-		p, err := poller.New(poller.Config{Tracking: q, DeadLetter: e.qc.Queue("deadletter"), Pools: e.reads,
-			Deliverer: sender, ReceiveWait: -1, MaxTick: 5 * time.Minute})
-		if err != nil {
-			return sec, err
-		}
-		before := e.sim.Stats().Calls["DescribeClusterNodePools"]
-		tctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		st, err := p.Tick(tctx)
-		cancel()
-		if err != nil {
-			return sec, err
-		}
-		calls := e.sim.Stats().Calls["DescribeClusterNodePools"] - before
-		if st.Checked != n {
-			return sec, fmt.Errorf("%w: polling %d pools: the tick checked %d", ErrRun, n, st.Checked)
-		}
-		lower := int64(r.cfg.PollClusters * ((per + ens.MaxPageSize - 1) / ens.MaxPageSize))
-
-		r.progress("polling: naive, one describe per pool (%d calls at ≤ 100/s)", n)
-		before = e.sim.Stats().Calls["DescribeClusterNodePools"]
-		naive, err := load(ctx, 4, n, func(ctx context.Context, i int) error {
-			_, err := e.reads.DescribeClusterNodePoolsPage(ctx, pools[i].cluster, 1, 1)
-			return err
-		})
-		if err != nil {
-			return sec, err
-		}
-		naiveCalls := e.sim.Stats().Calls["DescribeClusterNodePools"] - before
-		label := fmt.Sprintf("%d pools: ", n)
-		sec.Rows = append(sec.Rows,
-			Row{Metric: label + "ENS calls per tick", Value: float64(calls), Unit: "calls",
-				Note: fmt.Sprintf("lower bound Σ ceil(pools/cluster / %d) = %d", ens.MaxPageSize, lower)}.withNaive(float64(naiveCalls)),
-			Row{Metric: label + "calls / lower bound", Value: float64(calls) / float64(lower), Unit: "×"}.
-				withNaive(float64(naiveCalls)/float64(lower)).check("1.0", calls == lower),
-			Row{Metric: label + "tick wall time", Value: st.Duration.Seconds(), Unit: "s",
-				Note:  fmt.Sprintf("%d checked, %d replaced", st.Checked, st.Replaced),
-				Extra: map[string]float64{"checked": float64(st.Checked), "replaced": float64(st.Replaced)}}.withNaive(naive.took.Seconds()),
-		)
+		sec.Rows = append(sec.Rows, rows...)
 	}
 	sec.Setup = fmt.Sprintf("in-process pkg/poller (one Tick) against the MNS and ENS simulators on loopback, through pkg/mns and pkg/ens "+
 		"with the real 100/s describe limit (client and simulator), PageSize %d, pools spread over %d clusters, every message due and every pool "+
 		"still provisioning (each is checked and replaced); the tick time excludes the 1 s idle long poll a deployed tick ends with. "+
 		"Naive: one DescribeClusterNodePools call per pool (4 at a time, same client and limit)", ens.MaxPageSize, r.cfg.PollClusters)
 	return sec, nil
+}
+
+// pollSize measures one poller tick over pools (all tracked anew, every
+// one due; n of them expected) and the naive one-describe-per-pool
+// polling of the same pools.
+func (r *run) pollSize(ctx context.Context, e *pollEnv, sender *callback.Deliverer, pools []tracked, n int) ([]Row, error) {
+	per := n / r.cfg.PollClusters
+	q, err := e.trackAll(ctx, fmt.Sprintf("tracking-%d", n), pools)
+	if err != nil {
+		return nil, err
+	}
+	p, err := poller.New(poller.Config{Tracking: q, DeadLetter: e.qc.Queue("deadletter"), Pools: e.reads,
+		Deliverer: sender, ReceiveWait: -1, MaxTick: 5 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	before := e.sim.Stats().Calls["DescribeClusterNodePools"]
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	st, err := p.Tick(tctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	calls := e.sim.Stats().Calls["DescribeClusterNodePools"] - before
+	if st.Checked != n {
+		return nil, fmt.Errorf("%w: polling %d pools: the tick checked %d", ErrRun, n, st.Checked)
+	}
+	lower := int64(r.cfg.PollClusters * ((per + ens.MaxPageSize - 1) / ens.MaxPageSize))
+
+	r.progress("polling: naive, one describe per pool (%d calls at ≤ 100/s)", n)
+	before = e.sim.Stats().Calls["DescribeClusterNodePools"]
+	naive, err := load(ctx, 4, n, func(ctx context.Context, i int) error {
+		_, err := e.reads.DescribeClusterNodePoolsPage(ctx, pools[i].cluster, 1, 1)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	naiveCalls := e.sim.Stats().Calls["DescribeClusterNodePools"] - before
+	label := fmt.Sprintf("%d pools: ", n)
+	return []Row{
+		Row{Metric: label + "ENS calls per tick", Value: float64(calls), Unit: "calls",
+			Note: fmt.Sprintf("lower bound Σ ceil(pools/cluster / %d) = %d", ens.MaxPageSize, lower)}.withNaive(float64(naiveCalls)),
+		Row{Metric: label + "calls / lower bound", Value: float64(calls) / float64(lower), Unit: "×"}.
+			withNaive(float64(naiveCalls)/float64(lower)).check("1.0", calls == lower),
+		Row{Metric: label + "tick wall time", Value: st.Duration.Seconds(), Unit: "s",
+			Note:  fmt.Sprintf("%d checked, %d replaced", st.Checked, st.Replaced),
+			Extra: map[string]float64{"checked": float64(st.Checked), "replaced": float64(st.Replaced)}}.withNaive(naive.took.Seconds()),
+	}, nil
 }

@@ -43,7 +43,7 @@ type ClusterSeed struct {
 	KubernetesVersion string `json:"KubernetesVersion,omitempty"`
 }
 
-// DefaultClusters is the documented demo seed (README.md, "Local stack"): cluster eck-demo0001 in
+// DefaultClusters is the documented demo seed (docs/local.md, "ENS simulator"): cluster eck-demo0001 in
 // ENS region cn-hangzhou-58 with vSwitches vsw-demo0001 and vsw-demo0002.
 func DefaultClusters() []ClusterSeed {
 	return []ClusterSeed{{

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/ens"
 )
 
@@ -33,7 +33,7 @@ type testBundle struct {
 	sim    *enssim.Server
 	srv    *httptest.Server
 	client *ens.Client
-	clock  *simtest.Clock
+	clock  *testkit.Clock
 }
 
 // setup starts a simulator on a fake clock (provisioning 4s) with a second
@@ -41,7 +41,7 @@ type testBundle struct {
 // retries so that the server's answers reach the test.
 func setup(t *testing.T, mod func(*enssim.Config)) *testBundle {
 	t.Helper()
-	b := &testBundle{clock: simtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
+	b := &testBundle{clock: testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	cfg := enssim.Config{
 		AccessKeyID: testAK, AccessKeySecret: testSecret, ProvisionTime: 4 * time.Second, Now: b.clock.Now,
 		Clusters: append(enssim.DefaultClusters(), enssim.ClusterSeed{
@@ -285,7 +285,7 @@ func TestRateLimit(t *testing.T) {
 func TestDurable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	clk := simtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	clk := testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	cfg := enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSecret, Dir: dir, Now: clk.Now}
 	s1, err := enssim.New(cfg)
 	if err != nil {

@@ -27,7 +27,7 @@ const (
 )
 
 // Config configures a Stack. Zero values take the defaults of
-// README.md ("Local stack"); the secrets and the key pair are
+// docs/local.md ("Flags"); the secrets and the key pair are
 // required (scripts/local fills in printed development values).
 type Config struct {
 	// HTTPAddr is the webhook's HTTP trigger; default 127.0.0.1:9000.

@@ -10,11 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
@@ -23,142 +21,17 @@ import (
 // ErrDemo reports that the demo request did not reach nodepool.active.
 var ErrDemo = errors.New("localstack: demo failed")
 
-// Callback is one callback a Receiver accepted (signature verified).
-type Callback struct {
-	// ID is the webhook-id (stable across retries of one event).
-	ID string
-	// Event is the decoded body.
-	Event callback.Event
-	// Duplicate reports that an earlier delivery had the same ID.
-	Duplicate bool
-	// At is when it arrived.
-	At time.Time
-}
-
-// Receiver is a callback endpoint on a loopback port that verifies
-// Standard Webhooks signatures with pkg/callback and records what it got.
-type Receiver struct {
-	verifier *callback.Verifier
-	ln       net.Listener
-	srv      *http.Server
-	done     chan struct{}
-
-	mu       sync.Mutex
-	seen     map[string]bool
-	all      []Callback
-	next     int
-	rejected int
-	notify   chan struct{} // closed and replaced on every arrival
-}
-
-// NewReceiver listens on addr ("" = 127.0.0.1 on a free port) and accepts
-// callbacks signed with secret (whsec_…).
-func NewReceiver(secret, addr string) (*Receiver, error) {
-	v, err := callback.NewVerifier(callback.VerifierConfig{Secrets: []string{secret}})
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", cmp.Or(addr, "127.0.0.1:0"))
-	if err != nil {
-		return nil, err
-	}
-	r := &Receiver{verifier: v, ln: ln, done: make(chan struct{}), seen: map[string]bool{}, notify: make(chan struct{})}
-	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		defer close(r.done)
-		_ = r.srv.Serve(ln)
-	}()
-	return r, nil
-}
-
-// URL is the callback URL to put in requests.
-func (r *Receiver) URL() string { return "http://" + r.ln.Addr().String() + "/callback" }
-
-func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
-	if req.Method != http.MethodPost {
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, 1<<20))
-	if err != nil {
-		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-		return
-	}
-	if err := r.verifier.Verify(body, req.Header); err != nil {
-		r.mu.Lock()
-		r.rejected++
-		r.mu.Unlock()
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	var ev callback.Event
-	if err := json.Unmarshal(body, &ev); err != nil {
-		http.Error(w, "bad body", http.StatusBadRequest)
-		return
-	}
-	id := req.Header.Get(callback.HeaderID)
-	r.mu.Lock()
-	r.all = append(r.all, Callback{ID: id, Event: ev, Duplicate: r.seen[id], At: time.Now()})
-	r.seen[id] = true
-	close(r.notify)
-	r.notify = make(chan struct{})
-	r.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// Next returns the next callback not yet returned by Next, waiting for it
-// until ctx ends.
-func (r *Receiver) Next(ctx context.Context) (Callback, error) {
-	for {
-		r.mu.Lock()
-		if r.next < len(r.all) {
-			c := r.all[r.next]
-			r.next++
-			r.mu.Unlock()
-			return c, nil
-		}
-		ch := r.notify
-		r.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return Callback{}, ctx.Err()
-		}
-	}
-}
-
-// Received returns every accepted callback so far, duplicates included.
-func (r *Receiver) Received() []Callback {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Callback(nil), r.all...)
-}
-
-// Rejected counts requests refused for a missing or bad signature.
-func (r *Receiver) Rejected() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.rejected
-}
-
-// Close stops the receiver and waits for its goroutine.
-func (r *Receiver) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := r.srv.Shutdown(ctx)
-	<-r.done
-	return err
-}
-
 // Accepted is the webhook's 202 body.
 type Accepted struct {
 	RequestId, ClusterId, Name, State, StatusUrl string
 }
 
-// Submit POSTs body to baseURL/v1/nodepools signed with Standard Webhooks
-// v1 (secret in whsec_ form; msgID "" makes a fresh webhook-id) and returns
-// the status and response body.
-func Submit(ctx context.Context, hc *http.Client, baseURL, secret, msgID string, body []byte) (int, []byte, error) {
+// PostCreate sends a create request as a caller does: it POSTs body to
+// baseURL/v1/nodepools signed with Standard Webhooks v1 (secret in whsec_
+// form; msgID "" makes a fresh webhook-id) and returns the status and
+// response body. (It is the HTTP front door; nodepool.Submit is what the
+// webhook does behind it: enqueue.)
+func PostCreate(ctx context.Context, hc *http.Client, baseURL, secret, msgID string, body []byte) (int, []byte, error) {
 	signer, err := callback.NewSigner(secret)
 	if err != nil {
 		return 0, nil, err
@@ -248,7 +121,7 @@ func Demo(ctx context.Context, cfg DemoConfig) (DemoResult, error) {
 		out = io.Discard
 	}
 	var res DemoResult
-	rcv, err := NewReceiver(cfg.CallbackSecret, "")
+	rcv, err := NewReceiver(ReceiverConfig{Secrets: []string{cfg.CallbackSecret}})
 	if err != nil {
 		return res, err
 	}
@@ -260,7 +133,7 @@ func Demo(ctx context.Context, cfg DemoConfig) (DemoResult, error) {
 	}
 	start := time.Now()
 	fmt.Fprintf(out, "demo: callback receiver %s\n", rcv.URL())
-	status, resp, err := Submit(ctx, nil, cfg.URL, cfg.WebhookSecret, "", body)
+	status, resp, err := PostCreate(ctx, nil, cfg.URL, cfg.WebhookSecret, "", body)
 	if err != nil {
 		return res, fmt.Errorf("%w: POST /v1/nodepools: %v", ErrDemo, err)
 	}

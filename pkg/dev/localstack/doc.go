@@ -10,12 +10,13 @@
 //
 // Start builds the binaries (or uses prebuilt ones), starts everything and
 // returns a Stack; Stack.ReadyLine is the "ready http=… mns=… ens=…" line that
-// README.md ("Local stack") documents. State lives under Config.DataDir, so a stack started
+// README.md ("Quick start") documents. State lives under Config.DataDir, so a stack started
 // again on the same directory resumes its queues and simulated pools.
 // Real MNS or ENS endpoints replace the simulators when Config names them.
 //
 // The package also has the pieces of the demo (`go run ./scripts/local
-// -demo`): a callback Receiver that verifies Standard Webhooks signatures,
-// Submit to send a signed request, and Demo to run one request to its end.
+// -demo`) and of `-receiver`: a callback Receiver that verifies Standard
+// Webhooks signatures (and can print every POST), PostCreate to send a
+// signed create request, and Demo to run one request to its end.
 // Local mode only: callbacks may use http and reach loopback addresses.
 package localstack

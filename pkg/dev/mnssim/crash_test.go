@@ -13,30 +13,29 @@ import (
 	"time"
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
+
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 )
 
 const childEnv = "MNSSIM_CRASH_CHILD_DIR"
 
-// TestMain doubles as the crash test's child process: with childEnv set it serves the durable
-// service on a loopback port, prints "ready <addr>" and runs until it is killed.
-func TestMain(m *testing.M) {
-	if dir := os.Getenv(childEnv); dir != "" {
-		srv, err := mnssim.New(mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: dir})
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(2)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(2)
-		}
-		fmt.Println("ready", ln.Addr())
-		_ = http.Serve(ln, srv)
-		os.Exit(0)
+// serveChild is the crash test's child process (TestMain runs it when
+// childEnv names a directory): it serves the durable service on dir from a
+// loopback port, prints "ready <addr>" and runs until it is killed.
+func serveChild(dir string) {
+	srv, err := mnssim.New(mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: dir})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
 	}
-	os.Exit(m.Run())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(2)
+	}
+	fmt.Println("ready", ln.Addr())
+	_ = http.Serve(ln, srv)
+	os.Exit(0)
 }
 
 func startChild(t *testing.T, dir string) (*exec.Cmd, string) {

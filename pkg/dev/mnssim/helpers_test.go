@@ -13,10 +13,11 @@ import (
 	"time"
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
-	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
 	"github.com/gogap/errors"
 	"github.com/valyala/fasthttp"
+
+	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 const (
@@ -28,7 +29,7 @@ const (
 
 // newClock returns an injectable clock that starts at the real time (so
 // SDK Date headers stay fresh).
-func newClock() *simtest.Clock { return simtest.NewClock(time.Now()) }
+func newClock() *testkit.Clock { return testkit.NewClock(time.Now()) }
 
 type redirect struct{ hc *fasthttp.HostClient }
 
@@ -39,7 +40,7 @@ func (r redirect) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp 
 type bundle struct {
 	srv   *mnssim.Server
 	http  *httptest.Server
-	clock *simtest.Clock
+	clock *testkit.Clock
 	cli   ali_mns.MNSClient
 	mgr   ali_mns.AliQueueManager
 }
@@ -48,7 +49,7 @@ type bundle struct {
 func setup(t *testing.T, dir string) *bundle {
 	t.Helper()
 	c := newClock()
-	m := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: dir, Now: c.Now})
+	m := testkit.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: dir, Now: c.Now})
 	srv, hs := m.Server, m.HTTP
 	cli := sdkClient(t, hs.URL, testAK, testSK, "")
 	return &bundle{srv: srv, http: hs, clock: c, cli: cli, mgr: ali_mns.NewMNSQueueManager(cli)}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
-	"github.com/ensnodepool/webhook/pkg/dev/simtest"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/mns"
 )
 
@@ -18,7 +18,7 @@ func TestInspectCountsPeekPurge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := newClock()
-	m := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: t.TempDir(), Now: c.Now})
+	m := testkit.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, Dir: t.TempDir(), Now: c.Now})
 	qs := m.EnsureQueues(t, mns.QueueAttributes{VisibilityTimeout: time.Minute}, "insp-a", "insp-b")
 	q := qs[0]
 	for _, b := range []string{"one", "two", "three"} {
@@ -92,7 +92,7 @@ func TestInspectCountsPeekPurge(t *testing.T) {
 // never serves it (nor it the MNS API).
 func TestInspectNotThroughMNSPaths(t *testing.T) {
 	t.Parallel()
-	m := simtest.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
+	m := testkit.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
 	m.EnsureQueues(t, mns.QueueAttributes{}, "insp")
 	for _, tc := range []struct {
 		name, method, target, host string

@@ -1,5 +1,5 @@
-// compat.mjs drives the local MNS and ENS simulators (pkg/dev/mnssim, pkg/dev/enssim)
-// with the official Alibaba Cloud Node.js SDKs and prints one JSON object per
+// compat.mjs drives the local MNS, ENS and Tablestore simulators (pkg/dev/mnssim,
+// pkg/dev/enssim, pkg/dev/otssim) with the official Alibaba Cloud Node.js SDKs and prints one JSON object per
 // check on stdout: {"check":"mns.send","ok":true,"ms":3,"detail":"..."}.
 // It exits 1 when any check fails, 2 when the environment is incomplete.
 //
@@ -8,6 +8,7 @@
 //   @alicloud/pop-core 1.8.0        https://github.com/aliyun/openapi-core-nodejs-sdk (RPC, V1 HMAC-SHA1)
 //   @alicloud/openapi-client 0.4.15 https://github.com/aliyun/darabonba-openapi (ACS3-HMAC-SHA256)
 //   @alicloud/openapi-core 1.0.8    https://github.com/aliyun/darabonba-openapi (ACS3-HMAC-SHA256)
+//   tablestore 5.6.5                https://github.com/aliyun/aliyun-tablestore-nodejs-sdk (ots.mjs)
 //
 // Environment:
 //   MNS_ENDPOINT           http://127.0.0.1:PORT (the SDK's custom-endpoint option)
@@ -19,12 +20,15 @@
 //   MNS_INTEROP_BODY, MNS_INTEROP_FROM_GO, MNS_INTEROP_TO_GO
 //                          optional: a body the Go side sent to queue FROM_GO,
 //                          to be read and sent on to queue TO_GO
-//   COMPAT_ONLY            optional: "mns" or "ens" to run one half
+//   OTS_ENDPOINT, OTS_ACCESS_KEY_ID, OTS_ACCESS_KEY_SECRET, OTS_INSTANCE,
+//   OTS_INTEROP_TABLE      see ots.mjs
+//   COMPAT_ONLY            optional: "mns", "ens" or "ots" to run one part
 //
 // Usage: node compat.mjs   (go test ./scripts/sdkcompat/ sets everything up)
 
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
+import { otsChecks } from './ots.mjs';
 
 const require = createRequire(import.meta.url);
 const MNSClient = require('@alicloud/mns');
@@ -572,4 +576,5 @@ await check('sdk.versions', async () => {
 const only = process.env.COMPAT_ONLY || '';
 if (only === '' || only === 'mns') await mnsChecks();
 if (only === '' || only === 'ens') await ensChecks();
+if (only === '' || only === 'ots') await otsChecks({ check, assert, env });
 process.exit(failures > 0 ? 1 : 0);

@@ -1,0 +1,228 @@
+package localstack
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ensnodepool/webhook/pkg/callback"
+)
+
+// Callback is one callback a Receiver accepted (signature verified).
+type Callback struct {
+	// ID is the webhook-id (stable across retries of one event).
+	ID string
+	// Event is the decoded body.
+	Event callback.Event
+	// Duplicate reports that an earlier delivery had the same ID.
+	Duplicate bool
+	// At is when it arrived.
+	At time.Time
+}
+
+// ReceiverConfig configures a Receiver.
+type ReceiverConfig struct {
+	// Addr is where it listens, a loopback host:port; default 127.0.0.1 on
+	// a free port.
+	Addr string
+	// Secrets verify the Standard Webhooks signatures (whsec_…, several
+	// during a rotation: CALLBACK_SECRET). Required.
+	Secrets []string
+	// CallerSecrets are further callback secrets by caller Id (each
+	// caller's CallbackSecret of CALLERS), tried in Id order after Secrets.
+	CallerSecrets map[string]string
+	// Print, when set, receives one line per POST: "receiver: POST <path>
+	// <body>", with " (signature verified)", " (signature verified with
+	// caller <Id>'s CallbackSecret)" or " (signature NOT verified: <why>)"
+	// after the path when the request is signed.
+	Print io.Writer
+	// AcceptAll answers 200 to every POST, signed or not: a stand-in for a
+	// Slack response_url or any callback URL that only prints. Otherwise a
+	// POST without a valid signature is refused with 401 and counted in
+	// Rejected.
+	AcceptAll bool
+}
+
+// Receiver is a callback endpoint on a loopback port that verifies
+// Standard Webhooks signatures with pkg/callback, answers 200 to what it
+// accepts and records the verified callbacks.
+type Receiver struct {
+	cfg       ReceiverConfig
+	verifiers []namedVerifier
+	ln        net.Listener
+	srv       *http.Server
+	done      chan struct{}
+
+	mu       sync.Mutex
+	seen     map[string]bool
+	all      []Callback
+	next     int
+	rejected int
+	notify   chan struct{} // closed and replaced on every arrival
+}
+
+// namedVerifier is one set of secrets and what the printed line says when
+// it verifies.
+type namedVerifier struct {
+	note string
+	v    *callback.Verifier
+}
+
+// NewReceiver listens on cfg.Addr and serves until Close.
+func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
+	addr := cmp.Or(cfg.Addr, "127.0.0.1:0")
+	host, _, err := net.SplitHostPort(addr)
+	if ip, perr := netip.ParseAddr(host); err != nil || perr != nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("%w: receiver address %q: want a loopback host:port such as 127.0.0.1:9300", ErrConfig, addr)
+	}
+	if len(cfg.Secrets) == 0 {
+		return nil, fmt.Errorf("%w: receiver: at least one callback secret is required", ErrConfig)
+	}
+	r := &Receiver{cfg: cfg, done: make(chan struct{}), seen: map[string]bool{}, notify: make(chan struct{})}
+	if err := r.addVerifier(" (signature verified)", cfg.Secrets...); err != nil {
+		return nil, err
+	}
+	for _, id := range slices.Sorted(maps.Keys(cfg.CallerSecrets)) {
+		if err := r.addVerifier(" (signature verified with caller "+id+"'s CallbackSecret)", cfg.CallerSecrets[id]); err != nil {
+			return nil, err
+		}
+	}
+	if r.ln, err = net.Listen("tcp", addr); err != nil {
+		return nil, err
+	}
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		defer close(r.done)
+		_ = r.srv.Serve(r.ln)
+	}()
+	return r, nil
+}
+
+func (r *Receiver) addVerifier(note string, secrets ...string) error {
+	v, err := callback.NewVerifier(callback.VerifierConfig{Secrets: secrets})
+	if err != nil {
+		return err
+	}
+	r.verifiers = append(r.verifiers, namedVerifier{note, v})
+	return nil
+}
+
+// Addr is the host:port it listens on.
+func (r *Receiver) Addr() string { return r.ln.Addr().String() }
+
+// URL is the callback URL to put in requests.
+func (r *Receiver) URL() string { return "http://" + r.Addr() + "/callback" }
+
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	note, verified := r.verify(body, req.Header)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cfg.Print != nil {
+		fmt.Fprintf(r.cfg.Print, "receiver: POST %s%s %s\n", req.URL.Path, note, bytes.TrimSpace(body))
+	}
+	if !verified && !r.cfg.AcceptAll {
+		r.rejected++
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	if verified {
+		var ev callback.Event
+		if err := json.Unmarshal(body, &ev); err == nil {
+			r.record(req.Header.Get(callback.HeaderID), ev)
+		} else if !r.cfg.AcceptAll {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// verify tries the verifiers in order and returns the note of the first
+// that accepts the signature, else why the first refused it ("" and
+// false for an unsigned request).
+func (r *Receiver) verify(body []byte, h http.Header) (note string, ok bool) {
+	if h.Get(callback.HeaderSignature) == "" {
+		return "", false
+	}
+	for i, nv := range r.verifiers {
+		err := nv.v.Verify(body, h)
+		if err == nil {
+			return nv.note, true
+		}
+		if i == 0 {
+			note = " (signature NOT verified: " + err.Error() + ")"
+		}
+	}
+	return note, false
+}
+
+// record keeps one verified callback and wakes Next; r.mu is held.
+func (r *Receiver) record(id string, ev callback.Event) {
+	r.all = append(r.all, Callback{ID: id, Event: ev, Duplicate: r.seen[id], At: time.Now()})
+	r.seen[id] = true
+	close(r.notify)
+	r.notify = make(chan struct{})
+}
+
+// Next returns the next callback not yet returned by Next, waiting for it
+// until ctx ends.
+func (r *Receiver) Next(ctx context.Context) (Callback, error) {
+	for {
+		r.mu.Lock()
+		if r.next < len(r.all) {
+			c := r.all[r.next]
+			r.next++
+			r.mu.Unlock()
+			return c, nil
+		}
+		ch := r.notify
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Callback{}, ctx.Err()
+		}
+	}
+}
+
+// Received returns every accepted callback so far, duplicates included.
+func (r *Receiver) Received() []Callback {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Callback(nil), r.all...)
+}
+
+// Rejected counts requests refused for a missing or bad signature.
+func (r *Receiver) Rejected() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rejected
+}
+
+// Close stops the receiver and waits for its goroutine.
+func (r *Receiver) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.srv.Shutdown(ctx)
+	<-r.done
+	return err
+}
