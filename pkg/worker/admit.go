@@ -1,11 +1,14 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
 
+	"github.com/ensnodepool/webhook/pkg/admission"
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -14,7 +17,7 @@ import (
 // the zero verdict then; otherwise the message is rejected (a sealing key
 // this build lacks included), or failed for a RequestId already used with
 // another request.
-func (w *Worker) admit(it *item) verdict {
+func (w *Worker) admit(ctx context.Context, it *item) verdict {
 	if it.msg.Err != nil {
 		return rejected(CodeUndecodable, it.msg.Err.Error())
 	}
@@ -51,9 +54,7 @@ func (w *Worker) admit(it *item) verdict {
 	case err != nil:
 		return rejected(CodeInvalidRequest, "SealedPassword: "+err.Error())
 	}
-	if err := w.cfg.Validator.Validate(req); err != nil {
-		return rejected(CodeInvalidRequest, err.Error())
-	}
+	var who *caller.Caller
 	if w.cfg.Callers != nil {
 		c, ok := w.cfg.Callers.Lookup(env.Caller)
 		switch {
@@ -62,18 +63,28 @@ func (w *Worker) admit(it *item) verdict {
 		case !ok:
 			return rejected(CodeForbidden, "Caller "+strconv.Quote(env.Caller)+" is not in CALLERS")
 		}
-		if err := c.Check(req); err != nil {
-			return rejected(CodeForbidden, err.Error())
+		who = c
+	}
+	// The webhook's own check, again: valid, inside the caller's policy,
+	// and a RequestId that stands for this request only (the same
+	// Idempotency-Key or webhook-id with another body is refused, not
+	// merged into the first).
+	checked, err := w.admission.Check(ctx, admission.Request{Request: req, RequestID: env.RequestId, Caller: who, Source: env.Source})
+	var ae *admission.Error
+	if errors.As(err, &ae) {
+		switch ae.Code {
+		case admission.CodeForbidden:
+			return rejected(CodeForbidden, ae.Err.Error())
+		case admission.CodeKeyReused:
+			return failed(CodeIdempotencyKeyReused, "RequestId "+env.RequestId+" was already used for a different request "+
+				"(the same Idempotency-Key or webhook-id with another body); send a new key for a new or corrected request")
 		}
+		return rejected(CodeInvalidRequest, ae.Err.Error())
 	}
-	// A RequestId stands for one request: the same Idempotency-Key (or
-	// webhook-id) with another body is refused, not merged into the first.
-	digest := nodepool.Digest(req)
-	if w.cfg.Seen.Conflicts(env.RequestId, digest) {
-		return failed(CodeIdempotencyKeyReused, "RequestId "+env.RequestId+" was already used for a different request "+
-			"(the same Idempotency-Key or webhook-id with another body); send a new key for a new or corrected request")
+	if err != nil {
+		return rejected(CodeInvalidRequest, err.Error())
 	}
-	w.cfg.Seen.Record(env.RequestId, digest)
+	w.admission.Remember(checked)
 	it.req = req
 	return verdict{}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/admission"
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/ens"
@@ -142,6 +143,9 @@ func (c Config) validate() error {
 // for the same (ClusterId, Name).
 type Worker struct {
 	cfg Config
+	// admission is the webhook's own Check (validation, the caller's
+	// policy, a reused RequestId), run again on every queued envelope.
+	admission *admission.Admission
 }
 
 // New returns a Worker for cfg.
@@ -150,7 +154,12 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Worker{cfg: cfg}, nil
+	// No Logger: the worker writes its own audit record of each outcome.
+	adm, err := admission.New(admission.Config{Validator: cfg.Validator, Keys: cfg.Seen, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	return &Worker{cfg: cfg, admission: adm}, nil
 }
 
 // Outcome is what became of one message.
@@ -297,7 +306,7 @@ func (w *Worker) HandleBatch(ctx context.Context, msgs []fcadapter.QueueMessage)
 	items := make([]*item, len(msgs))
 	for i, m := range msgs {
 		items[i] = &item{msg: m, out: Item{Index: i, MessageID: m.MessageID}}
-		w.settle(items[i], w.admit(items[i]), now)
+		w.settle(items[i], w.admit(ctx, items[i]), now)
 	}
 	work, cancel := w.workContext(ctx)
 	defer cancel()
