@@ -227,6 +227,9 @@ func (a *Admission) Submit(ctx context.Context, c Checked) (Receipt, error) {
 	}
 	if r.Caller != nil {
 		sub.Caller = r.Caller.Id
+		if keys := r.Caller.EnvelopeKeys(); len(keys) > 0 {
+			sub.Key = keys[0]
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.SendTimeout)
 	messageID, err := nodepool.Submit(sctx, a.cfg.Queue, sub)

@@ -61,9 +61,12 @@ func request() *nodepool.Request {
 	}
 }
 
+// callerSecret is portal-a's secret in these tests (used nowhere else).
+const callerSecret = "whsec_YWRtaXNzaW9uLXRlc3QtY2FsbGVyLXNlY3JldC0wMDA="
+
 func testCaller(t *testing.T) *caller.Caller {
 	t.Helper()
-	set, err := caller.Parse([]byte(`[{"Id":"portal-a","Clusters":["eck-demo*"],"MaxDesiredSize":3}]`))
+	set, err := caller.Parse([]byte(`[{"Id":"portal-a","Secrets":["` + callerSecret + `"],"Clusters":["eck-demo*"],"MaxDesiredSize":3}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +241,14 @@ func TestSubmitEnvelope(t *testing.T) {
 	if len(sent) != 1 || strings.Contains(sent[0], "Ab1!&=+ x") {
 		t.Fatalf("queue %q: want one envelope without the password in clear", sent)
 	}
-	env, err := nodepool.Parse([]byte(sent[0]))
+	signed, err := nodepool.ParseSigned([]byte(sent[0]))
+	if err != nil {
+		t.Fatalf("a caller's envelope is not signed: %v", err)
+	}
+	if err := signed.Verify(who.EnvelopeKeys()); err != nil || signed.Caller != who.Id {
+		t.Fatalf("signed by %q: %v", signed.Caller, err)
+	}
+	env, err := nodepool.Parse([]byte(signed.Envelope))
 	if err != nil {
 		t.Fatal(err)
 	}

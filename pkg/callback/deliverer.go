@@ -68,11 +68,14 @@ type Config struct {
 	// Secrets are the "whsec_" signing secrets; at least one. Several sign
 	// every request at once (rotation).
 	Secrets []string
-	// CallerSecrets are the callers' own callback secrets (CALLERS
-	// CallbackSecret), by caller Id: a Delivery naming such a caller is
-	// signed with that secret only, never with Secrets. A Delivery naming
-	// a caller without an entry is signed with Secrets.
-	CallerSecrets map[string][]string
+	// Callers, when not nil, are the callers (CALLERS) by Id, and every
+	// delivery must name one of them (Delivery.Caller): its policy applies
+	// to each attempt as it is made, whoever queued the delivery (the
+	// worker, the poller, a redrive). A delivery naming no caller or an
+	// unknown one (removed from CALLERS, or never in it) is refused:
+	// nothing is sent or signed. Nil is simple mode: every delivery is
+	// signed with Secrets, and one naming a caller is refused.
+	Callers map[string]CallerPolicy
 	// Version goes into the User-Agent "ens-nodepool-webhook/<Version>"; default Version.
 	Version string
 	// Timeout bounds one attempt, connect to last response byte; default 15 s.
@@ -111,6 +114,20 @@ type Config struct {
 	// Logger receives debug logs of attempts (never secrets or URLs with
 	// credentials); nil discards.
 	Logger *slog.Logger
+}
+
+// CallerPolicy is what the callback sender applies to one caller's
+// deliveries (CALLERS).
+type CallerPolicy struct {
+	// Secrets sign the caller's events instead of Config.Secrets, and only
+	// they (CALLERS CallbackSecret); empty: Config.Secrets.
+	Secrets []string
+	// AllowURL reports whether the caller's Standard Webhooks events may
+	// go to a URL (CALLERS CallbackHosts, caller.Caller.AllowsCallback);
+	// nil allows every URL the SSRF policy allows. Chat deliveries
+	// (Delivery.Format) go only to their platforms' hosts (the renderers'
+	// rule) and are not asked.
+	AllowURL func(rawURL string) bool
 }
 
 func (c Config) withDefaults() Config {
@@ -155,7 +172,7 @@ func (c Config) validate() error {
 type Deliverer struct {
 	cfg     Config
 	signer  *Signer
-	signers map[string]*Signer // by caller Id (Config.CallerSecrets)
+	signers map[string]*Signer // by caller Id, for callers with their own Secrets
 	guard   *guard
 	client  *http.Client
 	ua      string
@@ -177,10 +194,13 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 		}
 	}
 	signers := map[string]*Signer{}
-	for id, secrets := range cfg.CallerSecrets {
-		cs, err := NewSigner(secrets...)
+	for id, p := range cfg.Callers {
+		if len(p.Secrets) == 0 {
+			continue
+		}
+		cs, err := NewSigner(p.Secrets...)
 		if err != nil {
-			return nil, fmt.Errorf("CallerSecrets[%q]: %w", id, err) // the error never holds the secret
+			return nil, fmt.Errorf("Callers[%q].Secrets: %w", id, err) // the error never holds the secret
 		}
 		signers[id] = cs
 	}
@@ -293,6 +313,9 @@ func (s *Deliverer) deliverAs(ctx context.Context, t target, msgID string, ev Ev
 	if !t.expiresAt.IsZero() && !now.Before(t.expiresAt) {
 		return Attempt{Outcome: Gone, Error: "destination expired at " + t.expiresAt.UTC().Format(time.RFC3339)}
 	}
+	if reason := s.refuseCaller(t); reason != "" {
+		return Attempt{Outcome: Refused, Error: reason}
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	var (
@@ -305,7 +328,7 @@ func (s *Deliverer) deliverAs(ctx context.Context, t target, msgID string, ev Ev
 			return Attempt{Outcome: Refused, Error: "encode event: " + err.Error()}
 		}
 		signer := s.signer
-		if cs, ok := s.signers[t.caller]; ok && t.caller != "" {
+		if cs, ok := s.signers[t.caller]; ok {
 			signer = cs
 		}
 		if h, err = signer.Headers(msgID, now, body); err != nil {
@@ -344,6 +367,30 @@ func (s *Deliverer) deliverAs(ctx context.Context, t target, msgID string, ev Ev
 	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, s.cfg.MaxResponseBytes))
 	_ = resp.Body.Close()
 	return s.judge(resp, respBody, r, now)
+}
+
+// refuseCaller says why t may not be sent for its caller ("" when it may):
+// with Config.Callers, a delivery names a known caller whose policy allows
+// its URL; without, it names none. The text never quotes the caller (a
+// tracking or dead-letter record may carry anything).
+func (s *Deliverer) refuseCaller(t target) string {
+	if s.cfg.Callers == nil {
+		if t.caller != "" {
+			return "the delivery names a caller, and CALLERS is not set: not signed with the shared secret"
+		}
+		return ""
+	}
+	if t.caller == "" {
+		return "the delivery names no caller, and CALLERS is set: nothing is signed for no one"
+	}
+	p, ok := s.cfg.Callers[t.caller]
+	switch {
+	case !ok:
+		return "the delivery's caller is not in CALLERS (removed?): not signed with any other secret"
+	case t.format == "" && p.AllowURL != nil && !p.AllowURL(t.url):
+		return "the URL's host and port are outside the caller's CallbackHosts"
+	}
+	return ""
 }
 
 // judge classifies a receiver's answer: 2xx delivered (unless the chat

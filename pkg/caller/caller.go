@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"regexp"
@@ -36,9 +37,11 @@ type Caller struct {
 	// records: 1-64 characters of [a-z0-9_.-], starting with a letter or
 	// digit.
 	Id string
-	// Secrets are the caller's inbound Standard Webhooks secrets
-	// ("whsec_<base64>", 24-64 bytes); several allow rotation. A caller
-	// without secrets can act only through chat or the queue.
+	// Secrets are the caller's Standard Webhooks secrets ("whsec_<base64>",
+	// 24-64 bytes; at least one, several for rotation). They identify the
+	// caller at the HTTP door and authenticate its envelopes on the
+	// requests queue (EnvelopeKeys): the first signs the envelopes the
+	// webhook queues for it, any of them verifies.
 	Secrets []string `json:",omitempty"`
 	// CallbackSecret, when set, signs this caller's callbacks instead of
 	// CALLBACK_SECRET, and only it.
@@ -53,7 +56,9 @@ type Caller struct {
 	// ChargeTypes list the InstanceChargeType values allowed; a request
 	// must then name one.
 	ChargeTypes []string `json:",omitempty"`
-	// CallbackHosts are globs of the host names Callback.Url may point to.
+	// CallbackHosts are the places Callback.Url may point to: a host glob,
+	// optionally with ":<port>" or ":*". Without a port an entry allows
+	// the scheme's default port only (443 for https, 80 for http).
 	CallbackHosts []string `json:",omitempty"`
 	// AllowPassword, when false, refuses requests with a Password (a
 	// KeyPairName is then required). Absent allows passwords.
@@ -90,32 +95,52 @@ var ErrConfig = errors.New("invalid CALLERS")
 var (
 	reID        = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 	reGlob      = regexp.MustCompile(`^[A-Za-z0-9_.*-]{1,128}$`)
+	reHostRule  = regexp.MustCompile(`^[A-Za-z0-9_.*-]{1,128}(:([0-9]{1,5}|\*))?$`)
 	reChatIdent = regexp.MustCompile(`^[A-Za-z0-9_@.+=:-]{1,128}$`)
 )
 
-// Load reads CALLERS: inline JSON (starting with "[") or the path of a
-// JSON file. An empty value is simple mode (nil, nil).
+// bom is the UTF-8 byte order mark some editors put before JSON.
+const bom = "\uFEFF"
+
+// Load reads CALLERS: inline JSON or the path of a JSON file. A value
+// whose first character (after white space and a byte order mark) is "["
+// or "{" is inline JSON — an object is refused with "want a list" —
+// anything else is a path. An empty value is simple mode (nil, nil). No
+// error holds any part of the value, nor the path (a mangled inline value
+// would otherwise be echoed as one).
 func Load(v string) (*Set, error) {
-	v = strings.TrimSpace(v)
+	v = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), bom))
 	if v == "" {
 		return nil, nil
 	}
-	data := []byte(v)
-	if !strings.HasPrefix(v, "[") {
-		b, err := os.ReadFile(v)
-		if err != nil {
-			// The path is not a secret; the error names it.
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
-		}
-		data = b
+	if v[0] == '[' || v[0] == '{' {
+		return Parse([]byte(v))
 	}
-	return Parse(data)
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not inline JSON (a list starting with \"[\"), and no file can be read at that path (%s)",
+			ErrConfig, fileReason(err))
+	}
+	return Parse(b)
+}
+
+// fileReason says why a file could not be read without naming it.
+func fileReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return "unreadable"
 }
 
 // Parse decodes and validates a CALLERS list. Every invalid entry is
 // reported at once, by index and field; no error ever contains a secret
 // (nor a JSON fragment that could hold one).
 func Parse(data []byte) (*Set, error) {
+	data = bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(data), []byte(bom)))
+	if len(data) > 0 && data[0] == '{' {
+		return nil, fmt.Errorf("%w: want a list of caller objects ([{…}, …]), not one object", ErrConfig)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var list []*Caller
@@ -185,7 +210,11 @@ func (p *parser) limits(i int, c *Caller) {
 	}
 	globs("Clusters", c.Clusters)
 	globs("InstanceTypes", c.InstanceTypes)
-	globs("CallbackHosts", c.CallbackHosts)
+	for j, h := range c.CallbackHosts {
+		if !reHostRule.MatchString(h) {
+			p.add(i, "CallbackHosts["+strconv.Itoa(j)+"]", `want a host name or glob of [A-Za-z0-9_.-] and *, optionally with ":<port>" or ":*"`)
+		}
+	}
 	if c.MaxDesiredSize < 0 {
 		p.add(i, "MaxDesiredSize", "must not be negative (0 or absent does not restrict)")
 	}
@@ -199,6 +228,10 @@ func (p *parser) limits(i int, c *Caller) {
 // secrets checks the Secrets (each identifies one caller) and the
 // CallbackSecret of CALLERS[i].
 func (p *parser) secrets(i int, c *Caller) {
+	if len(c.Secrets) == 0 {
+		p.add(i, "Secrets", "at least one is required: it authenticates the caller at the HTTP door and its envelopes "+
+			"on the requests queue (a caller acting only through chat needs one too; it need not be given to anyone)")
+	}
 	for j, sec := range c.Secrets {
 		f := "Secrets[" + strconv.Itoa(j) + "]"
 		key, err := ParseSecret(sec)
@@ -250,10 +283,20 @@ func jsonReason(err error) string {
 	case errors.As(err, &te):
 		return "want a list of objects; " + cmp.Or(te.Field, "the value") + " has the wrong type (" + te.Value + ")"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+		// The name is part of the value: quoted only when it looks like a
+		// field name, never when it could be a secret pasted as a key.
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if reFieldName.MatchString(name) {
+			return "unknown field " + strconv.Quote(name)
+		}
+		return "an unknown field"
 	}
 	return "want a JSON list of caller objects"
 }
+
+// reFieldName is what an unknown field name may look like to be quoted in
+// an error.
+var reFieldName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,31}$`)
 
 // ParseSecret decodes a "whsec_<base64>" secret of 24 to 64 bytes. The
 // error never contains the secret.
@@ -423,6 +466,13 @@ func (c *Caller) Check(req *nodepool.Request) error {
 		return deny("Clusters", "ClusterId", "not a cluster this caller may create in")
 	}
 	sg := &req.ScalingGroup
+	if c.MaxDesiredSize > 0 && sg.DesiredSize == 0 {
+		// ENS documents no size for a pool created without DesiredSize
+		// (https://www.alibabacloud.com/help/en/ens/developer-reference/api-ens-2017-11-10-createclusternodepool):
+		// the cap assumes none and wants the size stated.
+		return deny("MaxDesiredSize", "ScalingGroup.DesiredSize", "required for this caller (at most "+
+			strconv.Itoa(int(c.MaxDesiredSize))+"): the size ENS gives a pool without one is not documented")
+	}
 	if c.MaxDesiredSize > 0 && sg.DesiredSize > c.MaxDesiredSize {
 		return deny("MaxDesiredSize", "ScalingGroup.DesiredSize", "at most "+strconv.Itoa(int(c.MaxDesiredSize))+" for this caller")
 	}
@@ -440,20 +490,61 @@ func (c *Caller) Check(req *nodepool.Request) error {
 	if c.AllowPassword != nil && !*c.AllowPassword && sg.Password != "" {
 		return deny("AllowPassword", "ScalingGroup.Password", "not allowed for this caller: use KeyPairName")
 	}
-	if len(c.CallbackHosts) > 0 && req.Callback != nil && req.Callback.Url != "" && req.Callback.Format == "" {
-		if !matchAny(c.CallbackHosts, callbackHost(req.Callback.Url)) {
-			return deny("CallbackHosts", "Callback.Url", "host must match "+strings.Join(c.CallbackHosts, ", ")+" for this caller")
-		}
+	if req.Callback != nil && req.Callback.Url != "" && req.Callback.Format == "" && !c.AllowsCallback(req.Callback.Url) {
+		return deny("CallbackHosts", "Callback.Url", "host and port must match "+strings.Join(c.CallbackHosts, ", ")+" for this caller")
 	}
 	return nil
 }
 
-// callbackHost is the host name of a callback URL ("" when unparsable,
-// which no glob matches).
-func callbackHost(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
+// AllowsCallback reports whether the caller's Standard Webhooks events may
+// be sent to rawURL: always without CallbackHosts; else when one entry
+// matches its host and port (an entry without a port matches the
+// scheme's default port only). The intake, the worker and the callback
+// sender (every attempt, redriven ones included) all apply it.
+func (c *Caller) AllowsCallback(rawURL string) bool {
+	if len(c.CallbackHosts) == 0 {
+		return true
 	}
-	return u.Hostname()
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() == "" {
+		return false
+	}
+	port := u.Port()
+	if port == "" {
+		port = defaultPorts[strings.ToLower(u.Scheme)]
+	}
+	for _, rule := range c.CallbackHosts {
+		host, want, hasPort := strings.Cut(rule, ":")
+		if !hasPort {
+			want = defaultPorts[strings.ToLower(u.Scheme)]
+		}
+		if Match(host, u.Hostname()) && (want == "*" || samePort(want, port)) {
+			return true
+		}
+	}
+	return false
+}
+
+// samePort reports whether two decimal ports are the same number.
+func samePort(a, b string) bool {
+	x, errA := strconv.Atoi(a)
+	y, errB := strconv.Atoi(b)
+	return errA == nil && errB == nil && x == y
+}
+
+// defaultPorts are the ports a URL without one uses.
+var defaultPorts = map[string]string{"https": "443", "http": "80"}
+
+// EnvelopeKeys returns the keys the caller's envelopes on the requests
+// queue are signed with (nodepool.SignedEnvelope): one per Secret, in
+// order, so the first signs and any verifies. Invalid secrets (refused by
+// Parse) are skipped.
+func (c *Caller) EnvelopeKeys() [][]byte {
+	var keys [][]byte
+	for _, s := range c.Secrets {
+		if k, err := ParseSecret(s); err == nil {
+			keys = append(keys, nodepool.EnvelopeKey(k))
+		}
+	}
+	return keys
 }

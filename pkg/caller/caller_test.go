@@ -59,7 +59,14 @@ func TestCheck(t *testing.T) {
 		{"password refused", a, func(r *nodepool.Request) {
 			r.ScalingGroup.KeyPairName, r.ScalingGroup.Password = "", "Secret-123"
 		}, "AllowPassword", "ScalingGroup.Password"},
+		{"size absent under a cap", a, func(r *nodepool.Request) { r.ScalingGroup.DesiredSize = 0 }, "MaxDesiredSize", "ScalingGroup.DesiredSize"},
 		{"callback host by glob", a, func(r *nodepool.Request) { r.Callback.Url = "https://x.hooks.example.com/cb" }, "", ""},
+		{"callback default port stated", a, func(r *nodepool.Request) { r.Callback.Url = "https://portal.example.com:443/cb" }, "", ""},
+		{"callback on another port", a, func(r *nodepool.Request) { r.Callback.Url = "https://portal.example.com:8443/cb" }, "CallbackHosts", "Callback.Url"},
+		{"callback port by rule", a, func(r *nodepool.Request) { r.Callback.Url = "https://ops.example.com:8443/cb" }, "", ""},
+		{"callback port by rule, other port", a, func(r *nodepool.Request) { r.Callback.Url = "https://ops.example.com:9443/cb" }, "CallbackHosts", "Callback.Url"},
+		{"callback any port", a, func(r *nodepool.Request) { r.Callback.Url = "http://127.0.0.1:18080/cb" }, "", ""},
+		{"callback user info", a, func(r *nodepool.Request) { r.Callback.Url = "https://portal.example.com:1@evil.net/cb" }, "CallbackHosts", "Callback.Url"},
 		{"callback host outside", a, func(r *nodepool.Request) { r.Callback.Url = "https://evil.example.net/cb" }, "CallbackHosts", "Callback.Url"},
 		{"callback host suffix trick", a, func(r *nodepool.Request) { r.Callback.Url = "https://portal.example.com.evil.net/cb" }, "CallbackHosts", "Callback.Url"},
 		{"no callback", a, func(r *nodepool.Request) { r.Callback = nil }, "", ""},
@@ -173,6 +180,11 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"not json", `[{`, []string{"not JSON"}},
 		{"object not list", `{"Id":"a"}`, []string{"want a list"}},
+		{"object with a secret", `{"Id":"a","Clusters":["*"],"Secrets":["` + goodSecret + `"]}`, []string{"want a list"}},
+		{"object after a BOM", "\uFEFF" + `{"Id":"a","Secrets":["` + goodSecret + `"]}`, []string{"want a list"}},
+		{"no secrets", `[{"Id":"a","Clusters":["*"],"Chat":["slack:T1/U1"]}]`, []string{"CALLERS[0].Secrets: at least one is required"}},
+		{"secret as a field name", `[{"Id":"a","Clusters":["*"],"` + goodSecret + `":1}]`, []string{"an unknown field"}},
+		{"bad host port", `[{"Id":"a","Clusters":["*"],"CallbackHosts":["x.example.com:http"]}]`, []string{"CALLERS[0].CallbackHosts[0]"}},
 		{"empty list", `[]`, []string{"empty"}},
 		{"unknown field", `[{"Id":"a","Clusters":["*"],"Secretz":["x"]}]`, []string{`unknown field "Secretz"`}},
 		{"trailing", `[{"Id":"a","Clusters":["*"]}] []`, []string{"trailing"}},
@@ -219,6 +231,9 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestLoad: inline JSON is recognised with or without a byte order mark,
+// as a list or an object (refused: "want a list"); anything else is a
+// path; no error holds the value or the path.
 func TestLoad(t *testing.T) {
 	if s, err := Load("  "); s != nil || err != nil {
 		t.Errorf("empty: %v %v", s, err)
@@ -234,7 +249,23 @@ func TestLoad(t *testing.T) {
 	if m := s.CallbackSecrets(); len(m) != 1 || m["portal-a"] == "" {
 		t.Errorf("CallbackSecrets = %d entries", len(m))
 	}
-	if _, err := Load(filepath.Join(t.TempDir(), "absent.json")); !errors.Is(err, ErrConfig) {
-		t.Errorf("absent file: %v", err)
+	if s, err := Load("\uFEFF " + string(inline)); err != nil || len(s.Callers()) != 2 {
+		t.Errorf("inline after a BOM: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "absent-"+goodSecret[6:14]+".json")
+	for name, v := range map[string]string{
+		"absent file":         path,
+		"an object":           `{"Id":"a","Secrets":["` + goodSecret + `"]}`,
+		"an object, BOM":      "\uFEFF" + `{"Id":"a","Secrets":["` + goodSecret + `"]}`,
+		"mangled inline JSON": `'[{"Id":"a","Secrets":["` + goodSecret + `"]}]'`,
+	} {
+		_, err := Load(v)
+		if !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if strings.Contains(err.Error(), goodSecret[6:14]) || strings.Contains(err.Error(), "Secrets") {
+			t.Errorf("%s: the error holds the value: %v", name, err)
+		}
 	}
 }

@@ -18,8 +18,10 @@ import (
 func chatCallers(t *testing.T) *caller.Set {
 	t.Helper()
 	set, err := caller.Parse([]byte(`[
-	 {"Id":"portal-a","Clusters":["eck-demo*"],"MaxDesiredSize":2,"Chat":["slack:T0001/U2147483697"]},
-	 {"Id":"team-b","Clusters":["eck-demo0001"],"MaxDesiredSize":1,"Chat":["slack:T0002/*","dingtalk:manager1234","feishu:ou_someoneelse"]}]`))
+	 {"Id":"portal-a","Secrets":["whsec_Y2hhdG9wcy10ZXN0LXBvcnRhbC1hLXNlY3JldC0wMDA="],"Clusters":["eck-demo*"],"MaxDesiredSize":2,
+	  "Chat":["slack:T0001/U2147483697"]},
+	 {"Id":"team-b","Secrets":["whsec_Y2hhdG9wcy10ZXN0LXRlYW0tYi1zZWNyZXQtMDAwMDA="],"Clusters":["eck-demo0001"],"MaxDesiredSize":1,
+	  "Chat":["slack:T0002/*","dingtalk:manager1234","feishu:ou_someoneelse"]}]`))
 	if err != nil {
 		t.Fatal(err)
 	}

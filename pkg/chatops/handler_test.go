@@ -37,7 +37,11 @@ func (q *fakeQueue) envelopes(t *testing.T) []*nodepool.Envelope {
 	defer q.mu.Unlock()
 	var out []*nodepool.Envelope
 	for _, m := range q.msgs {
-		e, err := nodepool.Parse([]byte(m))
+		inner, _, err := nodepool.Unwrap([]byte(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := nodepool.Parse(inner)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/ens"
@@ -85,7 +86,8 @@ func (c *Clients) For(cr fcadapter.Credentials) (*ens.Client, *mns.Client, error
 // CallbackDeliverer returns the callback sender: Standard Webhooks signing
 // with every CALLBACK_SECRET (one signature each, for rotation) — or,
 // for the events of a caller with its own CallbackSecret (CALLERS), with
-// that secret only — the SSRF policy of the settings, and the chat
+// that secret only — each caller's CallbackHosts (CallerPolicies), the
+// SSRF policy of the settings, and the chat
 // platforms' result formats (Feishu replies need FEISHU_APP_ID and
 // FEISHU_APP_SECRET).
 func CallbackDeliverer(s config.Settings, log *slog.Logger) (*callback.Deliverer, error) {
@@ -97,18 +99,29 @@ func CallbackDeliverer(s config.Settings, log *slog.Logger) (*callback.Deliverer
 		}
 		rc.Feishu = fc
 	}
-	var own map[string][]string
-	for id, sec := range s.Callers.CallbackSecrets() {
-		if own == nil {
-			own = map[string][]string{}
-		}
-		own[id] = []string{sec}
-	}
-	return callback.NewDeliverer(callback.Config{Secrets: s.CallbackSecrets, CallerSecrets: own, Timeout: s.CallbackTimeout,
+	return callback.NewDeliverer(callback.Config{Secrets: s.CallbackSecrets, Callers: CallerPolicies(s.Callers), Timeout: s.CallbackTimeout,
 		Retry:     callback.Policy{Schedule: s.CallbackRetry},
 		AllowHTTP: s.CallbackAllowHTTP, Allow: s.CallbackAllow, Renderers: chatreply.Renderers(rc), Logger: log,
 		// Room for PerHost attempts to every host at once.
 		MaxConnsPerHost: max(s.CallbackPerHost, 16)})
+}
+
+// CallerPolicies is what the callback sender applies to each caller of
+// set (CALLERS): its own CallbackSecret, its CallbackHosts. Nil in simple
+// mode.
+func CallerPolicies(set *caller.Set) map[string]callback.CallerPolicy {
+	if set == nil {
+		return nil
+	}
+	m := map[string]callback.CallerPolicy{}
+	for _, c := range set.Callers() {
+		p := callback.CallerPolicy{AllowURL: c.AllowsCallback}
+		if c.CallbackSecret != "" {
+			p.Secrets = []string{c.CallbackSecret}
+		}
+		m[c.Id] = p
+	}
+	return m
 }
 
 // RequestsSender adapts the requests queue to nodepool.Sender: the

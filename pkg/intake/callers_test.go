@@ -73,9 +73,17 @@ func TestCallersCreate(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("queued %d", len(msgs))
 	}
-	env, err := nodepool.Parse([]byte(msgs[0]))
+	signed, err := nodepool.ParseSigned([]byte(msgs[0]))
+	if err != nil {
+		t.Fatalf("a caller's envelope is not signed: %v", err)
+	}
+	a, _ := testCallers(t).Lookup("portal-a")
+	if err := signed.Verify(a.EnvelopeKeys()); err != nil {
+		t.Errorf("the envelope does not verify with portal-a's secrets: %v", err)
+	}
+	env, err := nodepool.Parse([]byte(signed.Envelope))
 	if err != nil || env.Caller != "portal-a" {
-		t.Fatalf("envelope Caller = %q, %v", env.Caller, err)
+		t.Fatalf("envelope %+v, %v", env, err)
 	}
 
 	w := b.do(signedPost(t, secretB, body))
@@ -155,12 +163,8 @@ func TestCallersConfig(t *testing.T) {
 	if _, err := New(Config{Secrets: []string{secretNew}, Callers: set, Queue: &memQueue{}, Pools: fakePools{}, Sealer: setup(t).sealer}); err == nil {
 		t.Error("Secrets and Callers together accepted")
 	}
-	chatOnly, err := caller.Parse([]byte(`[{"Id":"c","Clusters":["*"],"Chat":["feishu:ou_1"]}]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := New(Config{Callers: chatOnly, Queue: &memQueue{}, Pools: fakePools{}, Sealer: setup(t).sealer}); err == nil {
-		t.Error("callers without any secret accepted")
+	if _, err := caller.Parse([]byte(`[{"Id":"c","Clusters":["*"],"Chat":["feishu:ou_1"]}]`)); err == nil {
+		t.Error("a caller without any secret accepted")
 	}
 }
 

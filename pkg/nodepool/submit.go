@@ -49,18 +49,27 @@ type Submission struct {
 	Sealer *Sealer
 	// Caller is the envelope Caller (a CALLERS Id); empty in simple mode.
 	Caller string
+	// Key signs the envelope of a Caller (EnvelopeKey of the first of the
+	// caller's secrets): such an envelope is always a SignedEnvelope.
+	Key []byte
 }
 
 // Submit wraps a validated request in its envelope, sealing the password,
-// and puts it on q. It is the one enqueue path of every front door. It
-// returns the queue's message id.
+// and puts it on q — signed with Key (a SignedEnvelope) when it names a
+// Caller, a version-1 envelope in simple mode. It is the one enqueue path
+// of every front door. It returns the queue's message id.
 func Submit(ctx context.Context, q Sender, s Submission) (messageID string, err error) {
 	env, err := NewEnvelope(s.Request, s.RequestID, s.Source, s.ReceivedAt, s.Sealer)
 	if err != nil {
 		return "", fmt.Errorf("nodepool: envelope: %w", err)
 	}
 	env.Caller = s.Caller
-	msg, err := env.Marshal()
+	var msg []byte
+	if s.Caller != "" {
+		msg, err = env.Sign(s.Key)
+	} else {
+		msg, err = env.Marshal()
+	}
 	if err != nil {
 		return "", fmt.Errorf("nodepool: envelope: %w", err)
 	}

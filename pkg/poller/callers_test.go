@@ -9,12 +9,16 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/tracking"
 )
 
 // TestCallerEvents: the event of a pool tracked for a caller with its own
-// callback secret is signed with that secret only, and its delivery is an
-// audit record naming the caller; a pool tracked without a caller under
-// CALLERS is audited with no caller (not as the simple mode's "default").
+// callback secret is signed with that secret only, one of a caller without
+// with the shared secret, and each delivery is an audit record naming the
+// caller. Under CALLERS a delivery naming no caller, a caller no longer in
+// CALLERS, or a URL outside its caller's CallbackHosts (a crafted or
+// redriven tracking message) is dead-lettered as refused, with nothing
+// sent: never signed with another secret.
 func TestCallerEvents(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	rcv := newReceiver(t, e, nil)
@@ -24,14 +28,20 @@ func TestCallerEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine := e.message(c, "mine", e.createPool(t, c, "mine", 1), rcv.URL())
-	mine.Caller = "portal-a"
-	shared := e.message(c, "shared", e.createPool(t, c, "shared", 1), rcv.URL())
-	e.track(t, mine, shared)
+	track := func(name, who, url string) tracking.Message {
+		m := e.message(c, name, e.createPool(t, c, name, 1), url)
+		m.Caller = who
+		return m
+	}
+	e.track(t, track("mine", "portal-a", rcv.URL()), track("shared", "team-b", rcv.URL()),
+		track("nobody", "", rcv.URL()), track("removed", "gone", rcv.URL()), track("outside", "portal-a", rcv.URL()+"-elsewhere"))
 	e.clock.Advance(30 * time.Second)
 
 	cfg := e.senderConfig()
-	cfg.CallerSecrets = map[string][]string{"portal-a": {own}}
+	cfg.Callers = map[string]callback.CallerPolicy{
+		"portal-a": {Secrets: []string{own}, AllowURL: func(u string) bool { return u == rcv.URL() }},
+		"team-b":   {},
+	}
 	var logs bytes.Buffer
 	p := e.poller(t, e.sender(t, cfg), func(c *Config) {
 		c.WithCallers = true
@@ -73,7 +83,25 @@ func TestCallerEvents(t *testing.T) {
 			audits[m["Name"]] = m["Caller"] + "/" + m["Source"] + "/" + m["Action"] + "/" + m["Decision"] + "/" + m["Reason"]
 		}
 	}
-	if audits["mine"] != "portal-a/callback/deliver/delivered/nodepool.active" || audits["shared"] != "/callback/deliver/delivered/nodepool.active" {
-		t.Errorf("audit records %v", audits)
+	want := map[string]string{
+		"mine":    "portal-a/callback/deliver/delivered/nodepool.active",
+		"shared":  "team-b/callback/deliver/delivered/nodepool.active",
+		"nobody":  "/callback/deliver/dead-lettered/nodepool.active: refused",
+		"removed": "gone/callback/deliver/dead-lettered/nodepool.active: refused",
+		"outside": "portal-a/callback/deliver/dead-lettered/nodepool.active: refused",
+	}
+	for name, w := range want {
+		if audits[name] != w {
+			t.Errorf("audit of %s: %q, want %q", name, audits[name], w)
+		}
+	}
+	refused := map[string]bool{}
+	for _, dl := range e.deadLetters(t) {
+		if dl.Reason == callback.StateRefused && len(dl.Delivery.Attempts) == 1 && dl.Delivery.Attempts[0].Status == 0 {
+			refused[dl.Delivery.Event.Data.Name] = true
+		}
+	}
+	if len(refused) != 3 || !refused["nobody"] || !refused["removed"] || !refused["outside"] {
+		t.Errorf("refused dead letters %v, want nobody, removed, outside", refused)
 	}
 }

@@ -136,13 +136,14 @@ func (it *item) errorInfo() *callback.ErrorInfo {
 	return &callback.ErrorInfo{Code: it.out.Code, Message: it.out.Reason}
 }
 
-// callerID is the caller the item's events belong to: the envelope's
-// Caller once CALLERS accepted it, else "" (the shared callback secret).
+// callerID is the caller the item's events belong to: the one
+// authenticate established (its callback secret signs them), else ""
+// (simple mode: the shared callback secret).
 func (it *item) callerID() string {
-	if it.env == nil || it.out.Code == CodeForbidden {
+	if it.who == nil {
 		return ""
 	}
-	return it.env.Caller
+	return it.who.Id
 }
 
 func (w *Worker) sendTracking(ctx context.Context, m *tracking.Message, now time.Time) error {

@@ -16,8 +16,8 @@ func (w *Worker) audit(ctx context.Context, it *item, action, decision, reason, 
 	if w.cfg.Callers != nil {
 		who = ""
 	}
-	if it.env != nil && it.env.Caller != "" {
-		who = it.env.Caller
+	if it.who != nil {
+		who = it.who.Id
 	}
 	caller.Audit(ctx, w.cfg.Logger, caller.Record{Caller: who, Source: source, Action: action,
 		ClusterId: it.out.ClusterId, Name: it.out.Name, RequestId: it.out.RequestId, Decision: decision, Reason: reason})

@@ -244,11 +244,22 @@ const (
 	CodeForbidden = callback.CodeForbidden
 )
 
+// DeadLetterUnauthenticated is the dead-letter Code of a message whose
+// caller could not be established with CALLERS set: a version-1 envelope
+// naming a caller, a signature that does not verify with that caller's
+// secrets, a signed envelope naming another caller inside. It is never in
+// an event (so not in callback.Codes): nothing of such a message is told
+// to anyone.
+const DeadLetterUnauthenticated = "Unauthenticated"
+
 // item is the working state of one message. Its outcome is out.Outcome:
 // empty until a verdict settles it.
 type item struct {
 	msg fcadapter.QueueMessage
 	env *nodepool.Envelope
+	// who is the caller the message is authenticated as (CALLERS); nil in
+	// simple mode and for every message no caller vouches for.
+	who *caller.Caller
 	req *nodepool.Request // unsealed and valid; never logged
 	out Item
 	// callback is the request's callback if it is usable (else zero): its

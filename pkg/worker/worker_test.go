@@ -48,7 +48,7 @@ func TestInvalidMessagesAreDeadLetteredAndReported(t *testing.T) {
 	clearBody := fmt.Sprintf(`{"Version":1,"RequestId":"req_clear","ReceivedAt":%q,"Source":"queue","Request":{"ClusterId":"eck-demo0001","NodepoolInfo":{"Name":"clear-pw"},"ScalingGroup":{"DesiredSize":1,"InstanceTypes":["ens.sn1.small"],"ImageId":"m-abc","VswitchIds":["vsw-demo0001"],"Password":"Secr3t-Passw0rd"},"Callback":{"Url":%q}}}`,
 		now.UTC().Format(time.RFC3339), b.recv.URL())
 
-	b.enqueue(t, string(badBody), clearBody, "not json at all", `{"Version":2,"RequestId":"req_v2"}`)
+	b.enqueue(t, string(badBody), clearBody, "not json at all", `{"Version":3,"RequestId":"req_v3"}`)
 	res, err := b.w.HandleBatch(context.Background(), batch(b.pull(t, b.requests, 16, 0)))
 	if err != nil {
 		t.Fatal(err)

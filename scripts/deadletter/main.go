@@ -35,6 +35,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/deadletter"
 	"github.com/ensnodepool/webhook/pkg/mns"
+	"github.com/ensnodepool/webhook/pkg/termtext"
 )
 
 func main() {
@@ -42,7 +43,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, nil)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "deadletter:", err)
+		fmt.Fprintln(os.Stderr, "deadletter:", termtext.Escape(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -59,7 +60,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	out := bufio.NewWriter(stdout)
+	// Every byte of a record came from a producer: escaped before it
+	// reaches the terminal (a RequestId must not clear the screen).
+	esc := termtext.NewWriter(stdout)
+	defer esc.Flush()
+	out := bufio.NewWriter(esc)
 	defer out.Flush()
 	t.OnUnseen = func(n int) {
 		fmt.Fprintf(out, "note: %d records are held by another reader or delayed and were not looked at; rerun once they are visible (a killed run's hold ends after -hold)\n", n)

@@ -11,8 +11,16 @@
 // -dry-run it prints the envelope instead of sending it (the password is
 // sealed in it). -idempotency-key makes the RequestId stable across retries.
 // -caller names the caller (CALLERS Id) the request is made for; with
-// CALLERS set on the functions every envelope must name one, and the
-// worker checks that caller's policy before creating.
+// CALLERS set on the functions every envelope must name one and be signed
+// by it: CALLER_SECRET holds one of that caller's Secrets (whsec_…; never
+// a flag, which other users of the machine could read), and the envelope
+// goes out as a signed version 2 (nodepool.SignedEnvelope), which the
+// worker verifies before it reads anything else, then checks that
+// caller's policy before creating.
+//
+//	CALLER_SECRET=whsec_… go run ./scripts/enqueue -caller portal-a -file request.json …
+//
+// Everything printed is escaped for the terminal (pkg/termtext).
 package main
 
 import (
@@ -28,18 +36,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/fcapp"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
+	"github.com/ensnodepool/webhook/pkg/termtext"
 )
+
+// envCallerSecret holds the secret -caller signs with.
+const envCallerSecret = "CALLER_SECRET"
 
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout)
 	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "enqueue:", err)
+		fmt.Fprintln(os.Stderr, "enqueue:", termtext.Escape(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -47,6 +60,9 @@ func main() {
 // run is main without the process: flags in args, environment through
 // getenv.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	esc := termtext.NewWriter(stdout)
+	defer esc.Flush()
+	stdout = esc
 	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
 	file := fs.String("file", "", "request JSON file (the webhook's body); - reads stdin")
 	endpoint := fs.String("endpoint", getenv(config.EnvMNSEndpoint), "MNS endpoint (default $MNS_ENDPOINT)")
@@ -55,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	source := fs.String("source", nodepool.SourceQueue, "Envelope.Source: who produces the request")
 	allowHTTP := fs.Bool("allow-http-callback", false, "accept an http:// or loopback Callback.Url (local stack only)")
 	dryRun := fs.Bool("dry-run", false, "print the envelope instead of sending it")
-	callerID := fs.String("caller", "", "Envelope.Caller: the CALLERS Id the request is made for (required when the functions run with CALLERS)")
+	callerID := fs.String("caller", "", "Envelope.Caller: the CALLERS Id the request is made for (required when the functions run with CALLERS); signs with $"+envCallerSecret)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,18 +114,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	} else if req.ScalingGroup.Password != "" {
 		return fmt.Errorf("the request has a Password: set %s so it is sealed", config.EnvSealKeys)
 	}
+	key, err := callerKey(*callerID, getenv)
+	if err != nil {
+		return err
+	}
 	q, err := queue(*dryRun, *endpoint, *queueName, getenv, stdout)
 	if err != nil {
 		return err
 	}
 	requestID := nodepool.RequestID(*idemKey, "")
 	messageID, err := nodepool.Submit(ctx, q, nodepool.Submission{Request: req, RequestID: requestID,
-		Source: *source, ReceivedAt: time.Now(), Sealer: sealer, Caller: *callerID})
+		Source: *source, ReceivedAt: time.Now(), Sealer: sealer, Caller: *callerID, Key: key})
 	if err != nil || *dryRun {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(map[string]string{"RequestId": requestID, "MessageId": messageID,
 		"ClusterId": req.ClusterId, "Name": req.NodepoolInfo.Name})
+}
+
+// callerKey is the key the envelope of callerID is signed with: from
+// CALLER_SECRET, one of the caller's Secrets. No caller, no key. The error
+// never holds the secret.
+func callerKey(callerID string, getenv func(string) string) ([]byte, error) {
+	if callerID == "" {
+		return nil, nil
+	}
+	sec := strings.TrimSpace(getenv(envCallerSecret))
+	if sec == "" {
+		return nil, fmt.Errorf("-caller needs %s: one of the caller's Secrets (whsec_…), which signs the envelope", envCallerSecret)
+	}
+	raw, err := caller.ParseSecret(sec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envCallerSecret, err)
+	}
+	return nodepool.EnvelopeKey(raw), nil
 }
 
 // queue returns the requests queue, or with dryRun a Sender that prints

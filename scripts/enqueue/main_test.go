@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/mnssim"
 	"github.com/ensnodepool/webhook/pkg/dev/testkit"
@@ -18,9 +19,11 @@ import (
 func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
 
 const (
-	ak, sk   = "test-ak", "test-secret"
-	sealKeys = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
-	request  = `{"ClusterId":"eck-demo0001","NodepoolInfo":{"Name":"cli"},"ScalingGroup":{"DesiredSize":1,"InstanceTypes":["ens.sn1.small"],"ImageId":"m-abc","VswitchIds":["vsw-demo0001"],"Password":"Sup3r-Secret"}}`
+	// callerSecret is portal-a's secret in these tests (used nowhere else).
+	callerSecret = "whsec_ZW5xdWV1ZS10ZXN0LXBvcnRhbC1hLXNlY3JldC0wMA=="
+	ak, sk       = "test-ak", "test-secret"
+	sealKeys     = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+	request      = `{"ClusterId":"eck-demo0001","NodepoolInfo":{"Name":"cli"},"ScalingGroup":{"DesiredSize":1,"InstanceTypes":["ens.sn1.small"],"ImageId":"m-abc","VswitchIds":["vsw-demo0001"],"Password":"Sup3r-Secret"}}`
 )
 
 func TestEnqueueSealsAndSends(t *testing.T) {
@@ -28,7 +31,7 @@ func TestEnqueueSealsAndSends(t *testing.T) {
 	ms := testkit.StartMNS(t, mnssim.Config{AccessKeyID: ak, AccessKeySecret: sk})
 	q := ms.EnsureQueues(t, mns.QueueAttributes{}, "reqs")[0]
 	ctx := context.Background()
-	env := map[string]string{config.EnvSealKeys: sealKeys, config.EnvAccessKeyID: ak, config.EnvAccessKeySecret: sk}
+	env := map[string]string{config.EnvSealKeys: sealKeys, config.EnvAccessKeyID: ak, config.EnvAccessKeySecret: sk, envCallerSecret: callerSecret}
 	var out bytes.Buffer
 	err := run(ctx, []string{"-file", "-", "-endpoint", ms.URL(), "-queue", "reqs", "-idempotency-key", "k-1", "-caller", "portal-a"},
 		func(k string) string { return env[k] }, strings.NewReader(request), &out)
@@ -46,12 +49,20 @@ func TestEnqueueSealsAndSends(t *testing.T) {
 	if strings.Contains(msgs[0].Body, "Sup3r-Secret") {
 		t.Fatal("the envelope carries the password in clear")
 	}
-	e, err := nodepool.Parse([]byte(msgs[0].Body))
+	signed, err := nodepool.ParseSigned([]byte(msgs[0].Body))
+	if err != nil {
+		t.Fatalf("-caller sent no signed envelope: %v", err)
+	}
+	raw, _ := caller.ParseSecret(callerSecret)
+	if err := signed.Verify([][]byte{nodepool.EnvelopeKey(raw)}); err != nil {
+		t.Errorf("the signature does not verify with CALLER_SECRET: %v", err)
+	}
+	e, err := nodepool.Parse([]byte(signed.Envelope))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Caller != "portal-a" {
-		t.Errorf("Caller = %q, want the -caller flag", e.Caller)
+	if e.Caller != "portal-a" || signed.Caller != "portal-a" {
+		t.Errorf("Caller = %q, %q, want the -caller flag", e.Caller, signed.Caller)
 	}
 	keys, _ := nodepool.ParseKeys(sealKeys)
 	s, _ := nodepool.NewSealer(keys)
@@ -77,7 +88,10 @@ func TestEnqueueRefuses(t *testing.T) {
 		"bad endpoint": {map[string]string{config.EnvSealKeys: sealKeys, config.EnvMNSEndpoint: "127.0.0.1:9/x"}, request, "-endpoint (or MNS_ENDPOINT)"},
 		"http callback without the flag": {map[string]string{config.EnvSealKeys: sealKeys},
 			strings.Replace(request, `"ClusterId"`, `"Callback":{"Url":"http://127.0.0.1:8080/cb"},"ClusterId"`, 1), "add -allow-http-callback"},
-		"bad caller id": {map[string]string{config.EnvSealKeys: sealKeys, "CALLER": "Not An Id"}, request, "Caller"},
+		"bad caller id":             {map[string]string{config.EnvSealKeys: sealKeys, "CALLER": "Not An Id", envCallerSecret: callerSecret}, request, "Caller"},
+		"caller without its secret": {map[string]string{config.EnvSealKeys: sealKeys, "CALLER": "portal-a"}, request, "-caller needs CALLER_SECRET"},
+		"caller with a bad secret": {map[string]string{config.EnvSealKeys: sealKeys, "CALLER": "portal-a", envCallerSecret: "whsec_c2hvcnQ="},
+			request, "CALLER_SECRET: 5 bytes"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -89,6 +103,9 @@ func TestEnqueueRefuses(t *testing.T) {
 				strings.NewReader(tc.input), &bytes.Buffer{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
+			}
+			if err != nil && (strings.Contains(err.Error(), "c2hvcnQ") || strings.Contains(err.Error(), callerSecret[6:])) {
+				t.Errorf("err = %v holds the secret", err)
 			}
 			if err != nil && strings.Contains(err.Error(), "Config.") {
 				t.Errorf("err = %v names a Go struct field, not what the user sets", err)

@@ -32,6 +32,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/mns"
 	"github.com/ensnodepool/webhook/pkg/queues"
+	"github.com/ensnodepool/webhook/pkg/termtext"
 )
 
 // errDrift makes check exit 1 after printing the drifts.
@@ -42,7 +43,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout)
 	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "queues:", err)
+		fmt.Fprintln(os.Stderr, "queues:", termtext.Escape(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -62,6 +63,9 @@ flags:
 // run is main without the process: flags in args, environment through
 // getenv, the delete confirmation from stdin.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	esc := termtext.NewWriter(stdout) // names and attributes come from the service
+	defer esc.Flush()
+	stdout = esc
 	fs := flag.NewFlagSet("queues", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/termtext"
 )
 
 // Callback is one callback a Receiver accepted (signature verified).
@@ -137,7 +138,9 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cfg.Print != nil {
-		fmt.Fprintf(r.cfg.Print, "receiver: POST %s%s %s\n", req.URL.Path, note, bytes.TrimSpace(body))
+		// Path and body are the sender's: escaped for the terminal.
+		fmt.Fprintf(r.cfg.Print, "receiver: POST %s%s %s\n", termtext.Escape(req.URL.Path), note,
+			termtext.Escape(string(bytes.TrimSpace(body))))
 	}
 	if !verified && !r.cfg.AcceptAll {
 		r.rejected++
