@@ -385,3 +385,31 @@ func TestParseWithholdsUnparseableBodies(t *testing.T) {
 		t.Fatalf("shown body %q, want a JSON note without the password", r.Body)
 	}
 }
+
+// TestRedriveSignedEnvelope: a request record of a signed envelope (a
+// caller's, CALLERS) is identified by the envelope it carries and its
+// caller, and redriven byte for byte, so the worker verifies it again.
+func TestRedriveSignedEnvelope(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+	var env nodepool.Envelope
+	inner, _, _ := nodepool.Unwrap([]byte(envelope(t, "req_s", "eck-demo0001", "s", "")))
+	if err := json.Unmarshal(inner, &env); err != nil {
+		t.Fatal(err)
+	}
+	env.Caller = "portal-a"
+	msg, err := env.Sign(nodepool.EnvelopeKey([]byte("deadletter-test-caller-secret-000")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.put(t, requestRecord(t, "req_s", "eck-demo0001", "s", "Forbidden", time.Now(), string(msg)))
+	acts, err := s.tool.Redrive(ctx, deadletter.Filter{Caller: "portal-a"}, false, nil)
+	if err != nil || len(acts) != 1 || acts[0].Outcome != deadletter.Redriven || acts[0].Record.RequestId != "req_s" ||
+		acts[0].Record.Name != "s" {
+		t.Fatalf("redrive %+v %v", acts, err)
+	}
+	if got := s.bodies(t, "reqs"); len(got) != 1 || got[0] != string(msg) {
+		t.Errorf("redriven %q, want the signed envelope as it was", got)
+	}
+}

@@ -108,6 +108,7 @@ func Parse(m mns.Message) Record {
 		Specversion *string `json:"specversion"`
 		Version     json.RawMessage
 		Request     json.RawMessage
+		Envelope    json.RawMessage // a signed envelope's
 	}
 	if err := json.Unmarshal([]byte(m.Body), &head); err != nil {
 		r.Kind, r.Reason, r.notRedrivable = KindUnknown, "unreadable", "not a JSON object"
@@ -122,7 +123,7 @@ func Parse(m mns.Message) Record {
 		parseTracking(&r, m.Body)
 	case head.Specversion != nil:
 		parseCloudEvent(&r, m.Body)
-	case head.Version != nil && head.Request != nil:
+	case head.Version != nil && (head.Request != nil || head.Envelope != nil):
 		r.Kind, r.Reason = KindTrigger, ReasonTrigger
 		fromEnvelope(&r, []byte(m.Body))
 	default:
@@ -226,9 +227,19 @@ func parseCloudEvent(r *Record, body string) {
 	fromEnvelope(r, []byte(ms[0].Body))
 }
 
-// fromEnvelope identifies r from an envelope and makes it the redrive
-// payload when it is one the worker would read.
-func fromEnvelope(r *Record, b []byte) {
+// fromEnvelope identifies r from an envelope — a version-1 envelope or
+// the one a signed envelope carries (not verified here: the worker verifies
+// a redriven one as any other) — and makes the message the redrive payload
+// when it is one the worker would read.
+func fromEnvelope(r *Record, msg []byte) {
+	b, signed, err := nodepool.Unwrap(msg)
+	if err != nil {
+		r.notRedrivable = "the body is not a valid signed envelope: " + err.Error()
+		return
+	}
+	if signed != nil {
+		r.Caller = signed.Caller
+	}
 	env, err := nodepool.Parse(b)
 	if err != nil {
 		var ids struct {
@@ -245,7 +256,7 @@ func fromEnvelope(r *Record, b []byte) {
 		return
 	}
 	r.RequestId, r.ClusterId, r.Name = env.RequestId, env.Request.ClusterId, env.Request.NodepoolInfo.Name
-	r.payload = bytes.Clone(b)
+	r.payload = bytes.Clone(msg)
 }
 
 // findCaller returns the first member named "Caller" (any case), breadth

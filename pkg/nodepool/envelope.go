@@ -66,9 +66,16 @@ type Envelope struct {
 //go:embed envelope.schema.json
 var schema []byte
 
+//go:embed signed.schema.json
+var signedSchema []byte
+
 // Schema returns the JSON Schema (draft 2020-12) of Envelope, the
 // documented contract for producers that write to the queue directly.
 func Schema() []byte { return append([]byte(nil), schema...) }
+
+// SignedSchema returns the JSON Schema (draft 2020-12) of SignedEnvelope,
+// the message a producer acting for a caller sends (CALLERS).
+func SignedSchema() []byte { return append([]byte(nil), signedSchema...) }
 
 // NewEnvelope wraps a copy of req for the queue, sealing its password with
 // s (s may be nil if req has no password). receivedAt is stored in UTC at

@@ -40,25 +40,32 @@ var errRedactDepth = errors.New("nodepool: JSON nested too deeply to redact")
 // every duplicate, whatever its JSON type) replaced by Mask. A string value
 // that holds JSON itself (an object, array or string, possibly as strict
 // standard base64, the way queue message bodies may travel) is redacted the
-// same way and re-encoded; one that looks like JSON but does not parse is
-// replaced by a note of its size, since a password in it cannot be found.
+// same way and re-encoded — or kept exactly as it was when nothing in it
+// is masked (a signed envelope stays verifiable); one that looks like JSON
+// but does not parse is replaced by a note of its size, since a password
+// in it cannot be found.
 //
 // ok is false, and out nil, when body is not exactly one JSON value or is
 // nested deeper than the redactor follows: nothing of such a body may be
 // kept in clear.
 func RedactJSON(body []byte) (out []byte, ok bool) {
 	var b bytes.Buffer
-	if err := redactDoc(&b, body, 0); err != nil {
+	if err := (&redactor{}).doc(&b, body, 0); err != nil {
 		return nil, false
 	}
 	return b.Bytes(), true
 }
 
-// redactDoc writes the redacted form of one JSON document to b.
-func redactDoc(b *bytes.Buffer, data []byte, depth int) error {
+// redactor counts what it masked or withheld, so that a string holding
+// JSON with nothing to mask is kept exactly as it was (the text a signed
+// envelope's signature covers, whatever its spacing or escapes).
+type redactor struct{ masked int }
+
+// doc writes the redacted form of one JSON document to b.
+func (r *redactor) doc(b *bytes.Buffer, data []byte, depth int) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	if err := redactValue(dec, b, depth); err != nil {
+	if err := r.value(dec, b, depth); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -67,7 +74,7 @@ func redactDoc(b *bytes.Buffer, data []byte, depth int) error {
 	return nil
 }
 
-func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
+func (r *redactor) value(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 	if depth > maxRedactDepth {
 		return errRedactDepth
 	}
@@ -86,7 +93,7 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 				b.WriteByte(',')
 			}
 			if t == '[' {
-				if err := redactValue(dec, b, depth+1); err != nil {
+				if err := r.value(dec, b, depth+1); err != nil {
 					return err
 				}
 				continue
@@ -104,9 +111,10 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 					return err
 				}
 				writeJSONString(b, Mask)
+				r.masked++
 				continue
 			}
-			if err := redactValue(dec, b, depth+1); err != nil {
+			if err := r.value(dec, b, depth+1); err != nil {
 				return err
 			}
 		}
@@ -119,7 +127,7 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 			b.WriteByte(']')
 		}
 	case string:
-		writeJSONString(b, redactString(t, depth+1))
+		writeJSONString(b, r.str(t, depth+1))
 	case json.Number:
 		b.WriteString(t.String())
 	case bool:
@@ -130,13 +138,19 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 	return nil
 }
 
-// redactString redacts a string value that holds JSON, directly or as
-// strict standard base64; other strings are returned as they are.
-func redactString(s string, depth int) string {
+// str redacts a string value that holds JSON, directly or as strict
+// standard base64; other strings, and those whose JSON holds nothing to
+// mask, are returned as they are.
+func (r *redactor) str(s string, depth int) string {
 	if looksJSON(s) {
 		var b bytes.Buffer
-		if redactDoc(&b, []byte(s), depth) != nil {
+		before := r.masked
+		if r.doc(&b, []byte(s), depth) != nil {
+			r.masked++
 			return withheldNote(len(s))
+		}
+		if r.masked == before {
+			return s
 		}
 		return b.String()
 	}
@@ -148,8 +162,13 @@ func redactString(s string, depth int) string {
 		return s
 	}
 	var b bytes.Buffer
-	if redactDoc(&b, raw, depth) != nil {
+	before := r.masked
+	if r.doc(&b, raw, depth) != nil {
+		r.masked++
 		return withheldNote(len(s))
+	}
+	if r.masked == before {
+		return s
 	}
 	return base64.StdEncoding.EncodeToString(b.Bytes())
 }
