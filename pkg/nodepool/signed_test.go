@@ -58,8 +58,10 @@ func TestSignedEnvelope(t *testing.T) {
 		t.Errorf("no key: %v", err)
 	}
 	for name, mod := range map[string]func(s *SignedEnvelope){
-		"caller":    func(s *SignedEnvelope) { s.Caller = "team-b" },
-		"envelope":  func(s *SignedEnvelope) { s.Envelope = strings.Replace(s.Envelope, `"DesiredSize":3`, `"DesiredSize":30`, 1) },
+		"caller": func(s *SignedEnvelope) { s.Caller = "team-b" },
+		"envelope": func(s *SignedEnvelope) {
+			s.Envelope = strings.Replace(s.Envelope, `"DesiredSize":3`, `"DesiredSize":30`, 1)
+		},
 		"spacing":   func(s *SignedEnvelope) { s.Envelope = " " + s.Envelope },
 		"signature": func(s *SignedEnvelope) { s.Signature = strings.Replace(s.Signature, "=", "", 1) + "A=" },
 		"prefix":    func(s *SignedEnvelope) { s.Signature = strings.TrimPrefix(s.Signature, "hmac-sha256=") },
