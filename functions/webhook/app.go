@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/aliyun/fc-runtime-go-sdk/events"
@@ -130,15 +128,12 @@ func newChatOps(s config.Settings, v *nodepool.Validator, q nodepool.Sender, key
 	return chatops.New(cfg)
 }
 
-// loadPresets reads CHATOPS_PRESETS: inline JSON or a file path.
+// loadPresets reads CHATOPS_PRESETS: inline JSON or a file path
+// (config.JSONValue; errors never print the value).
 func loadPresets(v string) (chatops.Presets, error) {
-	data := []byte(v)
-	if v != "" && !strings.HasPrefix(strings.TrimSpace(v), "{") {
-		b, err := os.ReadFile(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", config.EnvChatOpsPresets, err)
-		}
-		data = b
+	data, err := config.JSONValue(config.EnvChatOpsPresets, v)
+	if err != nil {
+		return nil, err
 	}
 	ps, err := chatops.ParsePresets(data)
 	if err != nil {

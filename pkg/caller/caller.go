@@ -19,9 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -102,38 +100,9 @@ var (
 // bom is the UTF-8 byte order mark some editors put before JSON.
 const bom = "\uFEFF"
 
-// Load reads CALLERS: inline JSON or the path of a JSON file. A value
-// whose first character (after white space and a byte order mark) is "["
-// or "{" is inline JSON — an object is refused with "want a list" —
-// anything else is a path. An empty value is simple mode (nil, nil). No
-// error holds any part of the value, nor the path (a mangled inline value
-// would otherwise be echoed as one).
-func Load(v string) (*Set, error) {
-	v = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), bom))
-	if v == "" {
-		return nil, nil
-	}
-	if v[0] == '[' || v[0] == '{' {
-		return Parse([]byte(v))
-	}
-	b, err := os.ReadFile(v)
-	if err != nil {
-		return nil, fmt.Errorf("%w: not inline JSON (a list starting with \"[\"), and no file can be read at that path (%s)",
-			ErrConfig, fileReason(err))
-	}
-	return Parse(b)
-}
-
-// fileReason says why a file could not be read without naming it.
-func fileReason(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return "unreadable"
-}
-
-// Parse decodes and validates a CALLERS list. Every invalid entry is
+// Parse decodes and validates a CALLERS list (pkg/config reads the
+// setting: inline JSON or a file). A byte order mark is skipped; one object
+// instead of a list is refused with "want a list". Every invalid entry is
 // reported at once, by index and field; no error ever contains a secret
 // (nor a JSON fragment that could hold one).
 func Parse(data []byte) (*Set, error) {
@@ -296,7 +265,7 @@ func jsonReason(err error) string {
 
 // reFieldName is what an unknown field name may look like to be quoted in
 // an error.
-var reFieldName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,31}$`)
+var reFieldName = regexp.MustCompile(`^[A-Za-z]{1,32}$`)
 
 // ParseSecret decodes a "whsec_<base64>" secret of 24 to 64 bytes. The
 // error never contains the secret.
@@ -369,6 +338,22 @@ func (s *Set) ByChat(platform, team, user string) (*Caller, bool) {
 	}
 	c, ok := s.chat[platform+":"+user]
 	return c, ok
+}
+
+// ChatOn reports whether a caller maps an identity of platform, and names
+// the first such entry ("CALLERS[1].Chat[0]"); false for a nil Set.
+func (s *Set) ChatOn(platform string) (field string, ok bool) {
+	if s == nil {
+		return "", false
+	}
+	for i, c := range s.list {
+		for j, id := range c.Chat {
+			if strings.HasPrefix(id, platform+":") {
+				return "CALLERS[" + strconv.Itoa(i) + "].Chat[" + strconv.Itoa(j) + "]", true
+			}
+		}
+	}
+	return "", false
 }
 
 // CallbackSecrets maps the Id of every caller with a CallbackSecret to it,

@@ -1,6 +1,7 @@
 package caller
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,7 +13,11 @@ import (
 
 func load(t *testing.T) *Set {
 	t.Helper()
-	s, err := Load(filepath.Join("testdata", "callers.json"))
+	b, err := os.ReadFile(filepath.Join("testdata", "callers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,41 +236,30 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-// TestLoad: inline JSON is recognised with or without a byte order mark,
-// as a list or an object (refused: "want a list"); anything else is a
-// path; no error holds the value or the path.
-func TestLoad(t *testing.T) {
-	if s, err := Load("  "); s != nil || err != nil {
-		t.Errorf("empty: %v %v", s, err)
-	}
+// TestParseList: the list parses with or without a byte order mark, and
+// every caller's envelope keys are derived from its secrets, in order.
+func TestParseList(t *testing.T) {
 	inline, err := os.ReadFile(filepath.Join("testdata", "callers.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Load(string(inline))
-	if err != nil || len(s.Callers()) != 2 {
-		t.Fatalf("inline: %v", err)
-	}
-	if m := s.CallbackSecrets(); len(m) != 1 || m["portal-a"] == "" {
-		t.Errorf("CallbackSecrets = %d entries", len(m))
-	}
-	if s, err := Load("\uFEFF " + string(inline)); err != nil || len(s.Callers()) != 2 {
-		t.Errorf("inline after a BOM: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), "absent-"+goodSecret[6:14]+".json")
-	for name, v := range map[string]string{
-		"absent file":         path,
-		"an object":           `{"Id":"a","Secrets":["` + goodSecret + `"]}`,
-		"an object, BOM":      "\uFEFF" + `{"Id":"a","Secrets":["` + goodSecret + `"]}`,
-		"mangled inline JSON": `'[{"Id":"a","Secrets":["` + goodSecret + `"]}]'`,
-	} {
-		_, err := Load(v)
-		if !errors.Is(err, ErrConfig) {
-			t.Errorf("%s: %v", name, err)
-			continue
+	for _, b := range [][]byte{inline, append([]byte("\uFEFF \n"), inline...)} {
+		s, err := Parse(b)
+		if err != nil || len(s.Callers()) != 2 {
+			t.Fatalf("parse: %v", err)
 		}
-		if strings.Contains(err.Error(), goodSecret[6:14]) || strings.Contains(err.Error(), "Secrets") {
-			t.Errorf("%s: the error holds the value: %v", name, err)
+		if m := s.CallbackSecrets(); len(m) != 1 || m["portal-a"] == "" {
+			t.Errorf("CallbackSecrets = %d entries", len(m))
+		}
+		a, _ := s.Lookup("portal-a")
+		if keys := a.EnvelopeKeys(); len(keys) != 2 || bytes.Equal(keys[0], keys[1]) || len(keys[0]) != 32 {
+			t.Errorf("envelope keys of portal-a: %d", len(keys))
+		}
+		if f, ok := s.ChatOn(PlatformFeishu); !ok || f != "CALLERS[0].Chat[2]" {
+			t.Errorf("ChatOn(feishu) = %q, %v", f, ok)
+		}
+		if _, ok := s.ChatOn("teams"); ok {
+			t.Error("ChatOn(teams)")
 		}
 	}
 }

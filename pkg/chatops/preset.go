@@ -2,8 +2,11 @@ package chatops
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,20 +45,24 @@ func ParsePresets(data []byte) (Presets, error) {
 	if len(data) == 0 {
 		return Presets{}, nil
 	}
+	if data[0] != '{' {
+		return nil, fmt.Errorf("%w: presets: want an object of presets by name ({\"small\": {…}}), not a list or a scalar", ErrConfig)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var raw map[string]Preset
 	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("%w: presets: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: presets: %s", ErrConfig, presetsReason(err))
 	}
 	out := make(Presets, len(raw))
 	for name, p := range raw {
 		key := strings.ToLower(strings.TrimSpace(name))
 		if key == "" || strings.ContainsAny(key, " =\t") {
-			return nil, fmt.Errorf("%w: presets: bad preset name %q", ErrConfig, name)
+			return nil, fmt.Errorf("%w: presets: a preset name is empty or holds a space, = or tab", ErrConfig)
 		}
 		if _, dup := out[key]; dup {
-			return nil, fmt.Errorf("%w: presets: %q is defined twice", ErrConfig, key)
+			// Preset names are public: nodepool help lists them.
+			return nil, fmt.Errorf("%w: presets: %q is defined twice (names are compared lower-cased)", ErrConfig, key)
 		}
 		if p.ScalingGroup.Password != "" {
 			return nil, fmt.Errorf("%w: presets: %s: Password is not allowed in a preset, use KeyPairName", ErrConfig, key)
@@ -64,6 +71,29 @@ func ParsePresets(data []byte) (Presets, error) {
 	}
 	return out, nil
 }
+
+// presetsReason describes a decoding error of the presets by position,
+// quoting nothing of the value (a preset may hold UserData).
+func presetsReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "not JSON (syntax error at byte " + strconv.FormatInt(se.Offset, 10) + ")"
+	case errors.As(err, &te):
+		return cmp.Or(te.Field, "the value") + " has the wrong type (" + te.Value + ")"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// Quoted only when it looks like a field name, never when it
+		// could be a secret pasted in the wrong place.
+		if name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field ")); reFieldName.MatchString(name) {
+			return "unknown field " + strconv.Quote(name)
+		}
+		return "an unknown field"
+	}
+	return "not JSON (unexpected end)"
+}
+
+var reFieldName = regexp.MustCompile(`^[A-Za-z]{1,32}$`)
 
 // Names returns the preset names, sorted.
 func (ps Presets) Names() []string {

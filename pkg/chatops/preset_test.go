@@ -24,16 +24,26 @@ func TestParsePresets(t *testing.T) {
 	if got, want := ps.Names(), []string{"large", "small"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Names = %v, want %v", got, want)
 	}
+	// No error quotes the value: a preset may hold UserData with a
+	// secret in it (Mk9 stands for one).
 	bad := map[string]string{
-		"unknown field": `{"x":{"ScalingGroup":{"Size":1}}}`,
-		"password":      `{"x":{"ScalingGroup":{"Password":"Abc12345!"}}}`,
-		"duplicate":     `{"X":{},"x":{}}`,
-		"not object":    `[1]`,
-		"bad name":      `{"a b":{}}`,
+		"unknown field":        `{"x":{"ScalingGroup":{"Size":1}}}`,
+		"password":             `{"x":{"ScalingGroup":{"Password":"Abc12345!"}}}`,
+		"duplicate":            `{"X":{},"x":{}}`,
+		"not object":           `[1]`,
+		"a list of presets":    `[{"x":{"KubernetesConfig":{"UserData":"Mk9"}}}]`,
+		"bad name":             `{"a b Mk9":{}}`,
+		"syntax":               `{"x":{"KubernetesConfig":{"UserData":"Mk9"}}`,
+		"wrong type":           `{"x":{"KubernetesConfig":{"UserData":["Mk9"]}}}`,
+		"secret as a field":    `{"x":{"Mk9-whsec":1}}`,
 	}
 	for name, js := range bad {
-		if _, err := ParsePresets([]byte(js)); !errors.Is(err, ErrConfig) {
+		_, err := ParsePresets([]byte(js))
+		if !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: err = %v, want ErrConfig", name, err)
+		}
+		if err != nil && strings.Contains(strings.ToLower(err.Error()), "mk9") {
+			t.Errorf("%s: the error quotes the value: %v", name, err)
 		}
 	}
 	if ps, err := ParsePresets(nil); err != nil || len(ps) != 0 {

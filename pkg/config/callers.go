@@ -8,8 +8,7 @@ import (
 )
 
 // EnvCallers is the CALLERS setting: the callers and their policies
-// (pkg/caller), as inline JSON (starting with "[") or the path of a JSON
-// file. Unset is simple mode: WEBHOOK_SECRET alone, allowed everything.
+// (pkg/caller), as inline JSON or the path of a JSON file (JSONValue). Unset is simple mode: WEBHOOK_SECRET alone, allowed everything.
 const EnvCallers = "CALLERS"
 
 // Callers reads CALLERS through getenv: nil in simple mode. Setting both
@@ -33,9 +32,9 @@ func callers(e *Env, webhookSecret bool) *caller.Set {
 			EnvCallers, EnvWebhookSecret, EnvWebhookSecret))
 		return nil
 	}
-	set, err := caller.Load(v)
+	set, err := ParseCallers(v)
 	if err != nil {
-		e.Fail(fmt.Errorf("%s: %w", EnvCallers, err))
+		e.Fail(err)
 		return nil
 	}
 	return set

@@ -41,15 +41,25 @@ func checkSealKeys(v string) (want string) {
 	return ""
 }
 
-// checkEndpoints checks the shape of MNS_ENDPOINT and ENS_ENDPOINT.
+// checkEndpoints checks the shape of MNS_ENDPOINT and ENS_ENDPOINT. An
+// endpoint with user info ("user:password@host") is refused: credentials
+// come from the RAM role or the key pair, and a value holding one must not
+// reach a client that would print it in an error.
 func checkEndpoints(e *Env, s Settings) {
 	if s.MNSEndpoint != "" {
 		u, err := url.Parse(s.MNSEndpoint)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
-			e.Want(EnvMNSEndpoint, "http(s)://host[:port] without a path, e.g. https://<account-id>.mns.cn-hangzhou.aliyuncs.com")
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+			strings.Contains(u.Host, "@") || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			e.Want(EnvMNSEndpoint, "http(s)://host[:port] without user info or a path, e.g. https://<account-id>.mns.cn-hangzhou.aliyuncs.com")
 		}
 	}
-	if strings.Contains(s.ENSEndpoint, "://") || strings.ContainsAny(s.ENSEndpoint, "/?# ") {
-		e.Want(EnvENSEndpoint, "host[:port] without a scheme or path, e.g. ens.aliyuncs.com (the scheme is ENS_PROTOCOL)")
+	checkHostPort(e, EnvENSEndpoint, s.ENSEndpoint, "ens.aliyuncs.com (the scheme is "+EnvENSProtocol+")")
+}
+
+// checkHostPort wants v, when set, to be host[:port]: no scheme, user
+// info, path, query or white space.
+func checkHostPort(e *Env, name, v, example string) {
+	if v != "" && (strings.Contains(v, "://") || strings.ContainsAny(v, "@/?#\\ \t")) {
+		e.Want(name, "host[:port] without a scheme, user info or path, e.g. "+example)
 	}
 }

@@ -219,6 +219,13 @@ func read(e *Env) Settings {
 	if s.PollMax < s.PollFirst {
 		e.Fail(fmt.Errorf("%s must not be below %s", EnvPollMax, EnvPollFirst))
 	}
+	if field, ok := s.Callers.ChatOn(caller.PlatformFeishu); ok && len(s.FeishuEncryptKeys) == 0 {
+		// Without the Encrypt Key a Feishu event is neither signed nor
+		// encrypted: its open_id would be the word of whoever knows the
+		// verification token.
+		e.Fail(fmt.Errorf("%s: %s maps a Feishu identity, and %s is not set: Feishu identities are trusted only from signed events",
+			EnvCallers, field, EnvFeishuEncryptKey))
+	}
 	if len(s.FeishuVerificationTokens) > 0 && (s.FeishuAppID == "" || s.FeishuAppSecret == "") {
 		e.Fail(fmt.Errorf("%s: Feishu needs %s and %s to reply", EnvFeishuToken, EnvFeishuAppID, EnvFeishuAppSecret))
 	}

@@ -79,6 +79,7 @@ func readSecretSource(e *Env) SecretSource {
 			e.Fail(fmt.Errorf("%s: only secret settings may name a KMS secret", k))
 		}
 	}
+	checkHostPort(e, EnvKMSEndpoint, src.KMSEndpoint, "kms.cn-hangzhou.aliyuncs.com (the scheme is "+EnvKMSProtocol+")")
 	if src.KMSEndpoint == "" && src.Region != "" {
 		src.KMSEndpoint = "kms." + src.Region + ".aliyuncs.com"
 	}

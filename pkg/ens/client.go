@@ -102,8 +102,9 @@ func (c Config) validate() error {
 	switch {
 	case c.Protocol != "HTTPS" && c.Protocol != "HTTP":
 		return fmt.Errorf("%w: Config.Protocol %q: want HTTPS or HTTP", ErrConfig, c.Protocol)
-	case strings.Contains(c.Endpoint, "://"):
-		return fmt.Errorf("%w: Config.Endpoint %q: want host[:port] without scheme", ErrConfig, c.Endpoint)
+	case strings.Contains(c.Endpoint, "://") || strings.ContainsAny(c.Endpoint, "@/?# "):
+		// Never quoted: an endpoint with user info would print a secret.
+		return fmt.Errorf("%w: Config.Endpoint: want host[:port] without a scheme, user info or path", ErrConfig)
 	case c.Credentials.AccessKeyID == "" || c.Credentials.AccessKeySecret == "":
 		return fmt.Errorf("%w: Config.Credentials: AccessKeyID and AccessKeySecret are required", ErrConfig)
 	case c.PageSize < 1 || c.PageSize > MaxPageSize:

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -102,12 +103,19 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// validEndpoint reports whether v is an http(s) URL with a host and no
+// user info.
+func validEndpoint(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil && !strings.Contains(u.Host, "@")
+}
+
 // validate names the setting at fault and never its value (an endpoint may
 // carry a secret in its userinfo).
 func (c Config) validate() error {
 	switch {
-	case !strings.HasPrefix(c.Endpoint, "https://") && !strings.HasPrefix(c.Endpoint, "http://"):
-		return errors.New("ledger: Config.Endpoint: want an http:// or https:// URL")
+	case !validEndpoint(c.Endpoint):
+		return errors.New("ledger: Config.Endpoint: want an http:// or https:// URL without user info")
 	case !reInstance.MatchString(c.Instance):
 		return errors.New("ledger: Config.Instance: want 3-16 letters, digits or hyphens, starting with a letter")
 	case !reTable.MatchString(c.Table):

@@ -140,8 +140,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	u, err := url.Parse(cfg.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
-		return nil, fmt.Errorf("%w: Config.Endpoint %q must be http(s)://host[:port] without a path", ErrConfig, cfg.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || strings.Contains(u.Host, "@") ||
+		strings.Trim(u.Path, "/") != "" {
+		// Never quoted: an endpoint with user info would print a secret.
+		return nil, fmt.Errorf("%w: Config.Endpoint must be http(s)://host[:port] without user info or a path", ErrConfig)
 	}
 	tls := u.Scheme == "https"
 	addr := u.Host

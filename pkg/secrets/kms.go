@@ -52,8 +52,12 @@ func NewKMS(cfg KMSConfig) (*KMS, error) {
 		cfg.Timeout = 5 * time.Second
 	}
 	var errs []error
-	if cfg.Endpoint == "" {
+	switch {
+	case cfg.Endpoint == "":
 		errs = append(errs, errors.New("secrets: KMS endpoint is required"))
+	case strings.Contains(cfg.Endpoint, "://") || strings.ContainsAny(cfg.Endpoint, "@/?# "):
+		// Never quoted: an endpoint with user info would print a secret.
+		errs = append(errs, errors.New("secrets: KMS endpoint: want host[:port] without a scheme, user info or path"))
 	}
 	if cfg.Protocol != "HTTPS" && cfg.Protocol != "HTTP" {
 		errs = append(errs, fmt.Errorf("secrets: KMS protocol %q: want HTTPS or HTTP", cfg.Protocol))

@@ -162,8 +162,10 @@ func queue(dryRun bool, endpoint, name string, getenv func(string) string, stdou
 	if endpoint == "" {
 		return nil, fmt.Errorf("-endpoint or %s is required", config.EnvMNSEndpoint)
 	}
-	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
-		return nil, fmt.Errorf("-endpoint (or %s): want http(s)://host[:port] without a path, e.g. http://127.0.0.1:9100", config.EnvMNSEndpoint)
+	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		strings.Trim(u.Path, "/") != "" {
+		return nil, fmt.Errorf("-endpoint (or %s): want http(s)://host[:port] without user info or a path, e.g. http://127.0.0.1:9100",
+			config.EnvMNSEndpoint)
 	}
 	if getenv(config.EnvAccessKeyID) == "" || getenv(config.EnvAccessKeySecret) == "" {
 		return nil, fmt.Errorf("no MNS credentials: set %s and %s (with %s for STS credentials)",

@@ -86,6 +86,8 @@ func TestEnqueueRefuses(t *testing.T) {
 		"no credentials": {map[string]string{config.EnvSealKeys: sealKeys, config.EnvMNSEndpoint: "http://127.0.0.1:9"}, request,
 			"set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"},
 		"bad endpoint": {map[string]string{config.EnvSealKeys: sealKeys, config.EnvMNSEndpoint: "127.0.0.1:9/x"}, request, "-endpoint (or MNS_ENDPOINT)"},
+		"endpoint with user info": {map[string]string{config.EnvSealKeys: sealKeys, config.EnvMNSEndpoint: "http://ak:c2hvcnQ@127.0.0.1:9"},
+			request, "without user info"},
 		"http callback without the flag": {map[string]string{config.EnvSealKeys: sealKeys},
 			strings.Replace(request, `"ClusterId"`, `"Callback":{"Url":"http://127.0.0.1:8080/cb"},"ClusterId"`, 1), "add -allow-http-callback"},
 		"bad caller id":             {map[string]string{config.EnvSealKeys: sealKeys, "CALLER": "Not An Id", envCallerSecret: callerSecret}, request, "Caller"},

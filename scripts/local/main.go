@@ -51,7 +51,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 )
@@ -234,7 +233,7 @@ func stackConfig(getenv func(string) string) (cfg localstack.Config, defaulted [
 func receiverFor(addr string, cfg localstack.Config, stdout io.Writer) (*localstack.Receiver, error) {
 	var callerSecrets map[string]string
 	if cfg.Callers != "" {
-		set, err := caller.Load(cfg.Callers)
+		set, err := config.ParseCallers(cfg.Callers)
 		if err != nil {
 			return nil, err
 		}
@@ -278,7 +277,7 @@ func demoSecrets(cfg localstack.Config) (webhook, callback string, err error) {
 	if cfg.Callers == "" {
 		return cfg.WebhookSecrets[0], cfg.CallbackSecrets[0], nil
 	}
-	set, err := caller.Load(cfg.Callers)
+	set, err := config.ParseCallers(cfg.Callers)
 	if err != nil {
 		return "", "", err
 	}
