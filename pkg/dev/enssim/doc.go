@@ -28,7 +28,8 @@
 //
 // # Admin API
 //
-// Unsigned JSON endpoints under /_emulator/: GET stats, GET pools,
+// Unsigned JSON endpoints under /_emulator/, answering only a loopback Host
+// and JSON bodies (pkg/dev/adminguard): GET stats, GET pools,
 // POST/GET/DELETE faults, POST fail, POST vanish, GET/POST provisioning,
 // POST reset. The same operations are methods of Server (Stats,
 // InjectFault, FailPool, Vanish, SetProvisionTime, Reset, Pools).

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/dev/adminguard"
 	"github.com/ensnodepool/webhook/pkg/dev/popauth"
 	"github.com/ensnodepool/webhook/pkg/ens"
 )
@@ -283,6 +284,10 @@ type request struct {
 // ServeHTTP serves the ENS API at / and the admin API under /_emulator/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/_emulator/") {
+		if status, reason := adminguard.Check(r); status != 0 {
+			writeJSON(w, status, map[string]any{"error": reason})
+			return
+		}
 		s.admin.ServeHTTP(w, r)
 		return
 	}

@@ -430,6 +430,9 @@ func TestAdminAPI(t *testing.T) {
 	call := func(method, path, body string, wantStatus int) map[string]any {
 		t.Helper()
 		req, _ := http.NewRequest(method, b.srv.URL+"/_emulator/"+path, strings.NewReader(body))
+		if method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -521,6 +524,7 @@ func TestProvisionSpread(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *enssim.Config) { c.WriteRate = 1000 })
 	req, _ := http.NewRequest("POST", b.srv.URL+"/_emulator/provisioning", strings.NewReader(`{"provisionTime":"10s","provisionSpread":"100s"}`))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("POST provisioning: %v %v", resp, err)
@@ -567,5 +571,41 @@ func TestNewKeepsTheCallersClusters(t *testing.T) {
 	defer srv.Close()
 	if seeds[0].State != "" || seeds[0].KubernetesVersion != "" {
 		t.Errorf("New wrote its defaults into the caller's seeds: %+v", seeds[0])
+	}
+}
+
+// TestAdminRefusesBrowsers: what a page in the developer's browser can
+// send without a CORS preflight — a text/plain or form POST, or a request
+// under a rebound host name — changes nothing (here: no pool is reset).
+func TestAdminRefusesBrowsers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	if err := b.sim.InjectFault(enssim.Fault{Action: "CreateClusterNodePool", Count: 1, Code: "Throttling.User", Status: 400}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, host, ctype string
+		want              int
+	}{
+		{"reset", "127.0.0.1:9200", "text/plain", 415},
+		{"reset", "127.0.0.1:9200", "", 415},
+		{"faults", "localhost", "application/x-www-form-urlencoded", 415},
+		{"reset", "evil.example", "application/json", 403},
+		{"stats", "evil.example", "", 403},
+	} {
+		method := map[bool]string{true: "GET", false: "POST"}[tc.path == "stats"]
+		r := httptest.NewRequest(method, "/_emulator/"+tc.path, strings.NewReader(`{}`))
+		r.Host = tc.host
+		if tc.ctype != "" {
+			r.Header.Set("Content-Type", tc.ctype)
+		}
+		w := httptest.NewRecorder()
+		b.sim.ServeHTTP(w, r)
+		if w.Code != tc.want {
+			t.Errorf("%s %s Host %s %q: %d %s, want %d", method, tc.path, tc.host, tc.ctype, w.Code, w.Body, tc.want)
+		}
+	}
+	if n := len(b.sim.Faults()); n != 1 {
+		t.Errorf("faults %d after refused requests, want the 1 injected (no reset ran)", n)
 	}
 }

@@ -6,8 +6,9 @@
 // HMAC-SHA1).
 //
 // Secrets live in memory. PutSecret (or POST /_emulator/secrets with
-// {"SecretName","SecretData"}) adds a version that becomes ACSCurrent, as a
-// rotation does; GetSecretValue returns the ACSCurrent version. API
+// {"SecretName","SecretData"}, from a loopback Host with an
+// application/json body: pkg/dev/adminguard) adds a version that becomes
+// ACSCurrent, as a rotation does; GetSecretValue returns the ACSCurrent version. API
 // reference: https://www.alibabacloud.com/help/en/kms/key-management-service/developer-reference/api-kms-2016-01-20-getsecretvalue
 package kmssim
 
@@ -27,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ensnodepool/webhook/pkg/dev/adminguard"
 	"github.com/ensnodepool/webhook/pkg/dev/popauth"
 )
 
@@ -91,6 +93,17 @@ func (s *Server) PutSecret(name, value string) string {
 	return id
 }
 
+// Secret returns the ACSCurrent value of name, as GetSecretValue would.
+func (s *Server) Secret(name string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.secrets[name]
+	if len(vs) == 0 {
+		return "", false
+	}
+	return vs[len(vs)-1].data, true
+}
+
 // Calls is the number of GetSecretValue calls answered (successfully or
 // not) since the start.
 func (s *Server) Calls() int64 {
@@ -115,7 +128,11 @@ type errorBody struct {
 
 // ServeHTTP serves the API at / and the admin API under /_emulator/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/_emulator/secrets" {
+	if strings.HasPrefix(r.URL.Path, "/_emulator/") {
+		if status, reason := adminguard.Check(r); status != 0 {
+			writeJSON(w, status, map[string]string{"error": reason})
+			return
+		}
 		s.admin(w, r)
 		return
 	}
@@ -210,6 +227,10 @@ func (s *Server) serve(r *http.Request, rid string) (map[string]any, *apiError) 
 
 // admin stores a new version: POST {"SecretName","SecretData"}.
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/_emulator/secrets" {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin route " + r.Method + " " + r.URL.Path})
+		return
+	}
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return

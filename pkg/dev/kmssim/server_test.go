@@ -120,3 +120,48 @@ func TestRefusesUnsignedAndUnknownActions(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminRefusesBrowsers: the attack of a page in the developer's
+// browser — a text/plain or form POST that would rotate a local secret,
+// or any request under a rebound host name — changes nothing; a JSON
+// POST from a loopback host rotates it.
+func TestAdminRefusesBrowsers(t *testing.T) {
+	t.Parallel()
+	sim, err := kmssim.New(kmssim.Config{AccessKeyID: keyID, AccessKeySecret: keySecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.PutSecret("cb", "original")
+	body := `{"SecretName":"cb","SecretData":"attacker's"}`
+	for _, tc := range []struct {
+		host, ctype string
+		want        int
+	}{
+		{"127.0.0.1:9300", "text/plain", 415},
+		{"localhost:9300", "application/x-www-form-urlencoded", 415},
+		{"127.0.0.1:9300", "", 415},
+		{"evil.example:9300", "application/json", 403},
+	} {
+		r := httptest.NewRequest("POST", "/_emulator/secrets", strings.NewReader(body))
+		r.Host = tc.host
+		if tc.ctype != "" {
+			r.Header.Set("Content-Type", tc.ctype)
+		}
+		w := httptest.NewRecorder()
+		sim.ServeHTTP(w, r)
+		if w.Code != tc.want {
+			t.Errorf("Host %s, %q: %d %s, want %d", tc.host, tc.ctype, w.Code, w.Body, tc.want)
+		}
+	}
+	if v, _ := sim.Secret("cb"); v != "original" {
+		t.Fatalf("a refused request rotated the secret to %q", v)
+	}
+	r := httptest.NewRequest("POST", "/_emulator/secrets", strings.NewReader(body))
+	r.Host = "127.0.0.1:9300"
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	sim.ServeHTTP(w, r)
+	if v, _ := sim.Secret("cb"); w.Code != 200 || v != "attacker's" {
+		t.Errorf("JSON from loopback: %d, secret %q", w.Code, v)
+	}
+}

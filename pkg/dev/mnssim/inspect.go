@@ -3,12 +3,13 @@ package mnssim
 import (
 	"cmp"
 	"encoding/json"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ensnodepool/webhook/pkg/dev/adminguard"
 )
 
 // AdminPrefix is where the inspection API lives, beside the ENS
@@ -18,10 +19,10 @@ import (
 // /123.mns.cn-hangzhou.aliyuncs.com) reaches it, and it never reaches the
 // MNS handlers.
 //
-// It is unsigned, like the ENS simulator's, and answers only requests whose
-// Host is a loopback address or localhost (403 otherwise), so a web page
-// that rebinds a name to 127.0.0.1 cannot read or purge queues. The service
-// itself listens on loopback only.
+// It is unsigned, like the ENS simulator's, and answers only what
+// adminguard.Check lets through (a loopback Host, JSON bodies), so a web
+// page that rebinds a name to 127.0.0.1 cannot read or purge queues. The
+// service itself listens on loopback only.
 //
 //	GET    /_emulator/queues                  every queue with its counts
 //	GET    /_emulator/queues/{name}           one queue
@@ -73,22 +74,9 @@ func isAdmin(r *http.Request) bool {
 	return strings.HasPrefix(uri, AdminPrefix)
 }
 
-// loopbackHost reports whether the Host header names this machine.
-func loopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	if !loopbackHost(r.Host) {
-		adminJSON(w, http.StatusForbidden, map[string]string{"error": "the inspection API answers only loopback hosts"})
+	if status, reason := adminguard.Check(r); status != 0 {
+		adminJSON(w, status, map[string]string{"error": reason})
 		return
 	}
 	path, _, _ := strings.Cut(r.RequestURI, "?")

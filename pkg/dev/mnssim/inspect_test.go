@@ -104,7 +104,7 @@ func TestInspectNotThroughMNSPaths(t *testing.T) {
 		{"admin ipv6", "GET", "/_emulator/queues", "[::1]:9100", 200, true},
 		{"rebound host", "GET", "/_emulator/queues", "evil.example.com", 403, true},
 		{"rebound purge", "DELETE", "/_emulator/queues/insp/messages", "evil.example.com:9100", 403, true},
-		{"unknown route", "POST", "/_emulator/queues", "127.0.0.1", 404, true},
+		{"a POST without a JSON body", "POST", "/_emulator/queues", "127.0.0.1", 415, true},
 		{"behind an endpoint prefix", "GET", "/123.mns.cn-hangzhou.aliyuncs.com/_emulator/queues", "127.0.0.1", 0, false},
 		{"escaped", "GET", "/%5Femulator/queues", "127.0.0.1", 0, false},
 		{"double slash", "GET", "//_emulator/queues", "127.0.0.1", 0, false},

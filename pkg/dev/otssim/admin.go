@@ -6,7 +6,6 @@ import (
 	"io"
 	"maps"
 	"mime"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ensnodepool/webhook/pkg/dev/adminguard"
 )
 
 // AdminPrefix is where the admin API lives, beside the ENS and MNS
@@ -124,22 +125,9 @@ func (s *Server) Stats() (Stats, error) {
 // isAdmin reports whether r is for the admin API.
 func isAdmin(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, AdminPrefix) }
 
-// loopbackHost reports whether the Host header names this machine.
-func loopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	if !loopbackHost(r.Host) {
-		adminJSON(w, http.StatusForbidden, map[string]string{"error": "the admin API answers only loopback hosts"})
+	if status, reason := adminguard.Check(r); status != 0 {
+		adminJSON(w, status, map[string]string{"error": reason})
 		return
 	}
 	switch route := r.Method + " " + strings.TrimPrefix(r.URL.Path, AdminPrefix); route {
