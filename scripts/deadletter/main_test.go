@@ -309,3 +309,45 @@ func TestRedriveKilledMidRun(t *testing.T) {
 	}
 	t.Logf("requests queue: %d messages for %d records; the one in flight at the kill repeated: %v", len(msgs), total, doubled)
 }
+
+// TestEscapesProducerText: ids a producer chose reach the operator's
+// terminal escaped — an envelope the trigger gave up on, and a worker
+// record written before the worker validated ids, both with escape
+// sequences that would clear and redraw the screen, a carriage return
+// that would hide text, a C1 control and a bidi override — in list, show,
+// redrive and purge output alike.
+func TestEscapesProducerText(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const hostile = "x\x1b[2J\x1b[H\rfake\u009b31m\u202eevil"
+	trigger := `{"Version":1,"RequestId":"req_` + hostile + `","Caller":"` + hostile + `","Request":{"ClusterId":"` + hostile +
+		`","NodepoolInfo":{"Name":"` + hostile + `"}}}`
+	rec, _ := json.Marshal(deadletter.RequestRecord{Version: deadletter.Version, Kind: deadletter.KindRequest, Code: "InvalidRequest",
+		Reason: "ClusterId " + hostile, RequestId: "req_" + hostile, ClusterId: hostile, Name: hostile, At: time.Now(), Body: trigger})
+	var ids []string
+	for _, b := range []string{trigger, string(rec)} {
+		res, err := f.mns.Client.Queue("dl").Send(context.Background(), b, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.MessageID)
+	}
+	var out strings.Builder
+	for _, args := range [][]string{{"list"}, {"list", "-json"}, {"show", ids[0]}, {"show", ids[1]},
+		{"redrive", "-dry-run"}, {"purge", "-dry-run"}} {
+		got, err := f.run(t, "", args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		out.WriteString(got)
+		f.settle(t, "dl")
+	}
+	for _, bad := range []string{"\x1b", "\r", "\u009b", "\u202e"} {
+		if strings.Contains(out.String(), bad) {
+			t.Errorf("the output holds %q raw:\n%s", bad, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), `\x1b[2J`) {
+		t.Errorf("the escaped form is not shown:\n%s", out.String())
+	}
+}
