@@ -46,7 +46,9 @@ func TestParse(t *testing.T) {
 		{"CloudEvent, base64 body", cloudEvent(t, env, true), deadletter.KindTrigger, deadletter.ReasonTrigger, "req_p1", "eck-demo0001", "", time.Time{}},
 		{"bare envelope", env, deadletter.KindTrigger, deadletter.ReasonTrigger, "req_p1", "eck-demo0001", "", time.Time{}},
 		{"envelope with a Caller", strings.Replace(env, `"Source"`, `"Caller":{"Id":"ops"},"Source"`, 1),
-			deadletter.KindTrigger, deadletter.ReasonTrigger, "req_p1", "eck-demo0001", `{"Id":"ops"}`, time.Time{}},
+			deadletter.KindTrigger, deadletter.ReasonTrigger, "req_p1", "eck-demo0001", "", time.Time{}}, // not an Id: not carried
+		{"envelope with hostile ids", strings.NewReplacer(`"req_p1"`, `"req_\u001b[2J"`, `"eck-demo0001"`, `"eck-\r"`, `"Source"`, `"Caller":"a\u009b","Source"`).Replace(env),
+			deadletter.KindTrigger, deadletter.ReasonTrigger, "", "", "", time.Time{}},
 		{"not JSON", "<xml/>", deadletter.KindUnknown, "unreadable", "", "", "", time.Time{}},
 		{"other JSON", `{"hello":1}`, deadletter.KindUnknown, "unreadable", "", "", "", time.Time{}},
 	} {

@@ -132,7 +132,34 @@ func Parse(m mns.Message) Record {
 	if r.Caller == "" {
 		r.Caller = findCaller([]byte(m.Body), 0)
 	}
+	keepValidIDs(&r)
 	return r
+}
+
+// poolKeys checks ClusterId and Name with the request rules.
+var poolKeys = nodepool.NewValidator(nodepool.ValidationConfig{})
+
+// keepValidIDs blanks the ids of r that do not have their form: they were
+// read from a body a producer wrote (a trigger's envelope, a record of an
+// older worker), and a record carries only well-formed ids. The body keeps
+// what was there, for show.
+func keepValidIDs(r *Record) {
+	if r.RequestId != "" && !nodepool.ValidRequestID(r.RequestId) {
+		r.RequestId = ""
+	}
+	if r.Caller != "" && !nodepool.ValidCallerID(r.Caller) {
+		r.Caller = ""
+	}
+	if r.ClusterId != "" || r.Name != "" {
+		if poolKeys.ValidatePoolKey(r.ClusterId, r.Name) != nil {
+			if poolKeys.ValidatePoolKey(r.ClusterId, "x") != nil {
+				r.ClusterId = ""
+			}
+			if poolKeys.ValidatePoolKey("eck-x", r.Name) != nil {
+				r.Name = ""
+			}
+		}
+	}
 }
 
 // shown is body as a reader may see it: with every password member masked

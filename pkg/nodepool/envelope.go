@@ -170,6 +170,13 @@ var (
 	reSealed    = regexp.MustCompile(`^v1\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]+$`)
 )
 
+// ValidRequestID reports whether s has the form of a RequestId (1-64
+// characters of [A-Za-z0-9_-]), as an envelope must carry it.
+func ValidRequestID(s string) bool { return reRequestID.MatchString(s) }
+
+// ValidCallerID reports whether s has the form of a caller Id (CALLERS).
+func ValidCallerID(s string) bool { return reCaller.MatchString(s) }
+
 // check verifies the envelope's own fields (not the request rules).
 func (e *Envelope) check() error {
 	var fields []FieldError

@@ -168,7 +168,7 @@ func (w *Worker) identify(it *item, body []byte) {
 		return
 	}
 	it.out.RequestId, it.out.ClusterId, it.out.Name = "", "", ""
-	if validRequestID(loose.RequestId) {
+	if nodepool.ValidRequestID(loose.RequestId) {
 		it.out.RequestId = loose.RequestId
 	}
 	if w.cfg.Validator.ValidatePoolKey(loose.Request.ClusterId, loose.Request.NodepoolInfo.Name) == nil {
@@ -198,18 +198,6 @@ func looseCaller(body []byte) string {
 		return s
 	}
 	return "?"
-}
-
-func validRequestID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // usableCallback returns *cb if the failure or progress of it may be

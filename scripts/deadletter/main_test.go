@@ -310,19 +310,20 @@ func TestRedriveKilledMidRun(t *testing.T) {
 	t.Logf("requests queue: %d messages for %d records; the one in flight at the kill repeated: %v", len(msgs), total, doubled)
 }
 
-// TestEscapesProducerText: ids a producer chose reach the operator's
+// TestEscapesProducerText: text a producer chose reaches the operator's
 // terminal escaped — an envelope the trigger gave up on, and a worker
 // record written before the worker validated ids, both with escape
 // sequences that would clear and redraw the screen, a carriage return
 // that would hide text, a C1 control and a bidi override — in list, show,
-// redrive and purge output alike.
+// redrive and purge output alike. (Malformed ids are not even carried by
+// a parsed record; the record's Code shows the escaping.)
 func TestEscapesProducerText(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	const hostile = "x\x1b[2J\x1b[H\rfake\u009b31m\u202eevil"
 	trigger := `{"Version":1,"RequestId":"req_` + hostile + `","Caller":"` + hostile + `","Request":{"ClusterId":"` + hostile +
 		`","NodepoolInfo":{"Name":"` + hostile + `"}}}`
-	rec, _ := json.Marshal(deadletter.RequestRecord{Version: deadletter.Version, Kind: deadletter.KindRequest, Code: "InvalidRequest",
+	rec, _ := json.Marshal(deadletter.RequestRecord{Version: deadletter.Version, Kind: deadletter.KindRequest, Code: "Bad" + hostile,
 		Reason: "ClusterId " + hostile, RequestId: "req_" + hostile, ClusterId: hostile, Name: hostile, At: time.Now(), Body: trigger})
 	var ids []string
 	for _, b := range []string{trigger, string(rec)} {
