@@ -27,15 +27,15 @@ func TestParsePresets(t *testing.T) {
 	// No error quotes the value: a preset may hold UserData with a
 	// secret in it (Mk9 stands for one).
 	bad := map[string]string{
-		"unknown field":        `{"x":{"ScalingGroup":{"Size":1}}}`,
-		"password":             `{"x":{"ScalingGroup":{"Password":"Abc12345!"}}}`,
-		"duplicate":            `{"X":{},"x":{}}`,
-		"not object":           `[1]`,
-		"a list of presets":    `[{"x":{"KubernetesConfig":{"UserData":"Mk9"}}}]`,
-		"bad name":             `{"a b Mk9":{}}`,
-		"syntax":               `{"x":{"KubernetesConfig":{"UserData":"Mk9"}}`,
-		"wrong type":           `{"x":{"KubernetesConfig":{"UserData":["Mk9"]}}}`,
-		"secret as a field":    `{"x":{"Mk9-whsec":1}}`,
+		"unknown field":     `{"x":{"ScalingGroup":{"Size":1}}}`,
+		"password":          `{"x":{"ScalingGroup":{"Password":"Abc12345!"}}}`,
+		"duplicate":         `{"X":{},"x":{}}`,
+		"not object":        `[1]`,
+		"a list of presets": `[{"x":{"KubernetesConfig":{"UserData":"Mk9"}}}]`,
+		"bad name":          `{"a b Mk9":{}}`,
+		"syntax":            `{"x":{"KubernetesConfig":{"UserData":"Mk9"}}`,
+		"wrong type":        `{"x":{"KubernetesConfig":{"UserData":["Mk9"]}}}`,
+		"secret as a field": `{"x":{"Mk9-whsec":1}}`,
 	}
 	for name, js := range bad {
 		_, err := ParsePresets([]byte(js))
