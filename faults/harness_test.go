@@ -239,6 +239,9 @@ type envOpts struct {
 	externalMNS   string // an MNS endpoint run by the test (e.g. a child process)
 	pollerTimeout time.Duration
 	mutate        func(*localstack.Config)
+	// callers, when set, is the stack's CALLERS (instead of
+	// WEBHOOK_SECRET), given the receiver's URL and the secrets.
+	callers func(rcvURL string, sec testkit.Secrets) string
 }
 
 type env struct {
@@ -313,6 +316,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	cfg.ENSProvision = o.provision
 	cfg.PollerTimeout = o.pollerTimeout
 	cfg.StopGrace = 3 * time.Second
+	if o.callers != nil {
+		cfg.WebhookSecrets, cfg.Callers = nil, o.callers(e.rcv.url, e.sec)
+	}
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}

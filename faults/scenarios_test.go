@@ -46,6 +46,7 @@ func TestFaults(t *testing.T) {
 		t.Run("stack-sigkill", testWholeStackKill)
 		t.Run("security", testSecurity)
 		t.Run("security-hostile-producer", testHostileProducer)
+		t.Run("security-hostile-producer-callers", testHostileCallers)
 	})
 	tbl := renderTable()
 	t.Logf("fault suite (full=%v):\n%s", full(), tbl)

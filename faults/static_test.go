@@ -95,6 +95,8 @@ func TestFuzzInputBoundaries(t *testing.T) {
 		{"./pkg/chatops", "FuzzParseCommand"},
 		{"./pkg/callback", "FuzzCheckURL"},
 		{"./pkg/deadletter", "FuzzParse"},
+		{"./pkg/nodepool", "FuzzParseSigned"},
+		{"./pkg/termtext", "FuzzWriter"},
 	}
 	for _, tg := range targets {
 		t.Run(tg.pkg+"/"+tg.fn, func(t *testing.T) {
