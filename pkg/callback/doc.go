@@ -18,6 +18,11 @@
 //     attempts (its record on the dead-letter queue, once undeliverable,
 //     is pkg/deadletter's CallbackRecord).
 //
+// With Config.Callers (CALLERS) every attempt, whoever queued the delivery,
+// is made only for a caller that is in CALLERS and only to a URL its
+// CallbackHosts allow, signed with that caller's secret; anything else is
+// refused without sending or signing.
+//
 // Delivery is at-least-once: webhook-id (MessageID) is stable across
 // retries so receivers can deduplicate on it.
 package callback

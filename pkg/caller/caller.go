@@ -1,9 +1,11 @@
 // Package caller is the policy model of the CALLERS setting: who may create
 // which node pools. A Caller is identified by the Standard Webhooks secret
 // its requests verify with (pkg/intake), by the chat identities its Chat
-// list names (pkg/chatops), or by the Caller an envelope on the requests
-// queue names (pkg/worker); its limits are checked against each request
-// with Caller.Check, which names the rule and the field a request broke.
+// list names (pkg/chatops), or by the signature of an envelope on the
+// requests queue (pkg/worker, EnvelopeKeys); its limits are checked against
+// each request with Caller.Check, which names the rule and the field a
+// request broke, and its CallbackHosts again at every callback attempt
+// (AllowsCallback).
 //
 // Without CALLERS the service runs in simple mode: WEBHOOK_SECRET alone,
 // one caller allowed everything (a nil *Set).

@@ -51,5 +51,7 @@
 // Envelope (Version 1) is the public queue contract, documented by the JSON
 // Schema returned by Schema (envelope.schema.json). Passwords travel only
 // sealed (Sealer: AES-256-GCM, "v1.<kid>.<base64url(nonce|ciphertext)>",
-// several keys for rotation).
+// several keys for rotation). An envelope made for a caller (CALLERS)
+// travels signed by one of that caller's secrets: SignedEnvelope (Version
+// 2, SignedSchema), which the worker verifies before reading anything else.
 package nodepool

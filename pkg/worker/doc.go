@@ -10,14 +10,22 @@
 //
 // # One batch
 //
-//  1. Every message is decoded (nodepool.Parse), unsealed and validated with
-//     the same nodepool.Validator as the webhook. An undecodable message or an
-//     unknown envelope version goes to the dead-letter queue with the reason;
+//  1. Every message's caller is established first: with Config.Callers only
+//     a signed envelope (nodepool.SignedEnvelope) whose Caller is in CALLERS
+//     and whose signature verifies with one of that caller's secrets is
+//     read; anything else is dead-lettered (Forbidden, Unauthenticated) and
+//     told to no one, so no event is ever signed for a caller that did not
+//     send it. The envelope is then decoded (nodepool.Parse), unsealed and
+//     validated with the same nodepool.Validator and the caller's policy as
+//     the webhook (pkg/admission); its ids reach a record only when they
+//     are well-formed. An undecodable message or an unknown envelope version
+//     goes to the dead-letter queue with the reason;
 //     an invalid one (including a clear Password, which must arrive sealed:
 //     go run ./scripts/enqueue), a password sealed with a key id SEAL_KEYS
 //     lacks (UnknownSealKey, never retried) and a RequestId this instance
 //     saw with another request (IdempotencyKeyReused, Config.Seen) also get
-//     a nodepool.failed event when they name a usable callback.
+//     a nodepool.failed event when they name a usable callback (with
+//     CALLERS: one inside the established caller's CallbackHosts).
 //  2. Valid requests are grouped by ClusterId, and each cluster is described
 //     once (DescribeClusterNodePools, all pages) per batch, not once per
 //     message.
