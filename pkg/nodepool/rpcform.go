@@ -9,9 +9,9 @@ import (
 
 // ENS's OpenAPI is RPC style: the generated SDKs send CreateClusterNodePool's
 // nested parameters NodepoolInfo, ScalingGroup and KubernetesConfig as JSON
-// strings ("shrink" parameters,
-// https://www.alibabacloud.com/help/en/ens/developer-reference/api-ens-2017-11-10-createclusternodepool
-// lists their type as String). A body copied from such a call holds
+// strings in the query ("shrink" parameters; the API:
+// https://www.alibabacloud.com/help/en/ens/developer-reference/api-ens-2017-11-10-createclusternodepool).
+// A body copied from such a call holds
 // {"NodepoolInfo":"{\"Name\":\"p1\"}",…}. Decode accepts it as the same
 // request: each such string is replaced by the object it holds before the
 // strict decoding, so the same rules apply, every error names the same
