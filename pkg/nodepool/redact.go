@@ -47,18 +47,28 @@ var errRedactDepth = errors.New("nodepool: JSON nested too deeply to redact")
 // nested deeper than the redactor follows: nothing of such a body may be
 // kept in clear.
 func RedactJSON(body []byte) (out []byte, ok bool) {
+	return RedactJSONFunc(body, IsPasswordName)
+}
+
+// RedactJSONFunc is RedactJSON with the value of every member whose name
+// secret reports replaced by Mask (RedactJSON's secret is IsPasswordName):
+// for tools that must not show other secrets either.
+func RedactJSONFunc(body []byte, secret func(name string) bool) (out []byte, ok bool) {
 	var b bytes.Buffer
-	if err := redactDoc(&b, body, 0); err != nil {
+	if err := (redactor{secret}).doc(&b, body, 0); err != nil {
 		return nil, false
 	}
 	return b.Bytes(), true
 }
 
-// redactDoc writes the redacted form of one JSON document to b.
-func redactDoc(b *bytes.Buffer, data []byte, depth int) error {
+// redactor masks the members whose names secret reports.
+type redactor struct{ secret func(name string) bool }
+
+// doc writes the redacted form of one JSON document to b.
+func (r redactor) doc(b *bytes.Buffer, data []byte, depth int) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	if err := redactValue(dec, b, depth); err != nil {
+	if err := r.value(dec, b, depth); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -67,7 +77,7 @@ func redactDoc(b *bytes.Buffer, data []byte, depth int) error {
 	return nil
 }
 
-func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
+func (r redactor) value(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 	if depth > maxRedactDepth {
 		return errRedactDepth
 	}
@@ -86,7 +96,7 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 				b.WriteByte(',')
 			}
 			if t == '[' {
-				if err := redactValue(dec, b, depth+1); err != nil {
+				if err := r.value(dec, b, depth+1); err != nil {
 					return err
 				}
 				continue
@@ -98,7 +108,7 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 			key, _ := k.(string)
 			writeJSONString(b, key)
 			b.WriteByte(':')
-			if IsPasswordName(key) {
+			if r.secret(key) {
 				var skip json.RawMessage
 				if err := dec.Decode(&skip); err != nil {
 					return err
@@ -106,7 +116,7 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 				writeJSONString(b, Mask)
 				continue
 			}
-			if err := redactValue(dec, b, depth+1); err != nil {
+			if err := r.value(dec, b, depth+1); err != nil {
 				return err
 			}
 		}
@@ -119,7 +129,7 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 			b.WriteByte(']')
 		}
 	case string:
-		writeJSONString(b, redactString(t, depth+1))
+		writeJSONString(b, r.str(t, depth+1))
 	case json.Number:
 		b.WriteString(t.String())
 	case bool:
@@ -130,12 +140,12 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 	return nil
 }
 
-// redactString redacts a string value that holds JSON, directly or as
-// strict standard base64; other strings are returned as they are.
-func redactString(s string, depth int) string {
+// str redacts a string value that holds JSON, directly or as strict
+// standard base64; other strings are returned as they are.
+func (r redactor) str(s string, depth int) string {
 	if looksJSON(s) {
 		var b bytes.Buffer
-		if redactDoc(&b, []byte(s), depth) != nil {
+		if r.doc(&b, []byte(s), depth) != nil {
 			return withheldNote(len(s))
 		}
 		return b.String()
@@ -148,7 +158,7 @@ func redactString(s string, depth int) string {
 		return s
 	}
 	var b bytes.Buffer
-	if redactDoc(&b, raw, depth) != nil {
+	if r.doc(&b, raw, depth) != nil {
 		return withheldNote(len(s))
 	}
 	return base64.StdEncoding.EncodeToString(b.Bytes())

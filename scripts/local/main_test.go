@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -71,6 +73,7 @@ func TestRunUntilSignal(t *testing.T) {
 	if err != nil || len(qs.Queues) < 3 {
 		t.Fatalf("GET %s: %+v %v", m[1], qs, err)
 	}
+	toolsAsPrinted(t, stdout.String())
 	cancel() // what SIGINT/SIGTERM do through signal.NotifyContext
 	select {
 	case err := <-done:
@@ -79,6 +82,55 @@ func TestRunUntilSignal(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no graceful shutdown within 20s")
+	}
+}
+
+// toolsAsPrinted runs the operator commands the stack printed, as
+// printed, in a shell without the key pair or MNS_ENDPOINT in its
+// environment: the dead-letter listing works (credentials included), and
+// the KMS line names the secrets it lists, no value.
+func toolsAsPrinted(t *testing.T, stdout string) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^local: dead letters: (.*go run ./scripts/deadletter .* list)$`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no dead-letter command printed:\n%s", stdout)
+	}
+	root, err := localstack.ModuleRoot(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", m[1])
+	cmd.Dir = root
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ALIBABA_CLOUD_") && !strings.HasPrefix(kv, config.EnvMNSEndpoint+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "0 of 0 records") {
+		t.Errorf("%s: %v\n%s", m[1], err, out)
+	}
+	k := regexp.MustCompile(`(?m)^local: KMS holds (\d+) secrets \(values stay there\): (.*); list them: curl -s (http://\S+)$`).FindStringSubmatch(stdout)
+	if k == nil {
+		t.Fatalf("no KMS line:\n%s", stdout)
+	}
+	for _, want := range []string{"ens-nodepool/webhook_secret", "ens-nodepool/callback_secret", "ens-nodepool/seal_keys"} {
+		if !strings.Contains(k[2], want) {
+			t.Errorf("KMS line names %q, not %s", k[2], want)
+		}
+	}
+	resp, err := http.Get(k[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Secrets []struct{ SecretName string } }
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if n, _ := strconv.Atoi(k[1]); err != nil || len(list.Secrets) != n {
+		t.Errorf("GET %s: %+v %v; the line says %s", k[3], list, err, k[1])
+	}
+	if strings.Contains(stdout, "kms:") || strings.Contains(k[0], localstack.DevWebhookSecret) {
+		t.Errorf("the KMS line shows a value or a reference: %s", k[0])
 	}
 }
 
