@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/chatops"
-	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/testkit"
@@ -192,56 +190,46 @@ func TestEveryFunctionSettingPassedThrough(t *testing.T) {
 	}
 }
 
-// TestSlackWalkthrough is the local ChatOps walkthrough of docs/chatops.md
-// ("Try it locally with curl"), run through
-// `go run ./scripts/local -receiver …` as a newcomer would: SLACK_SIGNING_SECRET,
-// CHATOPS_PRESETS and CHATOPS_ALLOW_HOSTS in the environment reach the
-// webhook, a signed slash command is acknowledged with its RequestId, and
-// creating then active arrive at the printing receiver.
-func TestSlackWalkthrough(t *testing.T) {
+// TestChatWalkthrough follows docs/chatops.md ("Try it locally with
+// curl") as written: the settings its first block exports and the flags of
+// its `go run ./scripts/local` line start the stack (with free ports and a
+// shorter provisioning time added), then each platform's block — Slack,
+// DingTalk, Feishu — runs verbatim in bash (curl, openssl) with the
+// stack's ports in place of 9000 and 9300 (also where URL-encoded). Each answer must match the
+// block's "# →" line and the receiver must print the lines the page shows
+// after it, in order ("…" stands for anything); no secret may be printed.
+func TestChatWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the stack")
 	}
-	const signing = "walkthrough-signing-secret"
-	presets, err := filepath.Abs(filepath.Join("..", "..", "pkg", "chatops", "testdata", "presets.json"))
+	for _, tool := range []string{"bash", "curl", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s to run the recipes", tool)
+		}
+	}
+	root, err := localstack.ModuleRoot(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{
-		config.EnvSlackSigningSecret: signing,
-		config.EnvChatOpsPresets:     presets,
-		config.EnvChatOpsAllowHosts:  "127.0.0.1",
+	page, err := os.ReadFile(filepath.Join(root, "docs", "chatops.md"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	blocks := docBlocks(t, string(page), "## Try it locally with curl")
+	if len(blocks) != 4 {
+		t.Fatalf("want the start block and one per platform, got %d blocks", len(blocks))
+	}
+	rcvPort := freePort(t)
+	local := strings.NewReplacer("127.0.0.1:9300", "127.0.0.1:"+rcvPort, "127.0.0.1%3A9300", "127.0.0.1%3A"+rcvPort).Replace
+	env, args := startBlock(t, local(blocks[0].sh), root)
+	args = append(args, "-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),
+		"-poll-interval", "1s", "-ens-provision", "2s")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr testkit.SyncBuffer
 	done := make(chan error, 1)
-	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),
-		"-poll-interval", "1s", "-ens-provision", "2s", "-receiver", "127.0.0.1:0"}
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &stdout, &stderr) }()
-	ready := regexp.MustCompile(`\nready http=(\S+) `)
-	rcvLine := regexp.MustCompile(`local: receiver (http://\S+)/ prints`)
-	var base, rcv string
-	deadline := time.After(120 * time.Second)
-	for base == "" {
-		if m := ready.FindStringSubmatch(stdout.String()); m != nil {
-			base = "http://" + m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run ended early: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-		case <-deadline:
-			t.Fatalf("no ready line\nstdout:\n%s", stdout.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	if m := rcvLine.FindStringSubmatch(stdout.String()); m != nil {
-		rcv = m[1]
-	} else {
-		t.Fatalf("no receiver line:\n%s", stdout.String())
-	}
 	defer func() {
 		cancel()
 		<-done
@@ -249,42 +237,147 @@ func TestSlackWalkthrough(t *testing.T) {
 			t.Logf("stdout:\n%s\nfunction output:\n%s", stdout.String(), stderr.String())
 		}
 	}()
+	httpAddr := waitReady(t, &stdout, done)
+	for _, b := range blocks[1:] {
+		script := strings.ReplaceAll(local(b.sh), "127.0.0.1:9000", httpAddr)
+		cmd := exec.Command("bash", "-c", script)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil || !b.answer.Match(bytes.TrimSpace(out)) {
+			t.Fatalf("%s: %v\n%s\nwant %s", b.heading, err, out, b.answer)
+		}
+		if err := waitLines(&stdout, b.lines, 60*time.Second); err != nil {
+			t.Fatalf("%s: %v", b.heading, err)
+		}
+	}
+	for name, v := range env {
+		if strings.Contains(name, "SECRET") && strings.Contains(stdout.String()+stderr.String(), v) {
+			t.Errorf("%s's value was printed", name)
+		}
+	}
+}
 
-	form := url.Values{"command": {"/nodepool"}, "text": {"create eck-demo0001 walk-pool preset=small"},
-		"response_url": {rcv + "/slack"}, "trigger_id": {"walk.1"}, "user_id": {"U1"}, "channel_id": {"C1"}}
-	body := []byte(form.Encode())
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	req, err := http.NewRequest(http.MethodPost, base+"/v1/chatops/slack", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+// docBlock is one ```sh block of a page, with what the page says it
+// prints: the "# →" line and the lines of the plain ``` block after it.
+type docBlock struct {
+	heading string
+	sh      string
+	answer  *regexp.Regexp
+	lines   []*regexp.Regexp
+}
+
+// docBlocks returns the sh blocks of the section under heading.
+func docBlocks(t *testing.T, page, heading string) []docBlock {
+	t.Helper()
+	i := strings.Index(page, "\n"+heading+"\n")
+	if i < 0 {
+		t.Fatalf("no section %q", heading)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(chatops.SlackSignature(signing, ts, body)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	section := page[i+len(heading)+2:]
+	if j := strings.Index(section, "\n## "); j >= 0 {
+		section = section[:j]
 	}
-	ack, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var m chatreply.SlackMessage
-	if err := json.Unmarshal(ack, &m); err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(m.Text, "RequestId `req_") {
-		t.Fatalf("slash command: %d %s; want 200 with the RequestId (404 means the secret never reached the webhook)", resp.StatusCode, ack)
-	}
-	posts := func() []string {
-		var out []string
-		for _, l := range strings.Split(stdout.String(), "\n") {
-			if strings.HasPrefix(l, "receiver: POST /slack ") {
-				out = append(out, l)
+	var out []docBlock
+	sub := ""
+	fence := regexp.MustCompile("(?ms)^### ([^\n]*)$|^```(sh)?\n(.*?)\n```$")
+	for _, m := range fence.FindAllStringSubmatch(section, -1) {
+		switch {
+		case m[1] != "":
+			sub = m[1]
+		case m[2] == "sh":
+			b := docBlock{heading: sub, sh: m[3]}
+			if a := regexp.MustCompile(`(?m)^# → (.*)$`).FindStringSubmatch(m[3]); a != nil {
+				b.answer = ellipsis(a[1])
+			}
+			out = append(out, b)
+		case len(out) > 0:
+			for _, l := range strings.Split(m[3], "\n") {
+				out[len(out)-1].lines = append(out[len(out)-1].lines, ellipsis(l))
 			}
 		}
-		return out
 	}
-	for end := time.Now().Add(60 * time.Second); len(posts()) < 2 && time.Now().Before(end); {
-		time.Sleep(100 * time.Millisecond)
+	return out
+}
+
+// ellipsis makes a line of the page a pattern: "…" stands for anything.
+func ellipsis(line string) *regexp.Regexp {
+	parts := strings.Split(line, "…")
+	for i, p := range parts {
+		parts[i] = regexp.QuoteMeta(p)
 	}
-	if p := posts(); len(p) != 2 || !strings.Contains(p[0], "is being created") || !strings.Contains(p[1], "is active") {
-		t.Fatalf("receiver printed %q; want creating then active", p)
+	return regexp.MustCompile("^" + strings.Join(parts, ".*") + "$")
+}
+
+// startBlock reads the settings a block exports and the flags of its
+// `go run ./scripts/local` line ($PWD is root).
+func startBlock(t *testing.T, block, root string) (map[string]string, []string) {
+	t.Helper()
+	env := map[string]string{}
+	var args []string
+	for _, l := range strings.Split(block, "\n") {
+		l, _, _ = strings.Cut(l, " #")
+		switch f := strings.Fields(l); {
+		case len(f) > 1 && f[0] == "export":
+			for _, kv := range f[1:] {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = strings.ReplaceAll(v, "$PWD", root)
+			}
+		case len(f) > 2 && f[0] == "go" && f[1] == "run" && f[2] == "./scripts/local":
+			args = f[3:]
+		}
+	}
+	if len(env) == 0 || args == nil {
+		t.Fatalf("no exports or go run line in:\n%s", block)
+	}
+	return env, args
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// waitReady waits for the ready line and returns the webhook's address.
+func waitReady(t *testing.T, stdout *testkit.SyncBuffer, done <-chan error) string {
+	t.Helper()
+	ready := regexp.MustCompile(`\nready http=(\S+) `)
+	deadline := time.After(120 * time.Second)
+	for {
+		if m := ready.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run ended early: %v\nstdout:\n%s", err, stdout.String())
+		case <-deadline:
+			t.Fatalf("no ready line\nstdout:\n%s", stdout.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitLines waits until stdout holds lines matching want, in that order.
+func waitLines(stdout *testkit.SyncBuffer, want []*regexp.Regexp, limit time.Duration) error {
+	var next int
+	for end := time.Now().Add(limit); ; time.Sleep(100 * time.Millisecond) {
+		next = 0
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			if next < len(want) && want[next].MatchString(l) {
+				next++
+			}
+		}
+		if next == len(want) {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("no line matching %s within %v", want[next], limit)
+		}
 	}
 }
 
