@@ -195,33 +195,26 @@ func TestEveryFunctionSettingPassedThrough(t *testing.T) {
 // its `go run ./scripts/local` line start the stack (with free ports and a
 // shorter provisioning time added), then each platform's block — Slack,
 // DingTalk, Feishu — runs verbatim in bash (curl, openssl) with the
-// stack's ports in place of 9000 and 9300 (also where URL-encoded). Each answer must match the
-// block's "# →" line and the receiver must print the lines the page shows
-// after it, in order ("…" stands for anything); no secret may be printed.
+// stack's ports in place of 9000 and 9300 (also where URL-encoded). Each
+// answer must match the block's "# →" line and the receiver must print
+// the lines the page shows after it, in order ("…" stands for anything);
+// no secret may be printed.
 func TestChatWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the stack")
 	}
-	for _, tool := range []string{"bash", "curl", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("no %s to run the recipes", tool)
-		}
-	}
+	testkit.NeedTools(t, "bash", "curl", "openssl")
 	root, err := localstack.ModuleRoot(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := os.ReadFile(filepath.Join(root, "docs", "chatops.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := docBlocks(t, string(page), "## Try it locally with curl")
+	blocks := testkit.Recipes(t, filepath.Join(root, "docs", "chatops.md"), "## Try it locally with curl")
 	if len(blocks) != 4 {
 		t.Fatalf("want the start block and one per platform, got %d blocks", len(blocks))
 	}
 	rcvPort := freePort(t)
-	local := strings.NewReplacer("127.0.0.1:9300", "127.0.0.1:"+rcvPort, "127.0.0.1%3A9300", "127.0.0.1%3A"+rcvPort).Replace
-	env, args := startBlock(t, local(blocks[0].sh), root)
+	ports := []string{"127.0.0.1:9300", "127.0.0.1:" + rcvPort, "127.0.0.1%3A9300", "127.0.0.1%3A" + rcvPort}
+	env, args := startBlock(t, strings.NewReplacer(ports...).Replace(blocks[0].Shell), root)
 	args = append(args, "-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),
 		"-poll-interval", "1s", "-ens-provision", "2s")
 
@@ -239,15 +232,12 @@ func TestChatWalkthrough(t *testing.T) {
 	}()
 	httpAddr := waitReady(t, &stdout, done)
 	for _, b := range blocks[1:] {
-		script := strings.ReplaceAll(local(b.sh), "127.0.0.1:9000", httpAddr)
-		cmd := exec.Command("bash", "-c", script)
-		cmd.Dir = root
-		out, err := cmd.Output()
-		if err != nil || !b.answer.Match(bytes.TrimSpace(out)) {
-			t.Fatalf("%s: %v\n%s\nwant %s", b.heading, err, out, b.answer)
+		out, err := testkit.RunRecipe(t, root, b.Shell, append(ports, "127.0.0.1:9000", httpAddr)...)
+		if err != nil || b.Answer == nil || !b.Answer.Match(bytes.TrimSpace(out)) {
+			t.Fatalf("%s: %v\n%s\nwant %v", b.Heading, err, out, b.Answer)
 		}
-		if err := waitLines(&stdout, b.lines, 60*time.Second); err != nil {
-			t.Fatalf("%s: %v", b.heading, err)
+		if err := waitLines(&stdout, b.Lines, 60*time.Second); err != nil {
+			t.Fatalf("%s: %v", b.Heading, err)
 		}
 	}
 	for name, v := range env {
@@ -255,57 +245,6 @@ func TestChatWalkthrough(t *testing.T) {
 			t.Errorf("%s's value was printed", name)
 		}
 	}
-}
-
-// docBlock is one ```sh block of a page, with what the page says it
-// prints: the "# →" line and the lines of the plain ``` block after it.
-type docBlock struct {
-	heading string
-	sh      string
-	answer  *regexp.Regexp
-	lines   []*regexp.Regexp
-}
-
-// docBlocks returns the sh blocks of the section under heading.
-func docBlocks(t *testing.T, page, heading string) []docBlock {
-	t.Helper()
-	i := strings.Index(page, "\n"+heading+"\n")
-	if i < 0 {
-		t.Fatalf("no section %q", heading)
-	}
-	section := page[i+len(heading)+2:]
-	if j := strings.Index(section, "\n## "); j >= 0 {
-		section = section[:j]
-	}
-	var out []docBlock
-	sub := ""
-	fence := regexp.MustCompile("(?ms)^### ([^\n]*)$|^```(sh)?\n(.*?)\n```$")
-	for _, m := range fence.FindAllStringSubmatch(section, -1) {
-		switch {
-		case m[1] != "":
-			sub = m[1]
-		case m[2] == "sh":
-			b := docBlock{heading: sub, sh: m[3]}
-			if a := regexp.MustCompile(`(?m)^# → (.*)$`).FindStringSubmatch(m[3]); a != nil {
-				b.answer = ellipsis(a[1])
-			}
-			out = append(out, b)
-		case len(out) > 0:
-			for _, l := range strings.Split(m[3], "\n") {
-				out[len(out)-1].lines = append(out[len(out)-1].lines, ellipsis(l))
-			}
-		}
-	}
-	return out
-}
-
-// ellipsis makes a line of the page a pattern: "…" stands for anything.
-func ellipsis(line string) *regexp.Regexp {
-	parts := strings.Split(line, "…")
-	for i, p := range parts {
-		parts[i] = regexp.QuoteMeta(p)
-	}
-	return regexp.MustCompile("^" + strings.Join(parts, ".*") + "$")
 }
 
 // startBlock reads the settings a block exports and the flags of its
