@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/chatreply"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/replies.golden")
@@ -112,17 +112,5 @@ func TestRepliesGolden(t *testing.T) {
 	if doubled := regexp.MustCompile(`[.!?…]\.|\.\s*[.!?]|::|;;|,,`).FindAllString(got, -1); len(doubled) > 0 {
 		t.Errorf("doubled punctuation %q in:\n%s", doubled, got)
 	}
-	path := filepath.Join("testdata", "replies.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("replies differ from %s (run with -update after checking):\n%s", path, got)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "replies.golden"), []byte(got), *update)
 }

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"flag"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
@@ -58,20 +58,7 @@ func TestRPCForm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, '\n')
-		path := filepath.Join("testdata", name+".problem.golden")
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: errors differ from %s (run with -update after checking):\n%s", name, path, got)
-		}
+		testkit.Golden(t, filepath.Join("testdata", name+".problem.golden"), append(got, '\n'), *update)
 	}
 	if n := len(b.queue.Received(t)); n != 2 {
 		t.Errorf("%d messages queued after the refusals, want 2", n)

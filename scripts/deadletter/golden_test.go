@@ -112,19 +112,7 @@ func TestGolden(t *testing.T) {
 	step("", "frob")
 
 	got := normalize(b.String(), base, ids)
-	path := filepath.Join("testdata", "deadletter.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update after checking):\n%s", path, got)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "deadletter.golden"), []byte(got), *update)
 	if strings.Contains(got, `\"RequestId\"`) {
 		t.Error("an envelope is printed as an escaped string")
 	}

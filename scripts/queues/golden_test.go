@@ -3,13 +3,13 @@ package main
 import (
 	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 	"github.com/ensnodepool/webhook/pkg/queues"
 )
 
@@ -60,21 +60,5 @@ func TestGolden(t *testing.T) {
 	step(func(string) string { return "" }, "", "check")
 	step(keysOnly, "", "-h")
 
-	got := b.String()
-	path := filepath.Join("testdata", "queues.golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update after checking):\n%s", path, got)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "queues.golden"), []byte(b.String()), *update)
 }
