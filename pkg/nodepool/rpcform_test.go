@@ -150,10 +150,7 @@ func FuzzDecodeRPCForm(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := Decode(body)
 		if err != nil {
-			var ve *ValidationError
-			if !errors.As(err, &ve) || !errors.Is(err, ErrInvalid) || len(ve.Fields) == 0 {
-				t.Fatalf("Decode error %T %v", err, err)
-			}
+			mustBeDecodeError(t, err)
 			return
 		}
 		rpc, ok := shrink(t, body)
