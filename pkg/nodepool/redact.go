@@ -49,20 +49,46 @@ var errRedactDepth = errors.New("nodepool: JSON nested too deeply to redact")
 // nested deeper than the redactor follows: nothing of such a body may be
 // kept in clear.
 func RedactJSON(body []byte) (out []byte, ok bool) {
+	return RedactJSONFunc(body, IsPasswordName)
+}
+
+// RedactJSONFunc is RedactJSON with the value of every member whose name
+// secret reports replaced by Mask (RedactJSON's secret is IsPasswordName):
+// for tools that must not show other secrets either.
+func RedactJSONFunc(body []byte, secret func(name string) bool) (out []byte, ok bool) {
+	return redactor{secret: secret, masked: new(int)}.run(body)
+}
+
+// ExpandJSON is RedactJSON for a reader: every string value that holds
+// JSON (directly or as strict standard base64) is written as that JSON,
+// redacted, instead of as an escaped string — so an envelope inside a
+// dead-letter record, or inside a CloudEvent's base64 message body, reads
+// as JSON.
+func ExpandJSON(body []byte) (out []byte, ok bool) {
+	return redactor{secret: IsPasswordName, expand: true, masked: new(int)}.run(body)
+}
+
+// redactor masks the members whose names secret reports; with expand it
+// writes the JSON a string holds as JSON. masked counts what it masked or
+// withheld, so that a string holding JSON with nothing to mask is kept
+// exactly as it was (the text a signed envelope's signature covers,
+// whatever its spacing or escapes).
+type redactor struct {
+	secret func(name string) bool
+	expand bool
+	masked *int
+}
+
+func (r redactor) run(body []byte) ([]byte, bool) {
 	var b bytes.Buffer
-	if err := (&redactor{}).doc(&b, body, 0); err != nil {
+	if err := r.doc(&b, body, 0); err != nil {
 		return nil, false
 	}
 	return b.Bytes(), true
 }
 
-// redactor counts what it masked or withheld, so that a string holding
-// JSON with nothing to mask is kept exactly as it was (the text a signed
-// envelope's signature covers, whatever its spacing or escapes).
-type redactor struct{ masked int }
-
 // doc writes the redacted form of one JSON document to b.
-func (r *redactor) doc(b *bytes.Buffer, data []byte, depth int) error {
+func (r redactor) doc(b *bytes.Buffer, data []byte, depth int) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := r.value(dec, b, depth); err != nil {
@@ -74,7 +100,7 @@ func (r *redactor) doc(b *bytes.Buffer, data []byte, depth int) error {
 	return nil
 }
 
-func (r *redactor) value(dec *json.Decoder, b *bytes.Buffer, depth int) error {
+func (r redactor) value(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 	if depth > maxRedactDepth {
 		return errRedactDepth
 	}
@@ -105,13 +131,13 @@ func (r *redactor) value(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 			key, _ := k.(string)
 			writeJSONString(b, key)
 			b.WriteByte(':')
-			if IsPasswordName(key) {
+			if r.secret(key) {
 				var skip json.RawMessage
 				if err := dec.Decode(&skip); err != nil {
 					return err
 				}
 				writeJSONString(b, Mask)
-				r.masked++
+				*r.masked++
 				continue
 			}
 			if err := r.value(dec, b, depth+1); err != nil {
@@ -127,6 +153,12 @@ func (r *redactor) value(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 			b.WriteByte(']')
 		}
 	case string:
+		if r.expand {
+			if doc, _, ok := r.held(t, depth+1); ok && doc != nil {
+				b.Write(doc)
+				return nil
+			}
+		}
 		writeJSONString(b, r.str(t, depth+1))
 	case json.Number:
 		b.WriteString(t.String())
@@ -141,36 +173,41 @@ func (r *redactor) value(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 // str redacts a string value that holds JSON, directly or as strict
 // standard base64; other strings, and those whose JSON holds nothing to
 // mask, are returned as they are.
-func (r *redactor) str(s string, depth int) string {
-	if looksJSON(s) {
-		var b bytes.Buffer
-		before := r.masked
-		if r.doc(&b, []byte(s), depth) != nil {
-			r.masked++
-			return withheldNote(len(s))
-		}
-		if r.masked == before {
-			return s
-		}
-		return b.String()
-	}
-	if len(s) < 4 || len(s)%4 != 0 {
+func (r redactor) str(s string, depth int) string {
+	before := *r.masked
+	doc, b64, ok := r.held(s, depth)
+	switch {
+	case !ok || (doc != nil && *r.masked == before):
 		return s
+	case doc == nil:
+		*r.masked++
+		return withheldNote(len(s))
+	case b64:
+		return base64.StdEncoding.EncodeToString(doc)
 	}
-	raw, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil || !looksJSON(string(raw)) {
-		return s
+	return string(doc)
+}
+
+// held returns the redacted JSON that s holds, directly or as strict
+// standard base64 (b64), with ok; doc is nil when s looks like JSON but
+// does not parse. ok is false when s holds no JSON.
+func (r redactor) held(s string, depth int) (doc []byte, b64, ok bool) {
+	data := []byte(s)
+	if !looksJSON(s) {
+		if len(s) < 4 || len(s)%4 != 0 {
+			return nil, false, false
+		}
+		raw, err := base64.StdEncoding.Strict().DecodeString(s)
+		if err != nil || !looksJSON(string(raw)) {
+			return nil, false, false
+		}
+		data, b64 = raw, true
 	}
 	var b bytes.Buffer
-	before := r.masked
-	if r.doc(&b, raw, depth) != nil {
-		r.masked++
-		return withheldNote(len(s))
+	if r.doc(&b, data, depth) != nil {
+		return nil, b64, true
 	}
-	if r.masked == before {
-		return s
-	}
-	return base64.StdEncoding.EncodeToString(b.Bytes())
+	return b.Bytes(), b64, true
 }
 
 // looksJSON reports whether s, without surrounding white space, starts
