@@ -138,9 +138,6 @@ func Parse(m mns.Message) Record {
 	return r
 }
 
-// poolKeys checks ClusterId and Name with the request rules.
-var poolKeys = nodepool.NewValidator(nodepool.ValidationConfig{})
-
 // keepValidIDs blanks the ids of r that do not have their form: they were
 // read from a body a producer wrote (a trigger's envelope, a record of an
 // older worker), and a record carries only well-formed ids. The body keeps
@@ -152,15 +149,14 @@ func keepValidIDs(r *Record) {
 	if r.Caller != "" && !nodepool.ValidCallerID(r.Caller) {
 		r.Caller = ""
 	}
-	if r.ClusterId != "" || r.Name != "" {
-		if poolKeys.ValidatePoolKey(r.ClusterId, r.Name) != nil {
-			if poolKeys.ValidatePoolKey(r.ClusterId, "x") != nil {
-				r.ClusterId = ""
-			}
-			if poolKeys.ValidatePoolKey("eck-x", r.Name) != nil {
-				r.Name = ""
-			}
-		}
+	if r.ClusterId != "" && !nodepool.ValidPoolKey(r.ClusterId, "") {
+		r.ClusterId = ""
+	}
+	if r.Name != "" && !nodepool.ValidPoolKey("", r.Name) {
+		r.Name = ""
+	}
+	if r.delivery != nil && (r.RequestId == "" || r.ClusterId == "" || r.Name == "") {
+		r.delivery, r.notRedrivable = nil, "the event's RequestId, ClusterId or Name is not well-formed"
 	}
 }
 

@@ -1,6 +1,7 @@
 package nodepool
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	_ "embed" // the envelope JSON Schema
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -176,6 +178,18 @@ func ValidRequestID(s string) bool { return reRequestID.MatchString(s) }
 
 // ValidCallerID reports whether s has the form of a caller Id (CALLERS).
 func ValidCallerID(s string) bool { return reCaller.MatchString(s) }
+
+// defaultValidator applies the rules every deployment shares (the pool
+// key's are not configurable).
+var defaultValidator = sync.OnceValue(func() *Validator { return NewValidator(ValidationConfig{}) })
+
+// ValidPoolKey reports whether clusterID and name have the forms the
+// request rules give a ClusterId and a NodepoolInfo.Name (either may be ""
+// to check only the other).
+func ValidPoolKey(clusterID, name string) bool {
+	c, n := cmp.Or(clusterID, "eck-x"), cmp.Or(name, "x")
+	return defaultValidator().ValidatePoolKey(c, n) == nil
+}
 
 // check verifies the envelope's own fields (not the request rules).
 func (e *Envelope) check() error {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
 // Version is the tracking message format this package writes and reads.
@@ -103,6 +104,11 @@ func Parse(body []byte) (*Message, error) {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrInvalid, m.Version, Version)
 	case m.RequestId == "" || m.ClusterId == "" || m.Name == "":
 		return nil, fmt.Errorf("%w: RequestId, ClusterId and Name are required", ErrInvalid)
+	case !nodepool.ValidRequestID(m.RequestId) || !nodepool.ValidPoolKey(m.ClusterId, m.Name) ||
+		(m.Caller != "" && !nodepool.ValidCallerID(m.Caller)):
+		// Whoever wrote it (a crafted redrive record included), ids that
+		// are not well-formed reach no event, log or record.
+		return nil, fmt.Errorf("%w: RequestId, ClusterId, Name or Caller is not well-formed", ErrInvalid)
 	case m.NodepoolId == "" && !m.Terminal:
 		return nil, fmt.Errorf("%w: a pool without NodepoolId must be Terminal", ErrInvalid)
 	}

@@ -43,16 +43,18 @@ func TestParseErrors(t *testing.T) {
 		{"empty", ``, "EOF"},
 		{"not json", `hello`, "invalid character"},
 		{"array", `[]`, "cannot unmarshal array"},
-		{"unknown field", `{"Version":1,"RequestId":"r","ClusterId":"c","Name":"n","NodepoolId":"np","Password":"x"}`, "unknown field"},
-		{"trailing data", `{"Version":1,"RequestId":"r","ClusterId":"c","Name":"n","NodepoolId":"np"} {}`, "trailing data"},
-		{"wrong version", `{"Version":2,"RequestId":"r","ClusterId":"c","Name":"n","NodepoolId":"np"}`, "version 2"},
-		{"no version", `{"RequestId":"r","ClusterId":"c","Name":"n","NodepoolId":"np"}`, "version 0"},
-		{"no request id", `{"Version":1,"ClusterId":"c","Name":"n","NodepoolId":"np"}`, "required"},
+		{"unknown field", `{"Version":1,"RequestId":"r","ClusterId":"eck-c","Name":"n","NodepoolId":"np","Password":"x"}`, "unknown field"},
+		{"trailing data", `{"Version":1,"RequestId":"r","ClusterId":"eck-c","Name":"n","NodepoolId":"np"} {}`, "trailing data"},
+		{"wrong version", `{"Version":2,"RequestId":"r","ClusterId":"eck-c","Name":"n","NodepoolId":"np"}`, "version 2"},
+		{"no version", `{"RequestId":"r","ClusterId":"eck-c","Name":"n","NodepoolId":"np"}`, "version 0"},
+		{"no request id", `{"Version":1,"ClusterId":"eck-c","Name":"n","NodepoolId":"np"}`, "required"},
 		{"no cluster", `{"Version":1,"RequestId":"r","Name":"n","NodepoolId":"np"}`, "required"},
-		{"no name", `{"Version":1,"RequestId":"r","ClusterId":"c","NodepoolId":"np"}`, "required"},
-		{"no pool id, not terminal", `{"Version":1,"RequestId":"r","ClusterId":"c","Name":"n"}`, "must be Terminal"},
-		{"bad time", `{"Version":1,"RequestId":"r","ClusterId":"c","Name":"n","NodepoolId":"np","CreatedAt":"yesterday"}`, "cannot parse"},
-		{"wrong type", `{"Version":1,"RequestId":"r","ClusterId":"c","Name":"n","NodepoolId":"np","Checks":"3"}`, "cannot unmarshal string"},
+		{"no name", `{"Version":1,"RequestId":"r","ClusterId":"eck-c","NodepoolId":"np"}`, "required"},
+		{"no pool id, not terminal", `{"Version":1,"RequestId":"r","ClusterId":"eck-c","Name":"n"}`, "must be Terminal"},
+		{"bad time", `{"Version":1,"RequestId":"r","ClusterId":"eck-c","Name":"n","NodepoolId":"np","CreatedAt":"yesterday"}`, "cannot parse"},
+		{"escape sequences in an id", `{"Version":1,"RequestId":"r","ClusterId":"eck-c","Name":"n\u001b[2J","NodepoolId":"np"}`, "not well-formed"},
+		{"a caller that is not an Id", `{"Version":1,"RequestId":"r","ClusterId":"eck-c","Name":"n","NodepoolId":"np","Caller":"A\r"}`, "not well-formed"},
+		{"wrong type", `{"Version":1,"RequestId":"r","ClusterId":"eck-c","Name":"n","NodepoolId":"np","Checks":"3"}`, "cannot unmarshal string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,7 +71,7 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 	// A request that failed before ENS assigned an id is valid when terminal.
-	if _, err := Parse([]byte(`{"Version":1,"RequestId":"r","ClusterId":"c","Name":"n","Terminal":true}`)); err != nil {
+	if _, err := Parse([]byte(`{"Version":1,"RequestId":"r","ClusterId":"eck-c","Name":"n","Terminal":true}`)); err != nil {
 		t.Errorf("terminal message without NodepoolId: %v", err)
 	}
 }

@@ -171,7 +171,7 @@ func (w *Worker) identify(it *item, body []byte) {
 	if nodepool.ValidRequestID(loose.RequestId) {
 		it.out.RequestId = loose.RequestId
 	}
-	if w.cfg.Validator.ValidatePoolKey(loose.Request.ClusterId, loose.Request.NodepoolInfo.Name) == nil {
+	if nodepool.ValidPoolKey(loose.Request.ClusterId, loose.Request.NodepoolInfo.Name) {
 		it.out.ClusterId, it.out.Name = loose.Request.ClusterId, loose.Request.NodepoolInfo.Name
 	}
 }
