@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/dev/apicheck"
 )
 
 // ErrDemo reports that the demo request did not reach nodepool.active.
@@ -99,6 +100,9 @@ type DemoConfig struct {
 	Name string
 	// Out receives one line per step and per callback; nil discards.
 	Out io.Writer
+	// Check, when set, validates the callbacks against the API document
+	// (ReceiverConfig.Check).
+	Check *apicheck.Checker
 }
 
 // DemoResult is what Demo saw.
@@ -121,7 +125,7 @@ func Demo(ctx context.Context, cfg DemoConfig) (DemoResult, error) {
 		out = io.Discard
 	}
 	var res DemoResult
-	rcv, err := NewReceiver(ReceiverConfig{Secrets: []string{cfg.CallbackSecret}})
+	rcv, err := NewReceiver(ReceiverConfig{Secrets: []string{cfg.CallbackSecret}, Check: cfg.Check})
 	if err != nil {
 		return res, err
 	}
