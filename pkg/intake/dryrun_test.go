@@ -113,7 +113,7 @@ func TestDryRunOutcomes(t *testing.T) {
 	var outcomes []string
 	for _, a := range auditRecords(t, b.logs.String()) {
 		if a["Action"] == "dry-run" {
-			outcomes = append(outcomes, a["Decision"].(string)+" "+strings.Fields(a["Reason"].(string)+" -")[0])
+			outcomes = append(outcomes, a["Decision"].(string)+" "+strings.Fields(a["Reason"].(string) + " -")[0])
 		}
 	}
 	want := []string{"accepted create", "accepted adopt", "accepted conflict", "denied cluster", "denied invalid:", "failed ENS"}
