@@ -40,6 +40,9 @@ func TestRepliesGolden(t *testing.T) {
 		{"not numbers and invalid fields", nil, "create eck-demo0001 pool-a preset=small size=abc disk=big vsw=bad type=huge"},
 		{"parse problems beside wrong numbers and fields", nil, "create eck-demo0001 pool-a preset=small colour=red password=x size=abc vsw=bad"},
 		{"unknown command", nil, "frobnicate"},
+		{"dry run of a new pool", nil, "create eck-demo0001 pool-new preset=small dry-run"},
+		{"dry run of a pool that exists with another spec", nil, "create eck-demo0001 pool-a preset=small --dry-run"},
+		{"dry run of a status", nil, "status eck-demo0001 pool-a dry-run"},
 	}
 	var b strings.Builder
 	for _, c := range cases {
