@@ -201,11 +201,11 @@ func TestUnsignedPostIsRejectedAndNothingQueued(t *testing.T) {
 	}
 }
 
-func TestStatusOfAnUnknownClusterIs404(t *testing.T) {
-	st := newStack(t)
+// serve signs r over content (its id msgID) and serves it as an invocation
+// with the test's credentials.
+func (st *stack) serve(r *http.Request, msgID string, content []byte) *httptest.ResponseRecorder {
 	s, _ := callback.NewSigner(testWHSecret)
-	r := httptest.NewRequest(http.MethodGet, "/v1/clusters/eck-nothere01/nodepools/p1", nil)
-	h, _ := s.Headers("msg_status01", time.Now(), []byte(r.URL.EscapedPath()))
+	h, _ := s.Headers(msgID, time.Now(), content)
 	for k := range h {
 		r.Header.Set(k, h.Get(k))
 	}
@@ -213,6 +213,13 @@ func TestStatusOfAnUnknownClusterIs404(t *testing.T) {
 		Credentials: fcadapter.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK}}))
 	w := httptest.NewRecorder()
 	st.app.handler.ServeHTTP(w, r)
+	return w
+}
+
+func TestStatusOfAnUnknownClusterIs404(t *testing.T) {
+	st := newStack(t)
+	r := httptest.NewRequest(http.MethodGet, "/v1/clusters/eck-nothere01/nodepools/p1", nil)
+	w := st.serve(r, "msg_status01", []byte(r.URL.EscapedPath()))
 	body, _ := io.ReadAll(w.Body)
 	if w.Code != http.StatusNotFound {
 		t.Fatalf("status %d, body %s", w.Code, body)
@@ -308,16 +315,7 @@ func TestDryRunsKeepTheDescribeRate(t *testing.T) {
 			wg.Go(func() {
 				r := httptest.NewRequest(http.MethodPost, "/v1/nodepools?dryRun=true", bytes.NewReader(body))
 				r.Header.Set("Content-Type", "application/json")
-				s, _ := callback.NewSigner(testWHSecret)
-				h, _ := s.Headers("msg_dry"+strconv.Itoa(i), time.Now(), body)
-				for k := range h {
-					r.Header.Set(k, h.Get(k))
-				}
-				r = r.WithContext(fcadapter.NewContext(r.Context(), fcadapter.Invocation{
-					Credentials: fcadapter.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK}}))
-				w := httptest.NewRecorder()
-				st.app.handler.ServeHTTP(w, r)
-				codes <- w.Code
+				codes <- st.serve(r, "msg_dry"+strconv.Itoa(i), body).Code
 			})
 		}
 		wg.Wait()
