@@ -88,7 +88,7 @@ func TestRequestTestdataMatchesSchema(t *testing.T) {
 	t.Parallel()
 	schema, _ := requestSchema(t)
 	for _, name := range []string{"ens-doc-example.json", "full.json", "ens-doc-values-keypair.json",
-		"ens-doc-values-password.json", "ens-doc-required-only.json"} {
+		"ens-doc-values-password.json", "ens-doc-required-only.json", "ens-doc-values-keypair.rpc.json"} {
 		var body any
 		if err := json.Unmarshal(nodepoolTestdata(t, name), &body); err != nil {
 			t.Fatal(err)
@@ -115,6 +115,7 @@ var requestValidator = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	const url = "https://example.invalid/openapi.json"
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertContent() // the RPC form's strings are checked against their contentSchema
 	if err := c.AddResource(url, doc); err != nil {
 		return nil, err
 	}
@@ -284,11 +285,46 @@ func TestRequestSchemaAgreesWithService(t *testing.T) {
 		}, false},
 	}
 	for _, c := range cases {
-		serviceErr, schemaErr := verdicts(t, mutate(t, c.f))
+		body := mutate(t, c.f)
+		serviceErr, schemaErr := verdicts(t, body)
 		if (serviceErr == nil) != c.valid || (schemaErr == nil) != c.valid {
 			t.Errorf("%s: want valid=%v; service: %v; schema: %v", c.name, c.valid, serviceErr, schemaErr)
 		}
+		// The same body in ENS's RPC form (nested objects as JSON
+		// strings) gets the same verdicts.
+		serviceErr, schemaErr = verdicts(t, rpcForm(t, body))
+		if (serviceErr == nil) != c.valid || (schemaErr == nil) != c.valid {
+			t.Errorf("%s in the RPC form: want valid=%v; service: %v; schema: %v", c.name, c.valid, serviceErr, schemaErr)
+		}
 	}
+	for _, bad := range []string{`"p1"`, `"[]"`, `""`, `"{\"Name\":"`} {
+		body := mutate(t, func(body, _, _ map[string]any) { body["NodepoolInfo"] = json.RawMessage(bad) })
+		if serviceErr, schemaErr := verdicts(t, body); serviceErr == nil || schemaErr == nil {
+			t.Errorf("NodepoolInfo %s: want refused; service: %v; schema: %v", bad, serviceErr, schemaErr)
+		}
+	}
+}
+
+// rpcForm returns body with NodepoolInfo, ScalingGroup and
+// KubernetesConfig, where they are objects, as JSON strings holding them:
+// ENS's RPC form, as the SDKs send them.
+func rpcForm(tb testing.TB, body []byte) []byte {
+	tb.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		tb.Fatal(err)
+	}
+	for _, name := range []string{"NodepoolInfo", "ScalingGroup", "KubernetesConfig"} {
+		if raw, ok := m[name]; ok && len(raw) > 0 && raw[0] == '{' {
+			s, _ := json.Marshal(string(raw))
+			m[name] = s
+		}
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
 
 // TestRequestSchemaKnownDifferences pins where the schema and the service

@@ -88,6 +88,7 @@ func TestFuzzInputBoundaries(t *testing.T) {
 		{"./pkg/intake", "FuzzHandlerBody"},
 		{"./pkg/intake", "FuzzVerify"},
 		{"./pkg/nodepool", "FuzzDecodeValidate"},
+		{"./pkg/nodepool", "FuzzDecodeRPCForm"},
 		{"./pkg/nodepool", "FuzzRedactJSON"},
 		{"./pkg/dev/mnssim", "FuzzDecode"},
 		{"./pkg/dev/enssim", "FuzzHandler"},

@@ -2,6 +2,8 @@ package chatops
 
 import (
 	"errors"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -23,6 +25,7 @@ var optionFields = map[string]string{
 	"vsw":     "ScalingGroup.VswitchIds",
 	"disk":    "ScalingGroup.SystemDiskSize",
 	"keypair": "ScalingGroup.KeyPairName",
+	"charge":  "ScalingGroup.InstanceChargeType",
 }
 
 // passwordOptions are the spellings of a password option: chat commands
@@ -39,6 +42,7 @@ var optionAliases = map[string]string{
 	"imageid": "image", "vswitch": "vsw", "vswitchid": "vsw", "vswitchids": "vsw", "vsws": "vsw",
 	"desiredsize": "size", "count": "size", "nodes": "size",
 	"disksize": "disk", "systemdisksize": "disk", "keypairname": "keypair",
+	"chargetype": "charge", "instancechargetype": "charge",
 }
 
 // Command is one parsed chat command.
@@ -91,13 +95,15 @@ const MaxCommand = 2048
 // ParseCommand reads a chat message as a command. The grammar is
 //
 //	[/]nodepool create <cluster> <name> [preset=<p>] [size=<n>] [type=<t>[,<t>…]]
-//	                   [image=<m-…>] [vsw=<vsw-…>[,<vsw-…>…]] [disk=<GiB>] [keypair=<k>] [dry-run]
+//	                   [image=<m-…>] [vsw=<vsw-…>[,<vsw-…>…]] [disk=<GiB>] [keypair=<k>]
+//	                   [charge=PostPaid|PrePaid] [dry-run]
 //	[/]nodepool status <cluster> <name>
 //	[/]nodepool help
 //
 // and it forgives: keywords in any case, any run of spaces (also tabs,
-// newlines, no-break and full-width spaces), leading @mentions (DingTalk,
-// Feishu "@_user_1"), a missing "nodepool" word (a Slack /nodepool
+// newlines, no-break and full-width spaces), @mentions anywhere (DingTalk,
+// Feishu "@_user_1", Slack's escaped "<@U024BE7LH>" and "<!here>"), a
+// missing "nodepool" word (a Slack /nodepool
 // command's text), options in any order, "--key=value", keys in any case
 // and common aliases (instancetype, vswitch, count, …), dry-run anywhere
 // (also --dry-run, dryrun). An empty message
@@ -160,13 +166,20 @@ var verbs = map[string]string{
 	"help": VerbHelp, "?": VerbHelp, "-h": VerbHelp, "--help": VerbHelp,
 }
 
+// slackMention matches Slack's escaped mentions in message text: a user
+// "<@U024BE7LH>" or "<@U024BE7LH|bob>", and the special "<!here>",
+// "<!channel>", "<!subteam^S012|@team>"
+// (https://api.slack.com/reference/surfaces/formatting#retrieving-messages).
+var slackMention = regexp.MustCompile(`<[@!][^<>]*>`)
+
 // commandWords splits a message into words (any Unicode space, and
-// zero-width spaces) without the leading @mentions and "nodepool".
+// zero-width spaces) without the @mentions, wherever they stand, and the
+// leading "nodepool". A word that starts with "@" is a mention (no cluster
+// id, pool name or option does).
 func commandWords(text string) []string {
+	text = slackMention.ReplaceAllString(text, " ")
 	words := strings.FieldsFunc(text, func(r rune) bool { return unicode.IsSpace(r) || r == '\u200b' })
-	for len(words) > 0 && strings.HasPrefix(words[0], "@") {
-		words = words[1:]
-	}
+	words = slices.DeleteFunc(words, func(w string) bool { return strings.HasPrefix(w, "@") })
 	if len(words) > 0 {
 		switch strings.ToLower(words[0]) {
 		case "nodepool", "/nodepool", "nodepools", "/nodepools":

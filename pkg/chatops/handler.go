@@ -285,6 +285,7 @@ func (h *Handler) create(ctx context.Context, in incoming, cmd Command, who *cal
 	if req == nil {
 		return answer{text: ErrorText(err)}
 	}
+	policyDefaults(req, who)
 	if in.replyURL != "" {
 		req.Callback = &nodepool.Callback{Url: in.replyURL, Format: in.platform, ExpiresAt: in.expires.UTC().Truncate(time.Second)}
 	}
@@ -339,6 +340,17 @@ func refusal(err error, requestID string) (a answer, ok bool) {
 		return answer{text: ae.Message + ". Nothing was queued."}, true
 	}
 	return answer{}, false
+}
+
+// policyDefaults fills in what the caller's policy requires a request to
+// name and chat may leave out: a caller with ChargeTypes gets the first one
+// listed when neither the preset nor a charge= option names one, so a
+// policy never makes chat unusable (charge= still chooses another allowed
+// one).
+func policyDefaults(req *nodepool.Request, who *caller.Caller) {
+	if who != nil && len(who.ChargeTypes) > 0 && req.ScalingGroup.InstanceChargeType == "" {
+		req.ScalingGroup.InstanceChargeType = who.ChargeTypes[0]
+	}
 }
 
 // allowedURL returns raw if it is an https URL (or any scheme on an extra

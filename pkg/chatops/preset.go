@@ -19,7 +19,8 @@ type Preset struct {
 	Description string `json:"Description,omitempty"`
 	// ScalingGroup is the template; options typed in chat override
 	// DesiredSize (size), InstanceTypes (type), ImageId (image),
-	// VswitchIds (vsw), SystemDiskSize (disk) and KeyPairName (keypair).
+	// VswitchIds (vsw), SystemDiskSize (disk), KeyPairName (keypair) and
+	// InstanceChargeType (charge).
 	// Password is not allowed: a preset lives in configuration and a chat
 	// is no place for a password; use KeyPairName.
 	ScalingGroup nodepool.ScalingGroup `json:"ScalingGroup"`
@@ -141,9 +142,25 @@ func (ps Presets) BuildRequest(cmd Command) (*nodepool.Request, error) {
 			sg.ImageId = v
 		case "keypair":
 			sg.KeyPairName, sg.Password = v, ""
+		case "charge":
+			sg.InstanceChargeType = chargeType(v)
 		}
 	}
 	return r, commandError(problems)
+}
+
+// chargeTypes are the InstanceChargeType values ENS documents.
+var chargeTypes = []string{"PostPaid", "PrePaid"}
+
+// chargeType spells a typed charge type as ENS does (postpaid →
+// PostPaid); anything else stays as typed, for validation to name.
+func chargeType(v string) string {
+	for _, c := range chargeTypes {
+		if strings.EqualFold(v, c) {
+			return c
+		}
+	}
+	return v
 }
 
 // splitList splits "a,b" (also ";" or "，") into trimmed, non-empty items.

@@ -56,7 +56,7 @@ func HelpText(ps Presets) string {
 		create = append(create, preset("preset=<preset>"))
 	}
 	create = append(create, needed("size=<nodes>"), needed("type=<ens.x.y>[,…]"), needed("image=<m-…>"),
-		needed("vsw=<vsw-…>[,…]"), opt("disk=<GiB>"), needed("keypair=<key pair>"), opt("dry-run"))
+		needed("vsw=<vsw-…>[,…]"), opt("disk=<GiB>"), needed("keypair=<key pair>"), opt("charge=<PostPaid|PrePaid>"), opt("dry-run"))
 	b.WriteString("`" + strings.Join(create, " ") + "`\n")
 	b.WriteString("`nodepool status <cluster> <name>`\n")
 	b.WriteString("`nodepool help`\n")
@@ -111,6 +111,7 @@ func presetContents(p Preset) string {
 	add(len(sg.VswitchIds) > 0, "vsw="+strings.Join(sg.VswitchIds, ","))
 	add(sg.SystemDiskSize > 0, "disk="+strconv.Itoa(int(sg.SystemDiskSize)))
 	add(sg.KeyPairName != "", "keypair="+sg.KeyPairName)
+	add(sg.InstanceChargeType != "", "charge="+sg.InstanceChargeType)
 	var extra []string
 	if n := len(sg.DataDisks); n > 0 {
 		extra = append(extra, strconv.Itoa(n)+" data disk"+plural(n))
@@ -189,14 +190,38 @@ func optionFor(field string) (string, bool) {
 
 // NotMappedText is the polite refusal for a chat identity no caller's
 // Chat list names: it says which identity to ask an administrator to add,
-// and nothing about the callers that exist.
+// and nothing about the callers that exist. A message that carries no
+// identity a Chat entry could name (a Slack body without team_id or
+// user_id, a DingTalk message without senderStaffId, a Feishu event
+// without the sender's open_id) is told what is missing instead.
 func NotMappedText(platform, team, user string) string {
+	const refusal = "Sorry, you are not allowed to manage node pools from here"
+	if missing := missingIdentity(platform, team, user); missing != "" {
+		return refusal + ": " + missing + " Nothing was queued."
+	}
 	id := platform + ":" + user
 	if platform == caller.PlatformSlack {
 		id = platform + ":" + team + "/" + user
 	}
-	return "Sorry, you are not allowed to manage node pools from here. Ask the platform team to add `" + id +
-		"` to a caller's Chat list. Nothing was queued."
+	return refusal + ". Ask the platform team to add `" + id + "` to a caller's Chat list. Nothing was queued."
+}
+
+// missingIdentity says what a message lacks for a Chat entry
+// ("slack:<team_id>/<user_id>", "dingtalk:<senderStaffId>",
+// "feishu:<open_id>") to name it, and what to do; "" when it lacks
+// nothing.
+func missingIdentity(platform, team, user string) string {
+	switch {
+	case platform == caller.PlatformSlack && (team == "" || user == ""):
+		return "this Slack request has no team_id or no user_id, so no caller's Chat list (`slack:<team_id>/<user_id>`) can name it. " +
+			"Slack sends both with every slash command; a hand-made request must add them (e.g. `team_id=T0123&user_id=U0456`)."
+	case platform == caller.PlatformDingTalk && user == "":
+		return "this DingTalk message has no senderStaffId, so no caller's Chat list (`dingtalk:<senderStaffId>`) can name it. " +
+			"DingTalk sends it to the robots of your own organisation: use such a robot."
+	case user == "":
+		return "this Feishu event names no sender open_id, so no caller's Chat list (`feishu:<open_id>`) can name it."
+	}
+	return ""
 }
 
 // DeniedText is the refusal for a command outside the caller's policy:

@@ -21,6 +21,8 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -241,16 +243,21 @@ func fromEnvelope(r *Record, b []byte) {
 		if json.Unmarshal(b, &ids) == nil {
 			r.RequestId, r.ClusterId, r.Name = ids.RequestId, ids.Request.ClusterId, ids.Request.NodepoolInfo.Name
 		}
+		// b may have been decoded (a CloudEvent's base64 body), so look
+		// for its Caller here: the raw message does not show it.
+		r.Caller = findCaller(b, 0)
 		r.notRedrivable = "the body is not a valid envelope: " + err.Error()
 		return
 	}
-	r.RequestId, r.ClusterId, r.Name = env.RequestId, env.Request.ClusterId, env.Request.NodepoolInfo.Name
+	r.RequestId, r.ClusterId, r.Name, r.Caller = env.RequestId, env.Request.ClusterId, env.Request.NodepoolInfo.Name, env.Caller
 	r.payload = bytes.Clone(b)
 }
 
 // findCaller returns the first member named "Caller" (any case), breadth
 // first, in b or in JSON strings inside it (a record's Body): a string
-// value as is, anything else compact JSON.
+// value as is, anything else compact JSON. The choice is the same on every
+// run: within an object a member spelled "Caller" wins, then the other
+// spellings in byte order, and objects are searched in member-name order.
 func findCaller(b []byte, depth int) string {
 	if depth > 2 {
 		return ""
@@ -266,15 +273,12 @@ func findCaller(b []byte, depth int) string {
 		for _, x := range level {
 			switch t := x.(type) {
 			case map[string]any:
-				for k, val := range t {
-					if strings.EqualFold(k, "caller") && val != nil {
-						if s, ok := val.(string); ok {
-							return s
-						}
-						c, _ := json.Marshal(val)
-						return string(c)
-					}
-					next = append(next, val)
+				keys := slices.Sorted(maps.Keys(t))
+				if c, ok := callerIn(t, keys); ok {
+					return c
+				}
+				for _, k := range keys {
+					next = append(next, t[k])
 				}
 			case []any:
 				next = append(next, t...)
@@ -292,4 +296,23 @@ func findCaller(b []byte, depth int) string {
 		}
 	}
 	return ""
+}
+
+// callerIn returns the value of obj's caller member: "Caller" if present,
+// else the first of its keys (sorted) that equals "caller" in any case.
+func callerIn(obj map[string]any, sortedKeys []string) (string, bool) {
+	name, found := "Caller", obj["Caller"] != nil
+	for _, k := range sortedKeys {
+		if !found && strings.EqualFold(k, "caller") && obj[k] != nil {
+			name, found = k, true
+		}
+	}
+	if !found {
+		return "", false
+	}
+	if s, ok := obj[name].(string); ok {
+		return s, true
+	}
+	c, _ := json.Marshal(obj[name])
+	return string(c), true
 }

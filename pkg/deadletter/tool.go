@@ -61,6 +61,15 @@ type Tool struct {
 	AfterSend func(Record)
 }
 
+// MaxHold is the longest Hold: MNS keeps a received message invisible
+// for at most 12 hours (VisibilityTimeout 1-43200 s,
+// https://www.alibabacloud.com/help/en/mns/developer-reference/api-mns-2015-06-06-changemessagevisibility).
+// A longer one would hold nothing, and the records would look taken.
+const MaxHold = 12 * time.Hour
+
+// MinHold is the shortest Hold MNS accepts (1 s).
+const MinHold = time.Second
+
 func (t *Tool) hold() time.Duration { return cmp.Or(t.Hold, 2*time.Minute) }
 func (t *Tool) max() int            { return cmp.Or(t.Max, 10000) }
 func (t *Tool) settle() time.Duration {
@@ -76,6 +85,9 @@ func (t *Tool) now() time.Time {
 	return time.Now()
 }
 
+// Kinds lists every Kind a record can have, in the order tools name them.
+var Kinds = []string{KindRequest, KindCallback, KindTracking, KindTrigger, KindUnknown}
+
 // Filter selects records; the zero Filter selects all. Every set field
 // must match.
 type Filter struct {
@@ -86,6 +98,25 @@ type Filter struct {
 	// ID matches one message id.
 	ID string
 }
+
+// Validate reports a Filter no record could meaningfully match: a Kind
+// that is none of Kinds, or a negative age bound.
+func (f Filter) Validate() error {
+	var errs []error
+	if f.Kind != "" && !slices.Contains(Kinds, f.Kind) {
+		errs = append(errs, fmt.Errorf("%w: kind %q is none of %s", ErrFilter, f.Kind, strings.Join(Kinds, ", ")))
+	}
+	if f.OlderThan < 0 {
+		errs = append(errs, fmt.Errorf("%w: older-than %v is negative", ErrFilter, f.OlderThan))
+	}
+	if f.NewerThan < 0 {
+		errs = append(errs, fmt.Errorf("%w: newer-than %v is negative", ErrFilter, f.NewerThan))
+	}
+	return errors.Join(errs...)
+}
+
+// ErrFilter is matched by every error of Filter.Validate.
+var ErrFilter = errors.New("invalid filter")
 
 // Match reports whether r passes f at now.
 func (f Filter) Match(r *Record, now time.Time) bool {
@@ -113,9 +144,16 @@ type session struct {
 
 const settleStep = 200 * time.Millisecond
 
-func (t *Tool) begin() (*session, error) {
-	if t.DeadLetter == nil {
+// begin checks the Tool and the filter and starts a session.
+func (t *Tool) begin(f Filter) (*session, error) {
+	switch h := t.hold(); {
+	case t.DeadLetter == nil:
 		return nil, fmt.Errorf("%w: Tool.DeadLetter is required", ErrConfig)
+	case h < MinHold || h > MaxHold:
+		return nil, fmt.Errorf("%w: Tool.Hold %v is outside MNS's visibility timeout of %v to %v", ErrConfig, h, MinHold, MaxHold)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
 	}
 	return &session{t: t, held: map[string]*Record{}}, nil
 }
@@ -216,8 +254,9 @@ func (s *session) release(ctx context.Context) error {
 type Group struct {
 	Kind, Cause string
 	Count       int
-	// Oldest and Newest are the ages of the oldest and newest record.
-	Oldest, Newest time.Duration
+	// Oldest and Newest are when the oldest and the newest record were
+	// written (their At).
+	Oldest, Newest time.Time
 }
 
 // Listing is what List returns.
@@ -237,7 +276,7 @@ type Listing struct {
 
 // List reads every record and returns those f selects, grouped.
 func (t *Tool) List(ctx context.Context, f Filter) (Listing, error) {
-	s, err := t.begin()
+	s, err := t.begin(f)
 	if err != nil {
 		return Listing{}, err
 	}
@@ -257,11 +296,16 @@ func (t *Tool) List(ctx context.Context, f Filter) (Listing, error) {
 		if !ok {
 			i = len(l.Groups)
 			idx[k] = i
-			l.Groups = append(l.Groups, Group{Kind: r.Kind, Cause: r.Cause(), Oldest: r.Age(now), Newest: r.Age(now)})
+			l.Groups = append(l.Groups, Group{Kind: r.Kind, Cause: r.Cause(), Oldest: r.At, Newest: r.At})
 		}
 		g := &l.Groups[i]
 		g.Count++
-		g.Oldest, g.Newest = max(g.Oldest, r.Age(now)), min(g.Newest, r.Age(now))
+		if r.At.Before(g.Oldest) {
+			g.Oldest = r.At
+		}
+		if r.At.After(g.Newest) {
+			g.Newest = r.At
+		}
 	}
 	slices.SortFunc(l.Groups, func(a, b Group) int {
 		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.Cause, b.Cause))
@@ -275,7 +319,7 @@ var ErrNotFound = errors.New("deadletter: no such record")
 
 // Show returns the record with message id id.
 func (t *Tool) Show(ctx context.Context, id string) (Record, error) {
-	s, err := t.begin()
+	s, err := t.begin(Filter{})
 	if err != nil {
 		return Record{}, err
 	}
@@ -303,8 +347,8 @@ func (t *Tool) Show(ctx context.Context, id string) (Record, error) {
 type Action struct {
 	// Record is the record acted on.
 	Record Record
-	// Outcome is "redriven", "would-redrive", "skipped", "purged" or
-	// "failed".
+	// Outcome is "redriven", "would-redrive", "skipped", "purged",
+	// "would-purge", "kept" or "failed".
 	Outcome string
 	// To is the queue message sent: "requests" or "tracking".
 	To string `json:",omitempty"`
@@ -321,8 +365,14 @@ const (
 	Skipped      = "skipped"
 	Purged       = "purged"
 	WouldPurge   = "would-purge"
-	Failed       = "failed"
+	// Kept is a record Purge matched and kept, the purge not confirmed.
+	Kept   = "kept"
+	Failed = "failed"
 )
+
+// ErrNotConfirmed is returned by Purge when confirm refused: nothing was
+// deleted.
+var ErrNotConfirmed = errors.New("purge not confirmed: nothing deleted")
 
 // Redrive moves the records f selects back: request and trigger records
 // onto the requests queue as the envelope they were (same RequestId),
@@ -332,7 +382,7 @@ const (
 // message was acknowledged. With dry, nothing is sent or deleted. report,
 // if set, is called with each Action as it happens.
 func (t *Tool) Redrive(ctx context.Context, f Filter, dry bool, report func(Action)) ([]Action, error) {
-	s, err := t.begin()
+	s, err := t.begin(f)
 	if err != nil {
 		return nil, err
 	}
@@ -451,9 +501,11 @@ func redelivery(r *Record, now time.Time) *tracking.Message {
 
 // Purge deletes the records f selects. It first reads them all and holds
 // them; confirm (nil: yes) is asked with the selection and may refuse, in
-// which case nothing is deleted. With dry, nothing is deleted either.
+// which case nothing is deleted: each matching record is a Kept action and
+// the error matches ErrNotConfirmed. With dry, nothing is deleted either
+// (WouldPurge actions).
 func (t *Tool) Purge(ctx context.Context, f Filter, dry bool, confirm func([]Record) bool) ([]Action, error) {
-	s, err := t.begin()
+	s, err := t.begin(f)
 	if err != nil {
 		return nil, err
 	}
@@ -472,13 +524,17 @@ func (t *Tool) Purge(ctx context.Context, f Filter, dry bool, confirm func([]Rec
 		}
 	}
 	var acts []Action
-	if dry || len(sel) == 0 || (confirm != nil && !confirm(view)) {
+	switch {
+	case dry || len(sel) == 0:
 		for _, r := range sel {
-			if dry {
-				acts = append(acts, Action{Record: *r, Outcome: WouldPurge})
-			}
+			acts = append(acts, Action{Record: *r, Outcome: WouldPurge})
 		}
 		return acts, s.release(ctx)
+	case confirm != nil && !confirm(view):
+		for _, r := range sel {
+			acts = append(acts, Action{Record: *r, Outcome: Kept, Detail: "not confirmed"})
+		}
+		return acts, errors.Join(fmt.Errorf("%w: %d matching records kept", ErrNotConfirmed, len(sel)), s.release(ctx))
 	}
 	var errs []error
 	for _, r := range sel {

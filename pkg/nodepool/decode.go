@@ -22,12 +22,21 @@ const maxDepth = 16
 // null member counts as absent (the required rules then speak); a null
 // array element or top-level null is an error.
 //
+// ENS's RPC form, where NodepoolInfo, ScalingGroup and KubernetesConfig
+// are JSON strings holding the objects (as the SDKs send them), is the
+// same request: the strings are read as the objects they hold (rpcform.go).
+//
 // Errors are *ValidationError with one FieldError naming the JSON path where
 // decoding stopped (e.g. "ScalingGroup.DataDisks[1].Size"; "" for the body
-// itself). Decode does not apply the validation rules; see Validator.
+// itself) — or, for RPC-form members whose strings hold no JSON object, one
+// per such member. Decode does not apply the validation rules; see Validator.
 // Callback.Format and Callback.ExpiresAt are rejected as unknown: they are
 // set only by the chatops intake (and carried by envelopes).
 func Decode(body []byte) (*Request, error) {
+	body, err := unshrink(body)
+	if err != nil {
+		return nil, err
+	}
 	var r Request
 	if err := decodeStrict(body, &r); err != nil {
 		return nil, err

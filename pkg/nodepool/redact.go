@@ -47,18 +47,45 @@ var errRedactDepth = errors.New("nodepool: JSON nested too deeply to redact")
 // nested deeper than the redactor follows: nothing of such a body may be
 // kept in clear.
 func RedactJSON(body []byte) (out []byte, ok bool) {
+	return RedactJSONFunc(body, IsPasswordName)
+}
+
+// RedactJSONFunc is RedactJSON with the value of every member whose name
+// secret reports replaced by Mask (RedactJSON's secret is IsPasswordName):
+// for tools that must not show other secrets either.
+func RedactJSONFunc(body []byte, secret func(name string) bool) (out []byte, ok bool) {
+	return redactor{secret: secret}.run(body)
+}
+
+// ExpandJSON is RedactJSON for a reader: every string value that holds
+// JSON (directly or as strict standard base64) is written as that JSON,
+// redacted, instead of as an escaped string — so an envelope inside a
+// dead-letter record, or inside a CloudEvent's base64 message body, reads
+// as JSON.
+func ExpandJSON(body []byte) (out []byte, ok bool) {
+	return redactor{secret: IsPasswordName, expand: true}.run(body)
+}
+
+// redactor masks the members whose names secret reports; with expand it
+// writes the JSON a string holds as JSON.
+type redactor struct {
+	secret func(name string) bool
+	expand bool
+}
+
+func (r redactor) run(body []byte) ([]byte, bool) {
 	var b bytes.Buffer
-	if err := redactDoc(&b, body, 0); err != nil {
+	if err := r.doc(&b, body, 0); err != nil {
 		return nil, false
 	}
 	return b.Bytes(), true
 }
 
-// redactDoc writes the redacted form of one JSON document to b.
-func redactDoc(b *bytes.Buffer, data []byte, depth int) error {
+// doc writes the redacted form of one JSON document to b.
+func (r redactor) doc(b *bytes.Buffer, data []byte, depth int) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	if err := redactValue(dec, b, depth); err != nil {
+	if err := r.value(dec, b, depth); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -67,7 +94,7 @@ func redactDoc(b *bytes.Buffer, data []byte, depth int) error {
 	return nil
 }
 
-func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
+func (r redactor) value(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 	if depth > maxRedactDepth {
 		return errRedactDepth
 	}
@@ -86,7 +113,7 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 				b.WriteByte(',')
 			}
 			if t == '[' {
-				if err := redactValue(dec, b, depth+1); err != nil {
+				if err := r.value(dec, b, depth+1); err != nil {
 					return err
 				}
 				continue
@@ -98,7 +125,7 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 			key, _ := k.(string)
 			writeJSONString(b, key)
 			b.WriteByte(':')
-			if IsPasswordName(key) {
+			if r.secret(key) {
 				var skip json.RawMessage
 				if err := dec.Decode(&skip); err != nil {
 					return err
@@ -106,7 +133,7 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 				writeJSONString(b, Mask)
 				continue
 			}
-			if err := redactValue(dec, b, depth+1); err != nil {
+			if err := r.value(dec, b, depth+1); err != nil {
 				return err
 			}
 		}
@@ -119,7 +146,13 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 			b.WriteByte(']')
 		}
 	case string:
-		writeJSONString(b, redactString(t, depth+1))
+		if r.expand {
+			if doc, _, ok := r.held(t, depth+1); ok && doc != nil {
+				b.Write(doc)
+				return nil
+			}
+		}
+		writeJSONString(b, r.str(t, depth+1))
 	case json.Number:
 		b.WriteString(t.String())
 	case bool:
@@ -130,28 +163,41 @@ func redactValue(dec *json.Decoder, b *bytes.Buffer, depth int) error {
 	return nil
 }
 
-// redactString redacts a string value that holds JSON, directly or as
-// strict standard base64; other strings are returned as they are.
-func redactString(s string, depth int) string {
-	if looksJSON(s) {
-		var b bytes.Buffer
-		if redactDoc(&b, []byte(s), depth) != nil {
-			return withheldNote(len(s))
+// str redacts a string value that holds JSON, directly or as strict
+// standard base64; other strings are returned as they are.
+func (r redactor) str(s string, depth int) string {
+	doc, b64, ok := r.held(s, depth)
+	switch {
+	case !ok:
+		return s
+	case doc == nil:
+		return withheldNote(len(s))
+	case b64:
+		return base64.StdEncoding.EncodeToString(doc)
+	}
+	return string(doc)
+}
+
+// held returns the redacted JSON that s holds, directly or as strict
+// standard base64 (b64), with ok; doc is nil when s looks like JSON but
+// does not parse. ok is false when s holds no JSON.
+func (r redactor) held(s string, depth int) (doc []byte, b64, ok bool) {
+	data := []byte(s)
+	if !looksJSON(s) {
+		if len(s) < 4 || len(s)%4 != 0 {
+			return nil, false, false
 		}
-		return b.String()
-	}
-	if len(s) < 4 || len(s)%4 != 0 {
-		return s
-	}
-	raw, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil || !looksJSON(string(raw)) {
-		return s
+		raw, err := base64.StdEncoding.Strict().DecodeString(s)
+		if err != nil || !looksJSON(string(raw)) {
+			return nil, false, false
+		}
+		data, b64 = raw, true
 	}
 	var b bytes.Buffer
-	if redactDoc(&b, raw, depth) != nil {
-		return withheldNote(len(s))
+	if r.doc(&b, data, depth) != nil {
+		return nil, b64, true
 	}
-	return base64.StdEncoding.EncodeToString(b.Bytes())
+	return b.Bytes(), b64, true
 }
 
 // looksJSON reports whether s, without surrounding white space, starts

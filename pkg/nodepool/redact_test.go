@@ -170,3 +170,18 @@ func FuzzRedactJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestExpandJSON: JSON held in strings, directly or as base64, is written
+// as JSON, redacted; a string that looks like JSON but does not parse is
+// the withheld note; other strings stay.
+func TestExpandJSON(t *testing.T) {
+	t.Parallel()
+	in := `{"a":"{\"Password\":\"x\",\"b\":[1]}","c":"eyJQYXNzd29yZCI6InkifQ==","d":"{bad","e":"plain"}`
+	want := `{"a":{"Password":"******","b":[1]},"c":{"Password":"******"},"d":"(withheld: 4 bytes that look like JSON but do not parse)","e":"plain"}`
+	if got, ok := nodepool.ExpandJSON([]byte(in)); !ok || string(got) != want {
+		t.Errorf("ExpandJSON = %s %v\nwant %s", got, ok, want)
+	}
+	if _, ok := nodepool.ExpandJSON([]byte(`{"a":1} x`)); ok {
+		t.Error("trailing data accepted")
+	}
+}

@@ -9,11 +9,15 @@
 // Filters: -kind, -request-id, -cluster-id, -caller, -cause (a Code or
 // Reason), -older-than, -newer-than. Flags go before or after the command.
 // list prints the records grouped by Kind and Cause with counts and ages,
-// then one line per record; show prints one record whole (passwords stay
-// masked, sealed ones sealed); redrive puts request records back on the
-// requests queue and callback records on the tracking queue, deleting each
-// only after its new message is acknowledged; purge deletes after asking
-// (or with -yes). -json prints JSON for tooling.
+// then one line per record; show prints one record whole, the envelope it
+// carries as JSON (passwords stay masked, sealed ones sealed); redrive puts
+// request records back on the requests queue and callback records on the
+// tracking queue, deleting each only after its new message is
+// acknowledged; purge deletes after asking (or with -yes), and a declined
+// purge lists what it kept and exits 1. -json prints JSON for tooling
+// (times in RFC 3339). An unknown -kind, a negative age or a -hold outside
+// MNS's 1 s to 12 h is refused before anything is read. Errors print once
+// prefixed "deadletter:", before the usage.
 package main
 
 import (
@@ -42,9 +46,15 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, nil)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "deadletter:", err)
+		fmt.Fprintln(os.Stderr, errorLine(err))
 		os.Exit(1)
 	}
+}
+
+// errorLine is how the command reports err: one "deadletter:" prefix,
+// whether or not the error carries the package's own.
+func errorLine(err error) string {
+	return "deadletter: " + strings.TrimPrefix(err.Error(), "deadletter: ")
 }
 
 // run is main without the process: flags in args, environment through
@@ -102,7 +112,7 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.requests, "requests", cmp.Or(getenv(config.EnvRequestsQueue), config.DefaultRequestsQueue), "requests queue, for redrive (default $QUEUE_REQUESTS)")
 	fs.StringVar(&o.tracking, "tracking", cmp.Or(getenv(config.EnvTrackingQueue), config.DefaultTrackingQueue), "tracking queue, for redrive (default $QUEUE_TRACKING)")
 	f := &o.filter
-	fs.StringVar(&f.Kind, "kind", "", "only records of this Kind: request, callback, tracking, trigger, unknown")
+	fs.StringVar(&f.Kind, "kind", "", "only records of this Kind: "+strings.Join(deadletter.Kinds, ", "))
 	fs.StringVar(&f.RequestId, "request-id", "", "only records of this RequestId")
 	fs.StringVar(&f.ClusterId, "cluster-id", "", "only records of this ClusterId")
 	fs.StringVar(&f.Caller, "caller", "", "only records of this Caller")
@@ -112,7 +122,7 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 	fs.BoolVar(&o.asJSON, "json", false, "print JSON")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "redrive, purge: show what would happen, change nothing")
 	fs.BoolVar(&o.yes, "yes", false, "purge: do not ask")
-	fs.DurationVar(&o.hold, "hold", 2*time.Minute, "how long records stay invisible while a command works")
+	fs.DurationVar(&o.hold, "hold", 2*time.Minute, "how long records stay invisible while a command works (1s to 12h, MNS's limits)")
 	fs.IntVar(&o.max, "max", 10000, "look at no more than this many records")
 
 	if err := fs.Parse(args); err != nil {
@@ -127,7 +137,27 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 		return o, usage(err)
 	}
 	o.args = fs.Args()
-	return o, nil
+	return o, checkOptions(o)
+}
+
+// checkOptions refuses flag values that would make a command do nothing
+// while looking as if it worked.
+func checkOptions(o options) error {
+	var errs []error
+	if o.hold < deadletter.MinHold || o.hold > deadletter.MaxHold {
+		errs = append(errs, fmt.Errorf("-hold %v: MNS keeps a received record invisible for %v to %v; a longer hold would hold nothing",
+			o.hold, deadletter.MinHold, deadletter.MaxHold))
+	}
+	if o.max < 1 {
+		errs = append(errs, fmt.Errorf("-max %d: want at least 1", o.max))
+	}
+	if err := o.filter.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usage(err)
+	}
+	return nil
 }
 
 // newTool connects to MNS with the environment's key pair and returns the
@@ -163,7 +193,11 @@ func list(ctx context.Context, t *deadletter.Tool, o options, out *bufio.Writer)
 	if o.asJSON {
 		return json.NewEncoder(out).Encode(l)
 	}
-	printListing(out, l, time.Now())
+	now := time.Now
+	if t.Now != nil {
+		now = t.Now
+	}
+	printListing(out, l, now())
 	return nil
 }
 
@@ -221,7 +255,7 @@ func printListing(w io.Writer, l deadletter.Listing, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tCAUSE\tCOUNT\tOLDEST\tNEWEST")
 	for _, g := range l.Groups {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", g.Kind, g.Cause, g.Count, age(g.Oldest), age(g.Newest))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", g.Kind, g.Cause, g.Count, age(now.Sub(g.Oldest)), age(now.Sub(g.Newest)))
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "ID\tKIND\tCAUSE\tEVENT\tREQUESTID\tCLUSTERID\tNAME\tCALLER\tAGE")
@@ -242,20 +276,18 @@ func printListing(w io.Writer, l deadletter.Listing, now time.Time) {
 
 func dash(s string) string { return cmp.Or(s, "-") }
 
-// printRecord prints the record's fields and its body, as JSON when the
-// body is JSON (already masked by deadletter.Parse).
+// printRecord prints the record's fields and its body as JSON, the
+// envelope it carries shown as JSON too (Record.BodyJSON: masked by
+// deadletter.Parse).
 func printRecord(w io.Writer, r deadletter.Record) error {
-	body := json.RawMessage(r.Body)
-	if !json.Valid(body) {
-		body, _ = json.Marshal(r.Body)
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(struct {
 		deadletter.Record
 		Cause string
 		Body  json.RawMessage
-	}{r, r.Cause(), body})
+	}{r, r.Cause(), r.BodyJSON()})
 }
 
 func printAction(w io.Writer, a deadletter.Action, asJSON bool) {
@@ -280,8 +312,11 @@ func printSummary(w io.Writer, acts []deadletter.Action) {
 	}
 	var parts []string
 	for _, o := range []string{deadletter.Redriven, deadletter.WouldRedrive, deadletter.Purged, deadletter.WouldPurge,
-		deadletter.Skipped, deadletter.Failed} {
-		if n[o] > 0 {
+		deadletter.Kept, deadletter.Skipped, deadletter.Failed} {
+		switch {
+		case n[o] > 0 && o == deadletter.Kept:
+			parts = append(parts, fmt.Sprintf("%d %s (not confirmed: nothing deleted)", n[o], o))
+		case n[o] > 0:
 			parts = append(parts, fmt.Sprintf("%d %s", n[o], o))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -157,16 +158,19 @@ func TestCLI(t *testing.T) {
 	}
 	var shown struct {
 		ID, Kind, Cause string
-		Body            struct{ Kind, Body string }
+		Body            struct {
+			Kind string
+			Body struct{ RequestId string } // the envelope, as JSON
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &shown); err != nil || shown.ID != l.Records[0].ID || shown.Cause != "Conflict" ||
-		shown.Body.Kind != "request" || !strings.Contains(shown.Body.Body, l.Records[0].RequestId) {
+		shown.Body.Kind != "request" || shown.Body.Body.RequestId != l.Records[0].RequestId {
 		t.Fatalf("show: %v\n%s", err, out)
 	}
 
 	f.settle(t, "dl")
 	out, err = f.run(t, "no\n", "purge", "-cause", "Conflict")
-	if err != nil || !strings.Contains(out, "purge 2 records? type yes") || !strings.Contains(out, "not purged") {
+	if !errors.Is(err, deadletter.ErrNotConfirmed) || !strings.Contains(out, "purge 2 records? type yes") || !strings.Contains(out, "2 kept") {
 		t.Fatalf("purge refused: %v\n%s", err, out)
 	}
 	f.settle(t, "dl")

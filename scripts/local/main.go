@@ -25,8 +25,10 @@
 // functions' log level (default info; warn with -demo).
 //
 // With -receiver ADDR it also runs, on that loopback address, a receiver
-// that prints every POST it gets and answers 200: point a Slack command's
-// response_url or a request's Callback.Url at it.
+// that prints every POST it gets (secrets masked) and answers 200: point a
+// Slack command's response_url, a DingTalk sessionWebhook or a request's
+// Callback.Url at it, and FEISHU_API_BASE (it answers Feishu's tenant-token
+// and reply calls).
 //
 // With -demo it also runs a callback receiver on 127.0.0.1 that verifies
 // signatures, sends events/create-nodepool.json (fresh pool name, callback
@@ -84,7 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.data, "data", ".localstack", "durable state of queues and simulated pools")
 	fs.DurationVar(&f.poll, "poll-interval", 10*time.Second, "timer trigger period for the poller")
 	fs.DurationVar(&f.provision, "ens-provision", 20*time.Second, "how long a simulated pool takes to become active")
-	fs.StringVar(&f.receiver, "receiver", "", "also run, on this loopback address, a receiver that prints every POST it gets (a local Slack response_url or Callback.Url) and answers 200")
+	fs.StringVar(&f.receiver, "receiver", "", "also run, on this loopback address, a receiver that prints every POST it gets, secrets masked (a local Slack response_url, DingTalk sessionWebhook or Callback.Url), answers 200, and answers Feishu's token and reply calls (FEISHU_API_BASE)")
 	fs.StringVar(&f.kmsAddr, "kms", "127.0.0.1:9400", "KMS-compatible secrets service (with -secrets-in-kms)")
 	fs.BoolVar(&f.inKMS, "secrets-in-kms", false, "keep every secret setting in the local KMS and give the functions kms:<name> references")
 	fs.StringVar(&f.bin, "bin", "", "prebuilt webhook, worker and poller binaries (default: build them)")
@@ -149,10 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintln(stdout, st.ReadyLine())
 	fmt.Fprintf(stdout, "local: started in %v; webhook %s/v1/nodepools, ENS admin http://%s/_emulator/, data %s\n",
 		time.Since(start).Round(time.Millisecond), st.URL(), st.Addrs().ENS, fl.data)
-	if u := st.InspectURL(); u != "" {
-		fmt.Fprintf(stdout, "local: MNS inspection %s (peek: …/queues/{name}/messages); dead letters: go run ./scripts/deadletter -endpoint http://%s list\n",
-			u, st.Addrs().MNS)
-	}
+	printTools(stdout, st, cfg)
 
 	var runErr error
 	if fl.demo {
@@ -165,6 +164,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		runErr = cmp.Or(runErr, err)
 	}
 	return runErr
+}
+
+// printTools prints where the stack's inspection APIs are and the
+// operator commands that work on it, each runnable as printed: with the
+// public development key pair written out, or naming the variables when
+// the key pair is the user's own (never printing it).
+func printTools(w io.Writer, st *localstack.Stack, cfg localstack.Config) {
+	if u := st.InspectURL(); u != "" {
+		fmt.Fprintf(w, "local: MNS inspection %s (peek: …/queues/{name}/messages)\n", u)
+		creds := config.EnvAccessKeyID + "=" + localstack.DevAccessKeyID + " " + config.EnvAccessKeySecret + "=" + localstack.DevAccessKeySecret + " "
+		note := ""
+		if cfg.AccessKeyID != localstack.DevAccessKeyID || cfg.AccessKeySecret != localstack.DevAccessKeySecret {
+			creds, note = "", " (with the "+config.EnvAccessKeyID+" and "+config.EnvAccessKeySecret+" you gave scripts/local exported)"
+		}
+		fmt.Fprintf(w, "local: dead letters%s: %sgo run ./scripts/deadletter -endpoint http://%s list\n", note, creds, st.Addrs().MNS)
+	}
+	if k := st.KMS(); k != nil {
+		var names []string
+		for _, s := range k.Names() {
+			names = append(names, s.SecretName)
+		}
+		fmt.Fprintf(w, "local: KMS holds %d secrets (values stay there): %s; list them: curl -s http://%s/_emulator/secrets\n",
+			len(names), strings.Join(names, ", "), st.Addrs().KMS)
+	}
 }
 
 // envRegion is the region of the local stack (default cn-hangzhou).
@@ -241,11 +264,12 @@ func receiverFor(addr string, cfg localstack.Config, stdout io.Writer) (*localst
 		callerSecrets = set.CallbackSecrets()
 	}
 	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Addr: addr, Secrets: cfg.CallbackSecrets,
-		CallerSecrets: callerSecrets, Print: stdout, AcceptAll: true})
+		CallerSecrets: callerSecrets, Print: stdout, AcceptAll: true, Feishu: true})
 	if err != nil {
 		return nil, fmt.Errorf("-receiver: %w", err)
 	}
-	fmt.Fprintf(stdout, "local: receiver http://%s/ prints every POST\n", rcv.Addr())
+	fmt.Fprintf(stdout, "local: receiver http://%s/ prints every POST, secrets masked, and answers Feishu's token and reply calls (%s=http://%s)\n",
+		rcv.Addr(), config.EnvFeishuAPIBase, rcv.Addr())
 	return rcv, nil
 }
 

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,8 +18,6 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
-	"github.com/ensnodepool/webhook/pkg/chatops"
-	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/config"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/testkit"
@@ -71,6 +71,7 @@ func TestRunUntilSignal(t *testing.T) {
 	if err != nil || len(qs.Queues) < 3 {
 		t.Fatalf("GET %s: %+v %v", m[1], qs, err)
 	}
+	toolsAsPrinted(t, stdout.String())
 	cancel() // what SIGINT/SIGTERM do through signal.NotifyContext
 	select {
 	case err := <-done:
@@ -79,6 +80,55 @@ func TestRunUntilSignal(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no graceful shutdown within 20s")
+	}
+}
+
+// toolsAsPrinted runs the operator commands the stack printed, as
+// printed, in a shell without the key pair or MNS_ENDPOINT in its
+// environment: the dead-letter listing works (credentials included), and
+// the KMS line names the secrets it lists, no value.
+func toolsAsPrinted(t *testing.T, stdout string) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^local: dead letters: (.*go run ./scripts/deadletter .* list)$`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no dead-letter command printed:\n%s", stdout)
+	}
+	root, err := localstack.ModuleRoot(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", m[1])
+	cmd.Dir = root
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ALIBABA_CLOUD_") && !strings.HasPrefix(kv, config.EnvMNSEndpoint+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "0 of 0 records") {
+		t.Errorf("%s: %v\n%s", m[1], err, out)
+	}
+	k := regexp.MustCompile(`(?m)^local: KMS holds (\d+) secrets \(values stay there\): (.*); list them: curl -s (http://\S+)$`).FindStringSubmatch(stdout)
+	if k == nil {
+		t.Fatalf("no KMS line:\n%s", stdout)
+	}
+	for _, want := range []string{"ens-nodepool/webhook_secret", "ens-nodepool/callback_secret", "ens-nodepool/seal_keys"} {
+		if !strings.Contains(k[2], want) {
+			t.Errorf("KMS line names %q, not %s", k[2], want)
+		}
+	}
+	resp, err := http.Get(k[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Secrets []struct{ SecretName string } }
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if n, _ := strconv.Atoi(k[1]); err != nil || len(list.Secrets) != n {
+		t.Errorf("GET %s: %+v %v; the line says %s", k[3], list, err, k[1])
+	}
+	if strings.Contains(stdout, "kms:") || strings.Contains(k[0], localstack.DevWebhookSecret) {
+		t.Errorf("the KMS line shows a value or a reference: %s", k[0])
 	}
 }
 
@@ -140,56 +190,39 @@ func TestEveryFunctionSettingPassedThrough(t *testing.T) {
 	}
 }
 
-// TestSlackWalkthrough is the local ChatOps walkthrough of docs/chatops.md
-// ("Try it locally with curl"), run through
-// `go run ./scripts/local -receiver …` as a newcomer would: SLACK_SIGNING_SECRET,
-// CHATOPS_PRESETS and CHATOPS_ALLOW_HOSTS in the environment reach the
-// webhook, a signed slash command is acknowledged with its RequestId, and
-// creating then active arrive at the printing receiver.
-func TestSlackWalkthrough(t *testing.T) {
+// TestChatWalkthrough follows docs/chatops.md ("Try it locally with
+// curl") as written: the settings its first block exports and the flags of
+// its `go run ./scripts/local` line start the stack (with free ports and a
+// shorter provisioning time added), then each platform's block — Slack,
+// DingTalk, Feishu — runs verbatim in bash (curl, openssl) with the
+// stack's ports in place of 9000 and 9300 (also where URL-encoded). Each
+// answer must match the block's "# →" line and the receiver must print
+// the lines the page shows after it, in order ("…" stands for anything);
+// no secret may be printed.
+func TestChatWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the stack")
 	}
-	const signing = "walkthrough-signing-secret"
-	presets, err := filepath.Abs(filepath.Join("..", "..", "pkg", "chatops", "testdata", "presets.json"))
+	testkit.NeedTools(t, "bash", "curl", "openssl")
+	root, err := localstack.ModuleRoot(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{
-		config.EnvSlackSigningSecret: signing,
-		config.EnvChatOpsPresets:     presets,
-		config.EnvChatOpsAllowHosts:  "127.0.0.1",
+	blocks := testkit.Recipes(t, filepath.Join(root, "docs", "chatops.md"), "## Try it locally with curl")
+	if len(blocks) != 4 {
+		t.Fatalf("want the start block and one per platform, got %d blocks", len(blocks))
 	}
+	rcvPort := freePort(t)
+	ports := []string{"127.0.0.1:9300", "127.0.0.1:" + rcvPort, "127.0.0.1%3A9300", "127.0.0.1%3A" + rcvPort}
+	env, args := startBlock(t, strings.NewReplacer(ports...).Replace(blocks[0].Shell), root)
+	args = append(args, "-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),
+		"-poll-interval", "1s", "-ens-provision", "2s")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr testkit.SyncBuffer
 	done := make(chan error, 1)
-	args := []string{"-http", "127.0.0.1:0", "-mns", "127.0.0.1:0", "-ens", "127.0.0.1:0", "-data", t.TempDir(),
-		"-poll-interval", "1s", "-ens-provision", "2s", "-receiver", "127.0.0.1:0"}
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, &stdout, &stderr) }()
-	ready := regexp.MustCompile(`\nready http=(\S+) `)
-	rcvLine := regexp.MustCompile(`local: receiver (http://\S+)/ prints`)
-	var base, rcv string
-	deadline := time.After(120 * time.Second)
-	for base == "" {
-		if m := ready.FindStringSubmatch(stdout.String()); m != nil {
-			base = "http://" + m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run ended early: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-		case <-deadline:
-			t.Fatalf("no ready line\nstdout:\n%s", stdout.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	if m := rcvLine.FindStringSubmatch(stdout.String()); m != nil {
-		rcv = m[1]
-	} else {
-		t.Fatalf("no receiver line:\n%s", stdout.String())
-	}
 	defer func() {
 		cancel()
 		<-done
@@ -197,42 +230,93 @@ func TestSlackWalkthrough(t *testing.T) {
 			t.Logf("stdout:\n%s\nfunction output:\n%s", stdout.String(), stderr.String())
 		}
 	}()
+	httpAddr := waitReady(t, &stdout, done)
+	for _, b := range blocks[1:] {
+		out, err := testkit.RunRecipe(t, root, b.Shell, append(ports, "127.0.0.1:9000", httpAddr)...)
+		if err != nil || b.Answer == nil || !b.Answer.Match(bytes.TrimSpace(out)) {
+			t.Fatalf("%s: %v\n%s\nwant %v", b.Heading, err, out, b.Answer)
+		}
+		if err := waitLines(&stdout, b.Lines, 60*time.Second); err != nil {
+			t.Fatalf("%s: %v", b.Heading, err)
+		}
+	}
+	for name, v := range env {
+		if strings.Contains(name, "SECRET") && strings.Contains(stdout.String()+stderr.String(), v) {
+			t.Errorf("%s's value was printed", name)
+		}
+	}
+}
 
-	form := url.Values{"command": {"/nodepool"}, "text": {"create eck-demo0001 walk-pool preset=small"},
-		"response_url": {rcv + "/slack"}, "trigger_id": {"walk.1"}, "user_id": {"U1"}, "channel_id": {"C1"}}
-	body := []byte(form.Encode())
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	req, err := http.NewRequest(http.MethodPost, base+"/v1/chatops/slack", bytes.NewReader(body))
+// startBlock reads the settings a block exports and the flags of its
+// `go run ./scripts/local` line ($PWD is root).
+func startBlock(t *testing.T, block, root string) (map[string]string, []string) {
+	t.Helper()
+	env := map[string]string{}
+	var args []string
+	for _, l := range strings.Split(block, "\n") {
+		l, _, _ = strings.Cut(l, " #")
+		switch f := strings.Fields(l); {
+		case len(f) > 1 && f[0] == "export":
+			for _, kv := range f[1:] {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = strings.ReplaceAll(v, "$PWD", root)
+			}
+		case len(f) > 2 && f[0] == "go" && f[1] == "run" && f[2] == "./scripts/local":
+			args = f[3:]
+		}
+	}
+	if len(env) == 0 || args == nil {
+		t.Fatalf("no exports or go run line in:\n%s", block)
+	}
+	return env, args
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(chatops.SlackSignature(signing, ts, body)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// waitReady waits for the ready line and returns the webhook's address.
+func waitReady(t *testing.T, stdout *testkit.SyncBuffer, done <-chan error) string {
+	t.Helper()
+	ready := regexp.MustCompile(`\nready http=(\S+) `)
+	deadline := time.After(120 * time.Second)
+	for {
+		if m := ready.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run ended early: %v\nstdout:\n%s", err, stdout.String())
+		case <-deadline:
+			t.Fatalf("no ready line\nstdout:\n%s", stdout.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	ack, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var m chatreply.SlackMessage
-	if err := json.Unmarshal(ack, &m); err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(m.Text, "RequestId `req_") {
-		t.Fatalf("slash command: %d %s; want 200 with the RequestId (404 means the secret never reached the webhook)", resp.StatusCode, ack)
-	}
-	posts := func() []string {
-		var out []string
+}
+
+// waitLines waits until stdout holds lines matching want, in that order.
+func waitLines(stdout *testkit.SyncBuffer, want []*regexp.Regexp, limit time.Duration) error {
+	var next int
+	for end := time.Now().Add(limit); ; time.Sleep(100 * time.Millisecond) {
+		next = 0
 		for _, l := range strings.Split(stdout.String(), "\n") {
-			if strings.HasPrefix(l, "receiver: POST /slack ") {
-				out = append(out, l)
+			if next < len(want) && want[next].MatchString(l) {
+				next++
 			}
 		}
-		return out
-	}
-	for end := time.Now().Add(60 * time.Second); len(posts()) < 2 && time.Now().Before(end); {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if p := posts(); len(p) != 2 || !strings.Contains(p[0], "is being created") || !strings.Contains(p[1], "is active") {
-		t.Fatalf("receiver printed %q; want creating then active", p)
+		if next == len(want) {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("no line matching %s within %v", want[next], limit)
+		}
 	}
 }
 

@@ -7,6 +7,9 @@
 //	go run ./scripts/queues -endpoint … check        # exit 1 on any drift
 //	go run ./scripts/queues -endpoint … delete [-yes]
 //
+// Flags go before or after the command, as with scripts/deadletter; a
+// command line it cannot run prints the error, then the usage.
+//
 // create makes the missing queues and sets the attributes of existing ones
 // that differ (each change printed); running it again changes nothing.
 // check prints one line per drift — queue, attribute, deployed value, wanted
@@ -26,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,12 +46,12 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout)
 	cancel()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "queues:", err)
+		fmt.Fprintln(os.Stderr, "queues: "+strings.TrimPrefix(err.Error(), "queues: "))
 		os.Exit(1)
 	}
 }
 
-const usage = `usage: queues [flags] create|check|delete
+const usage = `usage: queues [flags] create|check|delete [flags]
 
   create   create the missing queues, set drifted attributes to the spec
   check    report every attribute that differs from the spec; exit 1 on drift
@@ -59,28 +63,38 @@ Credentials: ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET
 flags:
 `
 
-// run is main without the process: flags in args, environment through
-// getenv, the delete confirmation from stdin.
+// commands are the commands of queues.
+var commands = []string{"create", "check", "delete"}
+
+// usageError is a command line queues cannot run: the error, then the
+// usage.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e *usageError) Error() string { return e.err.Error() + "\n" + e.usage }
+func (e *usageError) Unwrap() error { return e.err }
+
+// run is main without the process: flags in args (before or after the
+// command, as scripts/deadletter takes them), environment through getenv,
+// the delete confirmation from stdin.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("queues", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
-	endpoint := fs.String("endpoint", getenv(config.EnvMNSEndpoint), "MNS endpoint, https://<account-id>.mns.<region>.aliyuncs.com (default $"+config.EnvMNSEndpoint+")")
-	requests := fs.String("requests", cmp.Or(getenv(config.EnvRequestsQueue), config.DefaultRequestsQueue), "requests queue (default $"+config.EnvRequestsQueue+")")
-	tracking := fs.String("tracking", cmp.Or(getenv(config.EnvTrackingQueue), config.DefaultTrackingQueue), "tracking queue (default $"+config.EnvTrackingQueue+")")
-	dead := fs.String("deadletter", cmp.Or(getenv(config.EnvDeadLetterQueue), config.DefaultDeadLetterQueue), "dead-letter queue (default $"+config.EnvDeadLetterQueue+")")
+	fs.SetOutput(io.Discard)
+	endpoint := fs.String("endpoint", getenv(config.EnvMNSEndpoint), "MNS endpoint, https://<account-id>.mns.<region>.aliyuncs.com; $"+config.EnvMNSEndpoint+" sets the default")
+	requests := fs.String("requests", cmp.Or(getenv(config.EnvRequestsQueue), config.DefaultRequestsQueue), "requests queue; $"+config.EnvRequestsQueue+" sets the default")
+	tracking := fs.String("tracking", cmp.Or(getenv(config.EnvTrackingQueue), config.DefaultTrackingQueue), "tracking queue; $"+config.EnvTrackingQueue+" sets the default")
+	dead := fs.String("deadletter", cmp.Or(getenv(config.EnvDeadLetterQueue), config.DefaultDeadLetterQueue), "dead-letter queue; $"+config.EnvDeadLetterQueue+" sets the default")
 	triggerDead := fs.String("trigger-deadletter", queues.DefaultTriggerDeadLetter, "the worker trigger's dead-letter queue (EventBridge's raw dead letters)")
 	yes := fs.Bool("yes", false, "delete without asking")
-	if err := fs.Parse(args); err != nil {
-		return err
+	cmd, err := parseCommand(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usageText(fs))
+		return nil
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("want exactly one command: create, check or delete")
-	}
-	cmd := fs.Arg(0)
-	if cmd != "create" && cmd != "check" && cmd != "delete" {
-		return fmt.Errorf("unknown command %q: want create, check or delete", cmd)
+	if err != nil {
+		return &usageError{err: err, usage: usageText(fs)}
 	}
 	var errs []error
 	if *endpoint == "" {
@@ -107,6 +121,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	default:
 		return remove(ctx, c, specs, *yes, stdin, stdout)
 	}
+}
+
+// parseCommand parses the flags before and after the command and returns
+// the command.
+func parseCommand(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", errors.New("a command is required: " + strings.Join(commands, ", "))
+	}
+	cmd := fs.Arg(0)
+	if !slices.Contains(commands, cmd) {
+		return "", fmt.Errorf("unknown command %q: want %s", cmd, strings.Join(commands, ", "))
+	}
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("%s takes no arguments, got %q", cmd, fs.Args())
+	}
+	return cmd, nil
+}
+
+// usageText is the usage with the flags' defaults.
+func usageText(fs *flag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString(usage)
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	return b.String()
 }
 
 func create(ctx context.Context, c queues.Admin, specs []queues.Spec, out io.Writer) error {

@@ -7,7 +7,9 @@
 //
 // Secrets live in memory. PutSecret (or POST /_emulator/secrets with
 // {"SecretName","SecretData"}) adds a version that becomes ACSCurrent, as a
-// rotation does; GetSecretValue returns the ACSCurrent version. API
+// rotation does; GetSecretValue returns the ACSCurrent version. Names (or
+// GET /_emulator/secrets) lists the secrets by name and version, never a
+// value. API
 // reference: https://www.alibabacloud.com/help/en/kms/key-management-service/developer-reference/api-kms-2016-01-20-getsecretvalue
 package kmssim
 
@@ -20,9 +22,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -89,6 +93,30 @@ func (s *Server) PutSecret(name, value string) string {
 	id := fmt.Sprintf("v%d", len(s.secrets[name])+1)
 	s.secrets[name] = append(s.secrets[name], version{id: id, data: value, created: s.cfg.Now()})
 	return id
+}
+
+// SecretInfo describes one stored secret without its value.
+type SecretInfo struct {
+	// SecretName is the secret's name.
+	SecretName string
+	// VersionIds are its versions, oldest first; the last is ACSCurrent.
+	VersionIds []string
+}
+
+// Names lists the stored secrets, sorted by name, with their versions and
+// never their values.
+func (s *Server) Names() []SecretInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SecretInfo, 0, len(s.secrets))
+	for _, name := range slices.Sorted(maps.Keys(s.secrets)) {
+		info := SecretInfo{SecretName: name}
+		for _, v := range s.secrets[name] {
+			info.VersionIds = append(info.VersionIds, v.id)
+		}
+		out = append(out, info)
+	}
+	return out
 }
 
 // Calls is the number of GetSecretValue calls answered (successfully or
@@ -208,10 +236,17 @@ func (s *Server) serve(r *http.Request, rid string) (map[string]any, *apiError) 
 	}, nil
 }
 
-// admin stores a new version: POST {"SecretName","SecretData"}.
+// admin lists the secrets (GET: {"Secrets":[SecretInfo…]}, names and
+// versions only) or stores a new version (POST {"SecretName","SecretData"}).
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+	switch r.Method {
+	case http.MethodGet:
+		writeJSON(w, http.StatusOK, map[string][]SecretInfo{"Secrets": s.Names()})
+		return
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "GET or POST only", http.StatusMethodNotAllowed)
 		return
 	}
 	var in struct{ SecretName, SecretData string }

@@ -120,3 +120,41 @@ func TestRefusesUnsignedAndUnknownActions(t *testing.T) {
 		}
 	}
 }
+
+// TestListsSecretNames: GET /_emulator/secrets (and Names) lists every
+// secret by name with its versions, sorted, and never a value; a rotation
+// through POST adds a version.
+func TestListsSecretNames(t *testing.T) {
+	t.Parallel()
+	sim, err := kmssim.New(kmssim.Config{AccessKeyID: keyID, AccessKeySecret: keySecret,
+		Secrets: map[string]string{"ens-nodepool/webhook_secret": "whsec_value-Zq1", "ens-nodepool/callback_secret": "whsec_value-Zq2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	res, err := srv.Client().Post(srv.URL+"/_emulator/secrets", "application/json",
+		strings.NewReader(`{"SecretName":"ens-nodepool/webhook_secret","SecretData":"whsec_value-Zq3"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	res, err = srv.Client().Get(srv.URL + "/_emulator/secrets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	_, _ = io.Copy(&buf, res.Body)
+	res.Body.Close()
+	want := `{"Secrets":[{"SecretName":"ens-nodepool/callback_secret","VersionIds":["v1"]},` +
+		`{"SecretName":"ens-nodepool/webhook_secret","VersionIds":["v1","v2"]}]}` + "\n"
+	if res.StatusCode != 200 || buf.String() != want {
+		t.Errorf("GET /_emulator/secrets: %d %s, want %s", res.StatusCode, buf.String(), want)
+	}
+	if strings.Contains(buf.String(), "Zq") {
+		t.Error("a secret value was listed")
+	}
+	if n := sim.Names(); len(n) != 2 || n[1].SecretName != "ens-nodepool/webhook_secret" || len(n[1].VersionIds) != 2 {
+		t.Errorf("Names = %+v", n)
+	}
+}

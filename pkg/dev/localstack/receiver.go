@@ -4,19 +4,25 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
 	"github.com/ensnodepool/webhook/pkg/dev/apicheck"
+	"github.com/ensnodepool/webhook/pkg/nodepool"
 )
 
 // Callback is one callback a Receiver accepted (signature verified).
@@ -57,6 +63,11 @@ type ReceiverConfig struct {
 	// the receiver verifies and records it. The tests' kit sets it
 	// (testkit.NewReceiver).
 	Check *apicheck.Checker
+	// Feishu makes it also stand in for Feishu's open API (point
+	// FEISHU_API_BASE at it): it issues a tenant access token for any app
+	// and answers replies with success, so a Feishu command's replies are
+	// printed like any other POST.
+	Feishu bool
 }
 
 // Receiver is a callback endpoint on a loopback port that verifies
@@ -143,12 +154,18 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
+	if r.cfg.Feishu {
+		if note, answer, ok := feishuAnswer(req.URL.Path); ok {
+			r.print(req, note, body)
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			_, _ = w.Write(answer)
+			return
+		}
+	}
 	note, verified := r.verify(body, req.Header)
+	r.print(req, note, body)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cfg.Print != nil {
-		fmt.Fprintf(r.cfg.Print, "receiver: POST %s%s %s\n", req.URL.Path, note, bytes.TrimSpace(body))
-	}
 	if !verified && !r.cfg.AcceptAll {
 		r.rejected++
 		http.Error(w, "bad signature", http.StatusUnauthorized)
@@ -164,6 +181,83 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// print writes the line of one POST: its path, note and body with every
+// secret masked (printable).
+func (r *Receiver) print(req *http.Request, note string, body []byte) {
+	if r.cfg.Print == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.cfg.Print, "receiver: POST %s%s %s\n", req.URL.Path, note, printable(body, req.Header.Get("Content-Type")))
+}
+
+// printable is body as the receiver prints it: JSON with the value of
+// every member that names a secret (secretName) masked, at any depth and
+// inside strings that hold JSON; a form likewise; anything else only by
+// its size, since a secret in it could not be found.
+func printable(body []byte, contentType string) string {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return ""
+	}
+	if out, ok := nodepool.RedactJSONFunc(body, secretName); ok {
+		return string(out)
+	}
+	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/x-www-form-urlencoded" {
+		if form, err := url.ParseQuery(string(body)); err == nil {
+			for k := range form {
+				if secretName(k) {
+					form[k] = []string{nodepool.Mask}
+				}
+			}
+			return form.Encode()
+		}
+	}
+	return fmt.Sprintf("(%d bytes of %s, not shown)", len(body), cmp.Or(contentType, "unknown type"))
+}
+
+// secretName reports whether a member or form field name names a secret:
+// anything called a secret, token, password, signature or private, access
+// or encryption key (app_secret, tenant_access_token, the Slack form's
+// token, encrypt_key, AccessKeySecret, sign, …), in any case and with or
+// without '-', '_' and '.'.
+func secretName(name string) bool {
+	n := strings.ToLower(strings.NewReplacer("-", "", "_", "", ".", "").Replace(name))
+	if n == "sign" || n == "pwd" {
+		return true
+	}
+	for _, w := range []string{"secret", "token", "password", "passwd", "signature", "encrypt", "accesskey", "privatekey", "apikey"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Feishu open API paths the receiver answers with Config.Feishu
+// (https://open.feishu.cn/document/server-docs/authentication-management/access-token/tenant_access_token_internal,
+// https://open.feishu.cn/document/server-docs/im-v1/message/reply).
+const (
+	feishuTokenPath   = "/open-apis/auth/v3/tenant_access_token/internal"
+	feishuReplyPrefix = "/open-apis/im/v1/messages/"
+)
+
+// feishuAnswer is the answer to a Feishu open API call, and the note
+// printed with it; ok is false for any other path.
+func feishuAnswer(path string) (note string, answer []byte, ok bool) {
+	switch {
+	case path == feishuTokenPath:
+		tok := make([]byte, 12)
+		_, _ = rand.Read(tok)
+		answer, _ = json.Marshal(map[string]any{"code": 0, "msg": "ok", "tenant_access_token": "t-local-" + hex.EncodeToString(tok), "expire": 7200})
+		return " (Feishu tenant access token issued)", answer, true
+	case strings.HasPrefix(path, feishuReplyPrefix) && strings.HasSuffix(path, "/reply"):
+		return " (Feishu reply)", []byte(`{"code":0,"msg":"success","data":{}}`), true
+	}
+	return "", nil, false
 }
 
 // verify tries the verifiers in order and returns the note of the first

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/dev/localstack"
 	"github.com/ensnodepool/webhook/pkg/dev/testkit"
 )
@@ -147,5 +148,55 @@ func TestReceiverPrints(t *testing.T) {
 	}
 	if n := rcv.Rejected(); n != 0 {
 		t.Errorf("Rejected = %d with AcceptAll, want 0", n)
+	}
+}
+
+// TestReceiverFeishuAndSecrets: with Feishu the receiver stands in for
+// Feishu's open API — the official reply client (chatreply.FeishuClient)
+// gets a tenant token from it and its reply is answered with success and
+// printed — and nothing it prints holds a secret it received: not the
+// app_secret of the token call, not any member or form field named like a
+// secret, at any depth or inside a string that holds JSON; a body that is
+// neither JSON nor a form is shown only by its size.
+func TestReceiverFeishuAndSecrets(t *testing.T) {
+	var out testkit.SyncBuffer
+	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{localstack.DevCallbackSecret},
+		Print: &out, AcceptAll: true, Feishu: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcv.Close()
+	const appSecret = "feishu-app-secret-Zq81"
+	fc, err := chatreply.NewFeishuClient(chatreply.FeishuClientConfig{BaseURL: "http://" + rcv.Addr(), AppID: "cli_local", AppSecret: appSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.Reply(context.Background(), http.DefaultClient, "om_1", "Accepted: creating node pool"); err != nil {
+		t.Fatalf("Feishu reply through the receiver: %v\n%s", err, out.String())
+	}
+	post := func(ct, body string) {
+		t.Helper()
+		resp, err := http.Post("http://"+rcv.Addr()+"/x", ct, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	post("application/json", `{"a":{"AccessKeySecret":"ak-secret-Zq82","list":[{"token":"tok-Zq83"}]},"inner":"{\"Password\":\"pw-Zq84\"}","KeyPairName":"kp"}`)
+	post("application/x-www-form-urlencoded", "token=slack-token-Zq85&text=create&sign=dt-sign-Zq86")
+	post("text/plain", "secret=plain-Zq87")
+	for _, want := range []string{
+		`receiver: POST /open-apis/auth/v3/tenant_access_token/internal (Feishu tenant access token issued) {"app_id":"cli_local","app_secret":"******"}` + "\n",
+		`receiver: POST /open-apis/im/v1/messages/om_1/reply (Feishu reply) {"content":"{\"text\":\"Accepted: creating node pool\"}","msg_type":"text"}` + "\n",
+		`"KeyPairName":"kp"`,
+		"sign=%2A%2A%2A%2A%2A%2A&text=create&token=%2A%2A%2A%2A%2A%2A",
+		"receiver: POST /x (17 bytes of text/plain, not shown)\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "Zq8") {
+		t.Errorf("a secret was printed:\n%s", out.String())
 	}
 }

@@ -5,7 +5,8 @@
 // TestMain runs (VerifyTestMain, LeakOptions), and the local stack
 // (pkg/dev/localstack) on free ports with prebuilt function binaries
 // (BuildBinaries, Config, Start) with fresh Secrets, the sample request
-// and grouping of received callbacks (ByName).
+// and grouping of received callbacks (ByName), and the shell recipes of
+// the documentation, read (Recipes) and run as written (RunRecipe).
 //
 // It is imported only by tests; it is a non-test package so that tests of
 // several packages can share it. Tests inside the packages it imports
