@@ -23,6 +23,7 @@ import { Webhook } from "standardwebhooks";
 import type { components, operations, webhooks } from "./gen/api.js";
 
 type CreateNodePoolRequest = components["schemas"]["CreateNodePoolRequest"];
+type ScalingGroup = components["schemas"]["ScalingGroupRequest"];
 type Accepted = operations["createNodePool"]["responses"][202]["content"]["application/json"];
 type DryRunResult = operations["createNodePool"]["responses"][200]["content"]["application/json"];
 type NodePool = operations["getNodePool"]["responses"][200]["content"]["application/json"];
@@ -155,20 +156,22 @@ await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 const callbackURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/callbacks`;
 
 // The request, typed by the document: a member it does not describe, or a
-// wrong type, is a compile error here.
+// wrong type, is a compile error here. (The document also takes ENS's RPC
+// form, each object member as a JSON string; a portal sends objects.)
+const scalingGroup: ScalingGroup = {
+  DesiredSize: 2,
+  ImageId: "m-6734fzvcwcv2o8jj201cpa7ox",
+  InstanceTypes: ["ens.sn1.small"],
+  VswitchIds: ["vsw-demo0001"],
+  KeyPairName: "demo-keypair",
+  InstanceChargeType: "PostPaid",
+  SystemDiskCategory: "cloud_efficiency",
+  SystemDiskSize: 40,
+};
 const request: CreateNodePoolRequest = {
   ClusterId: "eck-demo0001",
   NodepoolInfo: { Name: name },
-  ScalingGroup: {
-    DesiredSize: 2,
-    ImageId: "m-6734fzvcwcv2o8jj201cpa7ox",
-    InstanceTypes: ["ens.sn1.small"],
-    VswitchIds: ["vsw-demo0001"],
-    KeyPairName: "demo-keypair",
-    InstanceChargeType: "PostPaid",
-    SystemDiskCategory: "cloud_efficiency",
-    SystemDiskSize: 40,
-  },
+  ScalingGroup: scalingGroup,
   Callback: { Url: callbackURL },
 };
 
@@ -190,7 +193,7 @@ await check("portal.create", async () => {
 });
 
 await check("portal.create.invalid", async () => {
-  const bad: CreateNodePoolRequest = { ...request, ScalingGroup: { ...request.ScalingGroup, SystemDiskSize: 25 } };
+  const bad: CreateNodePoolRequest = { ...request, ScalingGroup: { ...scalingGroup, SystemDiskSize: 25 } };
   const { status, json } = await post(bad, false);
   const p = json as Problem;
   assert(status === 400 && p.code === "invalid_request", `status ${status}: ${JSON.stringify(p)}`);
@@ -246,7 +249,7 @@ await check("portal.dryRun.adopt", async () => {
 });
 
 await check("portal.dryRun.conflict", async () => {
-  const bigger: CreateNodePoolRequest = { ...request, ScalingGroup: { ...request.ScalingGroup, DesiredSize: 3 } };
+  const bigger: CreateNodePoolRequest = { ...request, ScalingGroup: { ...scalingGroup, DesiredSize: 3 } };
   const { status, json } = await post(bigger, true);
   const r = json as DryRunResult;
   const d = r.Differences?.[0];
