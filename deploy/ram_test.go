@@ -17,8 +17,8 @@ import (
 // (deploy/ram/<function>-policy.json) must grant exactly what that code
 // calls.
 var ramFunctions = map[string][]string{
-	"webhook": {"functions/webhook", "pkg/intake", "pkg/chatops", "pkg/nodepool", "pkg/fcapp"},
-	"worker":  {"functions/worker", "pkg/worker", "pkg/nodepool", "pkg/fcapp"},
+	"webhook": {"functions/webhook", "pkg/intake", "pkg/chatops", "pkg/admission", "pkg/nodepool", "pkg/fcapp"},
+	"worker":  {"functions/worker", "pkg/worker", "pkg/admission", "pkg/nodepool", "pkg/fcapp"},
 	"poller":  {"functions/poller", "pkg/poller", "pkg/fcapp"},
 }
 
@@ -200,5 +200,23 @@ func TestRAMPolicy(t *testing.T) {
 		if !strings.Contains(string(y), "role/ens-nodepool-"+fn) {
 			t.Errorf("s.yaml does not give %s its role ens-nodepool-%s", fn, fn)
 		}
+	}
+}
+
+// TestWebhookReadsENSOnly: the webhook — which serves status reads and
+// dry runs (POST /v1/nodepools?dryRun=true) — may only describe node
+// pools; creating them is the worker's alone, so no request to the
+// webhook can create one.
+func TestWebhookReadsENSOnly(t *testing.T) {
+	var ensActions []string
+	for _, st := range readPolicy(t, "webhook-policy.json").Statement {
+		for _, a := range st.Action {
+			if strings.HasPrefix(a, "ens:") {
+				ensActions = append(ensActions, a)
+			}
+		}
+	}
+	if !slices.Equal(ensActions, []string{"ens:DescribeClusterNodePools"}) {
+		t.Errorf("the webhook's ENS actions are %v, want only ens:DescribeClusterNodePools", ensActions)
 	}
 }

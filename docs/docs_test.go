@@ -2,9 +2,11 @@
 // anchor in `README.md` and `docs/*.md` resolves (with GitHub's heading
 // anchors), external links are well-formed, every page in `docs/` is
 // reachable from the README, the README stays short, the settings table
-// names exactly the settings `pkg/config` reads, and the package table in
-// `docs/design.md` is what `go list` reports (`go test ./docs -run
-// TestPackageTable -update` rewrites it).
+// names exactly the settings `pkg/config` reads, the API tables of
+// `docs/api.md` and `docs/callbacks.md` are the OpenAPI document's
+// (api_test.go), and the package table in `docs/design.md` is what `go
+// list` reports (`go test ./docs -run TestPackageTable -update` rewrites
+// it).
 package docs_test
 
 import (

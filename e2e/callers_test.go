@@ -41,12 +41,20 @@ type rawCallback struct {
 
 func newRawReceiver(t *testing.T) *rawReceiver {
 	r := &rawReceiver{}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	record := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		r.got = append(r.got, rawCallback{Path: req.URL.Path, Header: req.Header.Clone(), Body: body})
 		r.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
+	})
+	callbacks := testkit.CheckCallbacks(t)(record) // validated against the API document
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/slack" { // a Slack response_url: chat messages, not callbacks
+			record(w, req)
+			return
+		}
+		callbacks.ServeHTTP(w, req)
 	}))
 	t.Cleanup(r.Close)
 	return r

@@ -58,7 +58,7 @@ func TestE2ECreate(t *testing.T) {
 	}
 
 	var log bytes.Buffer
-	res, err := localstack.Demo(ctx, localstack.DemoConfig{URL: st.URL(), WebhookSecret: sec.Webhook, CallbackSecret: sec.Callback, Template: body, Out: &log})
+	res, err := demo(ctx, st, localstack.DemoConfig{WebhookSecret: sec.Webhook, CallbackSecret: sec.Callback, Template: body, Out: &log})
 	t.Logf("demo output:\n%s", log.String())
 	if err != nil {
 		t.Fatalf("Demo: %v", err)
@@ -90,6 +90,12 @@ func TestE2ECreate(t *testing.T) {
 		t.Errorf("GET status: %d %v %v", status, got, err)
 	}
 	t.Logf("POST → active in %v; status endpoint: %v", res.Took.Round(time.Millisecond), got)
+	// Each exchange above (two refused POSTs, the demo's POST, the status
+	// read) and each callback went through the API document: testkit.Start
+	// put a Checker on the stack, whose failures fail the test when it ends.
+	if n, want := st.Config().Check.Checked(), 4+len(res.Callbacks); n < want {
+		t.Errorf("the document checked %d exchanges and callbacks, want at least %d", n, want)
+	}
 }
 
 // TestE2EWorkerKilled: the worker is SIGKILLed while a batch of five

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +35,7 @@ func TestE2EDeadLetterRedrive(t *testing.T) {
 	gone.Store(true)
 	var mu sync.Mutex
 	delivered := map[string]string{} // webhook-id → event type, 2xx answers only
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rcv := testkit.CallbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		if gone.Load() {
 			w.WriteHeader(http.StatusGone)

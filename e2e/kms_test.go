@@ -76,7 +76,7 @@ func TestE2ESecretsInKMS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var log bytes.Buffer
-	res, err := localstack.Demo(ctx, localstack.DemoConfig{URL: st.URL(), WebhookSecret: sec.Webhook, CallbackSecret: sec.Callback,
+	res, err := demo(ctx, st, localstack.DemoConfig{WebhookSecret: sec.Webhook, CallbackSecret: sec.Callback,
 		Template: template(t), Out: &log})
 	t.Logf("demo output:\n%s", log.String())
 	if err != nil {

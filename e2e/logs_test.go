@@ -56,11 +56,11 @@ func TestE2ELogsFollowOneRequestId(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
-	var demo bytes.Buffer
-	res, err := localstack.Demo(ctx, localstack.DemoConfig{URL: st.URL(), WebhookSecret: sec.Webhook,
-		CallbackSecret: sec.Callback, Template: template(t), Out: &demo})
+	var printed bytes.Buffer
+	res, err := demo(ctx, st, localstack.DemoConfig{WebhookSecret: sec.Webhook,
+		CallbackSecret: sec.Callback, Template: template(t), Out: &printed})
 	if err != nil {
-		t.Fatalf("Demo: %v\n%s", err, demo.String())
+		t.Fatalf("Demo: %v\n%s", err, printed.String())
 	}
 	id := res.Accepted.RequestId
 

@@ -78,16 +78,18 @@ func inspector(st *localstack.Stack) mnssim.Inspector {
 	return mnssim.Inspector{BaseURL: strings.TrimSuffix(st.InspectURL(), mnssim.AdminPrefix+"queues")}
 }
 
-// newReceiver is a callback receiver verifying with sec.Callback, closed
-// when the test ends.
+// newReceiver is a callback receiver verifying with sec.Callback, every
+// callback validated against the API document, closed when the test ends.
 func newReceiver(t *testing.T, sec testkit.Secrets) *localstack.Receiver {
 	t.Helper()
-	rcv, err := localstack.NewReceiver(localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rcv.Close() })
-	return rcv
+	return testkit.NewReceiver(t, localstack.ReceiverConfig{Secrets: []string{sec.Callback}})
+}
+
+// demo runs localstack.Demo against st, its callbacks validated against
+// the API document by the stack's Checker.
+func demo(ctx context.Context, st *localstack.Stack, cfg localstack.DemoConfig) (localstack.DemoResult, error) {
+	cfg.URL, cfg.Check = st.URL(), st.Config().Check
+	return localstack.Demo(ctx, cfg)
 }
 
 // submit sends the sample request for pool name with its callback to url

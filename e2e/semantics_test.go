@@ -39,7 +39,7 @@ type scriptedReceiver struct {
 
 func newScriptedReceiver(t *testing.T, status func(n int) int) *scriptedReceiver {
 	r := &scriptedReceiver{status: status}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.srv = testkit.CallbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		ev, _ := callback.ParseEvent(body)
 		r.mu.Lock()
@@ -49,7 +49,6 @@ func newScriptedReceiver(t *testing.T, status func(n int) int) *scriptedReceiver
 		r.mu.Unlock()
 		w.WriteHeader(code)
 	}))
-	t.Cleanup(r.srv.Close)
 	return r
 }
 

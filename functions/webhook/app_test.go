@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -8,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,15 +41,23 @@ const (
 type stack struct {
 	app      *app
 	requests *mns.Queue
+	ens      *enssim.Server
 	logs     *strings.Builder
 }
 
-func newStack(t *testing.T) *stack {
+// newStack starts the services and the app; mod may change the function's
+// environment and the ENS simulator's configuration first.
+func newStack(t *testing.T, mod ...func(env map[string]string, ens *enssim.Config)) *stack {
 	t.Helper()
 	mnsSim := testkit.StartMNS(t, mnssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK})
-	sim := testkit.StartENS(t, enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, ProvisionTime: time.Second, Clusters: enssim.DefaultClusters()})
+	ensCfg := enssim.Config{AccessKeyID: testAK, AccessKeySecret: testSK, ProvisionTime: time.Second, Clusters: enssim.DefaultClusters()}
+	env := map[string]string{}
+	for _, m := range mod {
+		m(env, &ensCfg)
+	}
+	sim := testkit.StartENS(t, ensCfg)
 
-	env := map[string]string{
+	for k, v := range map[string]string{
 		config.EnvMNSEndpoint:   mnsSim.URL(),
 		config.EnvRequestsQueue: requestsQueue,
 		config.EnvENSEndpoint:   sim.Endpoint(),
@@ -54,6 +65,10 @@ func newStack(t *testing.T) *stack {
 		config.EnvWebhookSecret: testWHSecret,
 		config.EnvSealKeys:      testSealKeys,
 		config.EnvPublicURL:     "https://hooks.example.com",
+	} {
+		if _, set := env[k]; !set {
+			env[k] = v
+		}
 	}
 	s, err := config.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
@@ -65,7 +80,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	requests := mnsSim.EnsureQueues(t, mns.QueueAttributes{}, requestsQueue)[0]
-	return &stack{app: a, requests: requests, logs: logs}
+	return &stack{app: a, requests: requests, ens: sim.Server, logs: logs}
 }
 
 // sampleBody is events/create-nodepool.json with a password instead of a
@@ -186,11 +201,11 @@ func TestUnsignedPostIsRejectedAndNothingQueued(t *testing.T) {
 	}
 }
 
-func TestStatusOfAnUnknownClusterIs404(t *testing.T) {
-	st := newStack(t)
+// serve signs r over content (its id msgID) and serves it as an invocation
+// with the test's credentials.
+func (st *stack) serve(r *http.Request, msgID string, content []byte) *httptest.ResponseRecorder {
 	s, _ := callback.NewSigner(testWHSecret)
-	r := httptest.NewRequest(http.MethodGet, "/v1/clusters/eck-nothere01/nodepools/p1", nil)
-	h, _ := s.Headers("msg_status01", time.Now(), []byte(r.URL.EscapedPath()))
+	h, _ := s.Headers(msgID, time.Now(), content)
 	for k := range h {
 		r.Header.Set(k, h.Get(k))
 	}
@@ -198,6 +213,13 @@ func TestStatusOfAnUnknownClusterIs404(t *testing.T) {
 		Credentials: fcadapter.Credentials{AccessKeyID: testAK, AccessKeySecret: testSK}}))
 	w := httptest.NewRecorder()
 	st.app.handler.ServeHTTP(w, r)
+	return w
+}
+
+func TestStatusOfAnUnknownClusterIs404(t *testing.T) {
+	st := newStack(t)
+	r := httptest.NewRequest(http.MethodGet, "/v1/clusters/eck-nothere01/nodepools/p1", nil)
+	w := st.serve(r, "msg_status01", []byte(r.URL.EscapedPath()))
 	body, _ := io.ReadAll(w.Body)
 	if w.Code != http.StatusNotFound {
 		t.Fatalf("status %d, body %s", w.Code, body)
@@ -266,4 +288,50 @@ func testLogger(t *testing.T, s config.Settings, w io.Writer) *slog.Logger {
 		t.Fatal(err)
 	}
 	return log
+}
+
+// TestDryRunsKeepTheDescribeRate: dry runs describe the cluster through
+// the instance's ENS client and its ENS_DESCRIBE_RATE limit, the worker's
+// setting. With ENS allowing 2 describes a second and the setting at 2,
+// six concurrent dry runs all answer 200 and ENS throttles none; with the
+// default setting (100/s) the same burst is throttled by ENS — the limit
+// is what keeps it out. Nothing is queued or created either way.
+func TestDryRunsKeepTheDescribeRate(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		rate      string
+		throttled bool
+	}{{"2", false}, {"", true}} {
+		st := newStack(t, func(env map[string]string, e *enssim.Config) {
+			e.DescribeRate = 2
+			if c.rate != "" {
+				env[config.EnvENSDescribeRate] = c.rate
+			}
+		})
+		body := sampleBody(t)
+		codes := make(chan int, 6)
+		var wg sync.WaitGroup
+		for i := range 6 {
+			wg.Go(func() {
+				r := httptest.NewRequest(http.MethodPost, "/v1/nodepools?dryRun=true", bytes.NewReader(body))
+				r.Header.Set("Content-Type", "application/json")
+				codes <- st.serve(r, "msg_dry"+strconv.Itoa(i), body).Code
+			})
+		}
+		wg.Wait()
+		close(codes)
+		for code := range codes {
+			if code != http.StatusOK && !c.throttled {
+				t.Errorf("ENS_DESCRIBE_RATE=%q: a dry run answered %d", c.rate, code)
+			}
+		}
+		s := st.ens.Stats()
+		if got := s.ThrottledByAction["DescribeClusterNodePools"] > 0; got != c.throttled {
+			t.Errorf("ENS_DESCRIBE_RATE=%q: ENS throttled %d describes (max %d/s)", c.rate, s.ThrottledByAction["DescribeClusterNodePools"],
+				s.MaxPerSecond["DescribeClusterNodePools"])
+		}
+		if msgs, err := st.requests.Receive(context.Background(), 16, 0); err == nil && len(msgs) > 0 || s.Pools != 0 {
+			t.Errorf("ENS_DESCRIBE_RATE=%q: %d queued, %d pools", c.rate, len(msgs), s.Pools)
+		}
+	}
 }

@@ -1,7 +1,8 @@
 // Package admission decides whether a node-pool request is accepted, in
 // one place for every front door. The JSON API (pkg/intake) and the chat
 // commands (pkg/chatops) submit through it; the worker's second look at a
-// queued request and a dry run need only its Check.
+// queued request needs only its Check, and a dry run (DryRun) is Check and
+// a look at what the worker would find.
 //
 // A front door reads and authenticates a request: it knows the decoded
 // request, its caller (pkg/caller; nil in simple mode) and its RequestId,
@@ -17,14 +18,17 @@
 //  4. puts the request on the requests queue (nodepool.Submit) and
 //     remembers what its RequestId stands for,
 //
-// which is Submit. Admit is Check then Submit. Every decision is one audit
+// which is Submit. Admit is Check then Submit. DryRun is Check, then the
+// worker's rule (nodepool.Find) applied to what ENS describes now: it
+// queues, remembers and creates nothing. Every decision is one audit
 // record (caller.Audit); an acceptance is also one INFO log record.
 //
 // # Errors
 //
 // A refusal is an *Error whose Code the front door turns into its answer
 // (the JSON API's table is pkg/intake/problem.go): CodeInvalid,
-// CodeForbidden, CodeKeyReused or CodeUnavailable. It wraps its cause (a
+// CodeForbidden, CodeKeyReused or CodeUnavailable, and for a dry run
+// CodeClusterNotFound. It wraps its cause (a
 // *nodepool.ValidationError, a *caller.DeniedError, the queue's error), so
 // errors.As finds the fields and the rule to show. Any other error is a
 // fault of this service (an envelope that could not be built).
@@ -75,6 +79,13 @@ type Config struct {
 	// Keys remembers what each RequestId stands for; default
 	// nodepool.NewSeen(0), this Admission's own memory.
 	Keys Keys
+	// Pools describes a cluster's pools for DryRun (the client's rate
+	// limit is the front door's: ENS_DESCRIBE_RATE, as the worker's).
+	// Required by DryRun; the others do not use it.
+	Pools nodepool.PoolReader
+	// DescribeTimeout bounds a dry run's DescribeClusterNodePools;
+	// default 10s.
+	DescribeTimeout time.Duration
 	// SendTimeout bounds the queue send. The send runs even if the
 	// caller's context is cancelled (a caller hanging up), so an
 	// acknowledged message is never reported as not accepted; default 10s.
@@ -96,6 +107,7 @@ func (c Config) withDefaults() Config {
 		c.Keys = nodepool.NewSeen(0)
 	}
 	c.SendTimeout = cmp.Or(c.SendTimeout, 10*time.Second)
+	c.DescribeTimeout = cmp.Or(c.DescribeTimeout, 10*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -110,8 +122,8 @@ func (c Config) withDefaults() Config {
 var ErrConfig = errors.New("admission: invalid configuration")
 
 func (c Config) validate() error {
-	if c.SendTimeout < 0 {
-		return fmt.Errorf("%w: SendTimeout must not be negative", ErrConfig)
+	if c.SendTimeout < 0 || c.DescribeTimeout < 0 {
+		return fmt.Errorf("%w: SendTimeout and DescribeTimeout must not be negative", ErrConfig)
 	}
 	return nil
 }
@@ -179,17 +191,22 @@ type Receipt struct {
 // policy, and not a reused RequestId. It queues and remembers nothing; a
 // refusal (an *Error) is audited as denied.
 func (a *Admission) Check(ctx context.Context, r Request) (Checked, error) {
+	return a.check(ctx, r, caller.ActionCreate)
+}
+
+// check is Check, its refusals audited as action.
+func (a *Admission) check(ctx context.Context, r Request, action string) (Checked, error) {
 	if err := a.validate(r); err != nil {
-		return Checked{}, a.deny(ctx, r, &Error{Code: CodeInvalid, Message: "the request is invalid", Err: err}, "invalid: "+err.Error())
+		return Checked{}, a.deny(ctx, r, action, &Error{Code: CodeInvalid, Message: "the request is invalid", Err: err}, "invalid: "+err.Error())
 	}
 	if r.Caller != nil {
 		if err := r.Caller.Check(r.Request); err != nil {
-			return Checked{}, a.deny(ctx, r, &Error{Code: CodeForbidden, Message: err.Error(), Err: err}, err.Error())
+			return Checked{}, a.deny(ctx, r, action, &Error{Code: CodeForbidden, Message: err.Error(), Err: err}, err.Error())
 		}
 	}
 	digest := nodepool.Digest(r.Request)
 	if a.cfg.Keys.Conflicts(r.RequestID, digest) {
-		return Checked{}, a.deny(ctx, r, &Error{Code: CodeKeyReused, Message: keyReused}, "idempotency key reused: "+keyReused)
+		return Checked{}, a.deny(ctx, r, action, &Error{Code: CodeKeyReused, Message: keyReused}, "idempotency key reused: "+keyReused)
 	}
 	return Checked{r: r, digest: digest}, nil
 }
@@ -236,14 +253,14 @@ func (a *Admission) Submit(ctx context.Context, c Checked) (Receipt, error) {
 	cancel()
 	switch {
 	case errors.Is(err, nodepool.ErrNotSent):
-		a.audit(ctx, r, caller.DecisionFailed, "queue unavailable")
+		a.audit(ctx, r, caller.ActionCreate, caller.DecisionFailed, "queue unavailable")
 		return Receipt{}, &Error{Code: CodeUnavailable, Message: "the request queue is unavailable; nothing was accepted, retry later", Err: err}
 	case err != nil:
-		a.audit(ctx, r, caller.DecisionFailed, "the envelope could not be built")
+		a.audit(ctx, r, caller.ActionCreate, caller.DecisionFailed, "the envelope could not be built")
 		return Receipt{}, fmt.Errorf("admission: %w", err)
 	}
 	a.cfg.Keys.Record(r.RequestID, c.digest)
-	a.audit(ctx, r, caller.DecisionAccepted, "")
+	a.audit(ctx, r, caller.ActionCreate, caller.DecisionAccepted, "")
 	attrs := append(make([]slog.Attr, 0, 8), // on the stack
 		slog.String(logattr.KeyRequestID, r.RequestID),
 		slog.String(logattr.KeyClusterID, r.Request.ClusterId),
@@ -272,15 +289,15 @@ func (a *Admission) Remember(c Checked) {
 	}
 }
 
-// deny audits a refusal and returns it.
-func (a *Admission) deny(ctx context.Context, r Request, err *Error, reason string) error {
-	a.audit(ctx, r, caller.DecisionDenied, reason)
+// deny audits a refusal of action and returns it.
+func (a *Admission) deny(ctx context.Context, r Request, action string, err *Error, reason string) error {
+	a.audit(ctx, r, action, caller.DecisionDenied, reason)
 	return err
 }
 
 // audit writes the audit record of one decision about r.
-func (a *Admission) audit(ctx context.Context, r Request, decision, reason string) {
-	rec := caller.Record{Caller: caller.SimpleCaller, Source: r.Channel, Action: caller.ActionCreate,
+func (a *Admission) audit(ctx context.Context, r Request, action, decision, reason string) {
+	rec := caller.Record{Caller: caller.SimpleCaller, Source: r.Channel, Action: action,
 		RequestId: r.RequestID, Decision: decision, Reason: reason}
 	if r.Caller != nil {
 		rec.Caller = r.Caller.Id

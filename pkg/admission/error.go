@@ -15,13 +15,18 @@ const (
 	// CodeKeyReused: the RequestId (an Idempotency-Key or webhook-id)
 	// already stands for another request body (422).
 	CodeKeyReused Code = "idempotency_key_reused"
-	// CodeUnavailable: the queue did not accept the request; nothing was
-	// accepted and a retry is safe (503).
+	// CodeUnavailable: the queue did not accept the request, or ENS did
+	// not answer a dry run; nothing was accepted and a retry is safe (503).
 	CodeUnavailable Code = "unavailable"
+	// CodeClusterNotFound: a dry run found that ENS does not know the
+	// request's cluster (422).
+	CodeClusterNotFound Code = "cluster_not_found"
 )
 
 // Codes lists every Code, for front doors to check their mapping.
-func Codes() []Code { return []Code{CodeInvalid, CodeForbidden, CodeKeyReused, CodeUnavailable} }
+func Codes() []Code {
+	return []Code{CodeInvalid, CodeForbidden, CodeKeyReused, CodeUnavailable, CodeClusterNotFound}
+}
 
 // Error is a refusal with its Code and a message safe to show the caller.
 // Err, the cause, may be shown only through what errors.As finds in it
@@ -29,7 +34,11 @@ func Codes() []Code { return []Code{CodeInvalid, CodeForbidden, CodeKeyReused, C
 type Error struct {
 	Code    Code
 	Message string
-	Err     error
+	// Field is the JSON path of the request field the refusal is about
+	// (CodeClusterNotFound: "ClusterId"), when it is about one the cause
+	// does not name.
+	Field string
+	Err   error
 }
 
 // Error implements error: "<code>: <message>[: <cause>]".

@@ -18,6 +18,7 @@ const (
 	ActionCreate  = "create"
 	ActionStatus  = "status"
 	ActionDeliver = "deliver"
+	ActionDryRun  = "dry-run" // a create asked with dryRun: nothing queued
 )
 
 // Decisions (Record.Decision).
@@ -43,7 +44,7 @@ type Record struct {
 	Caller string
 	// Source is SourceAPI, SourceQueue or a chat platform.
 	Source string
-	// Action is ActionCreate, ActionStatus or ActionDeliver.
+	// Action is ActionCreate, ActionStatus, ActionDeliver or ActionDryRun.
 	Action string
 	// ClusterId, Name and RequestId identify the request, when known.
 	ClusterId, Name, RequestId string

@@ -55,7 +55,13 @@ type Command struct {
 	// Options are the key=value options of create, keys lower-case and
 	// canonical (see the grammar); values as typed.
 	Options map[string]string
+	// DryRun asks a create only what it would do (the word dry-run):
+	// nothing is queued.
+	DryRun bool
 }
+
+// dryRunWords are the spellings of create's dry-run flag.
+var dryRunWords = map[string]bool{"dry-run": true, "--dry-run": true, "dryrun": true, "--dryrun": true, "dry_run": true}
 
 // CommandError is a command the grammar cannot read; Message is the chat
 // text to answer with (the help follows it). When several parts of one
@@ -90,7 +96,7 @@ const MaxCommand = 2048
 //
 //	[/]nodepool create <cluster> <name> [preset=<p>] [size=<n>] [type=<t>[,<t>…]]
 //	                   [image=<m-…>] [vsw=<vsw-…>[,<vsw-…>…]] [disk=<GiB>] [keypair=<k>]
-//	                   [charge=PostPaid|PrePaid]
+//	                   [charge=PostPaid|PrePaid] [dry-run]
 //	[/]nodepool status <cluster> <name>
 //	[/]nodepool help
 //
@@ -99,7 +105,8 @@ const MaxCommand = 2048
 // Feishu "@_user_1", Slack's escaped "<@U024BE7LH>" and "<!here>"), a
 // missing "nodepool" word (a Slack /nodepool
 // command's text), options in any order, "--key=value", keys in any case
-// and common aliases (instancetype, vswitch, count, …). An empty message
+// and common aliases (instancetype, vswitch, count, …), dry-run anywhere
+// (also --dry-run, dryrun). An empty message
 // is help. It never panics; errors are *CommandError with chat text.
 func ParseCommand(text string) (Command, error) {
 	if len(text) > MaxCommand {
@@ -122,6 +129,14 @@ func ParseCommand(text string) (Command, error) {
 		problems []string // every wrong part, not just the first
 	)
 	for _, w := range words[1:] {
+		if dryRunWords[strings.ToLower(w)] {
+			if verb == VerbCreate {
+				cmd.DryRun = true
+			} else {
+				problems = append(problems, verb+" takes no dry-run: only create does")
+			}
+			continue
+		}
 		k, v, isOpt := strings.Cut(w, "=")
 		if !isOpt {
 			pos = append(pos, w)

@@ -69,7 +69,8 @@ type Config struct {
 	// the front doors of one instance the same. Default: the Handler's own
 	// memory.
 	Keys admission.Keys
-	// Pools serves `nodepool status`. Required.
+	// Pools serves `nodepool status` and `nodepool create … dry-run`.
+	// Required.
 	Pools nodepool.PoolReader
 	// SlackHosts, DingTalkHosts and ExtraHosts restrict where results may
 	// go, as in RenderConfig: a response_url or sessionWebhook elsewhere
@@ -141,7 +142,7 @@ func New(cfg Config) (*Handler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	adm, err := admission.New(admission.Config{Validator: cfg.Validator, Queue: cfg.Queue, Keys: cfg.Keys, SendTimeout: cfg.Budget,
+	adm, err := admission.New(admission.Config{Validator: cfg.Validator, Queue: cfg.Queue, Keys: cfg.Keys, Pools: cfg.Pools, SendTimeout: cfg.Budget,
 		Now: cfg.Now, Logger: cfg.Logger, LogPrefix: "chatops"})
 	if err != nil {
 		return nil, err
@@ -295,23 +296,50 @@ func (h *Handler) create(ctx context.Context, in incoming, cmd Command, who *cal
 	requestID := nodepool.RequestID(key, "")
 	// err, an option that is not a number, is reported with every problem
 	// validation finds: every wrong option at once.
-	_, err = h.admission.Admit(ctx, admission.Request{Request: req, Err: err, RequestID: requestID, Caller: who,
+	ar := admission.Request{Request: req, Err: err, RequestID: requestID, Caller: who,
 		Source: nodepool.SourceChatOps, Channel: in.platform,
-		LogAttrs: []slog.Attr{slog.String("platform", in.platform), slog.String("user", in.user)}})
-	var de *caller.DeniedError
-	switch code := admission.CodeOf(err); {
-	case err == nil:
+		LogAttrs: []slog.Attr{slog.String("platform", in.platform), slog.String("user", in.user)}}
+	if cmd.DryRun {
+		res, err := h.admission.DryRun(ctx, ar)
+		if err == nil {
+			return answer{text: DryRunText(req.ClusterId, req.NodepoolInfo.Name, res)}
+		}
+		if a, ok := refusal(err, requestID); ok {
+			return a
+		}
+		h.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "chatops: dry run unavailable",
+			slog.String(logattr.KeyRequestID, requestID), logattr.Error(err))
+		return answer{text: "ENS did not answer the dry run; try again in a minute. Nothing was queued."}
+	}
+	_, err = h.admission.Admit(ctx, ar)
+	if err == nil {
 		return answer{text: AckText(requestID, req.ClusterId, req.NodepoolInfo.Name, req.Callback != nil), public: true}
-	case code == admission.CodeInvalid:
-		return answer{text: ErrorText(err)}
-	case errors.As(err, &de):
-		return answer{text: DeniedText(de)} // presets and options stay inside the caller's policy
-	case code == admission.CodeKeyReused:
-		return answer{text: "This message was already taken as another request (RequestId `" + requestID + "`); nothing more was queued."}
+	}
+	if a, ok := refusal(err, requestID); ok {
+		return a
 	}
 	h.cfg.Logger.LogAttrs(ctx, slog.LevelError, "chatops: enqueue failed",
 		slog.String(logattr.KeyRequestID, requestID), logattr.Error(err))
 	return answer{text: "The request queue is unavailable; nothing may have been accepted. Try again in a minute (RequestId `" + requestID + "`; a repeat of the same create is safe)."}
+}
+
+// refusal is the answer to an admission refusal the user can act on: an
+// invalid request, one outside the caller's policy, a reused message, a
+// dry run's unknown cluster. ok is false for the service's own trouble.
+func refusal(err error, requestID string) (a answer, ok bool) {
+	var de *caller.DeniedError
+	var ae *admission.Error
+	switch code := admission.CodeOf(err); {
+	case code == admission.CodeInvalid:
+		return answer{text: ErrorText(err)}, true
+	case errors.As(err, &de):
+		return answer{text: DeniedText(de)}, true // presets and options stay inside the caller's policy
+	case code == admission.CodeKeyReused:
+		return answer{text: "This message was already taken as another request (RequestId `" + requestID + "`); nothing more was queued."}, true
+	case code == admission.CodeClusterNotFound && errors.As(err, &ae):
+		return answer{text: ae.Message + ". Nothing was queued."}, true
+	}
+	return answer{}, false
 }
 
 // policyDefaults fills in what the caller's policy requires a request to

@@ -63,6 +63,9 @@ func TestRepliesGolden(t *testing.T) {
 		{"Slack mentions anywhere", nil, callers, mapped, "create <@U0BOT123> eck-demo0001 pool-e <!here> preset=small @someone"},
 		{"an unmapped Slack user", nil, callers, url.Values{"team_id": {"T0999"}, "user_id": {"U0999"}}, "create eck-demo0001 pool-f preset=small"},
 		{"a Slack body without team_id", nil, callers, url.Values{"user_id": {"U0456"}}, "create eck-demo0001 pool-g preset=small"},
+		{"dry run of a new pool", nil, nil, nil, "create eck-demo0001 pool-new preset=small dry-run"},
+		{"dry run of a pool that exists with another spec", nil, nil, nil, "create eck-demo0001 pool-a preset=small --dry-run"},
+		{"dry run of a status", nil, nil, nil, "status eck-demo0001 pool-a dry-run"},
 	}
 	var b strings.Builder
 	for i, c := range cases {

@@ -2,10 +2,12 @@ package chatops
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
 
+	"github.com/ensnodepool/webhook/pkg/admission"
 	"github.com/ensnodepool/webhook/pkg/caller"
 	"github.com/ensnodepool/webhook/pkg/chatreply"
 	"github.com/ensnodepool/webhook/pkg/ens"
@@ -54,7 +56,7 @@ func HelpText(ps Presets) string {
 		create = append(create, preset("preset=<preset>"))
 	}
 	create = append(create, needed("size=<nodes>"), needed("type=<ens.x.y>[,…]"), needed("image=<m-…>"),
-		needed("vsw=<vsw-…>[,…]"), opt("disk=<GiB>"), needed("keypair=<key pair>"), opt("charge=<PostPaid|PrePaid>"))
+		needed("vsw=<vsw-…>[,…]"), opt("disk=<GiB>"), needed("keypair=<key pair>"), opt("charge=<PostPaid|PrePaid>"), opt("dry-run"))
 	b.WriteString("`" + strings.Join(create, " ") + "`\n")
 	b.WriteString("`nodepool status <cluster> <name>`\n")
 	b.WriteString("`nodepool help`\n")
@@ -67,7 +69,7 @@ func HelpText(ps Presets) string {
 	default:
 		example += " preset=" + names[0] + " size=2"
 	}
-	b.WriteString("<…> is yours to fill in; [ … ] is optional.\n")
+	b.WriteString("<…> is yours to fill in; [ … ] is optional; dry-run says what a create would do and does nothing.\n")
 	b.WriteString("Example: `" + example + "`\n")
 	if len(names) == 0 {
 		b.WriteString("No presets are configured: give size=, type=, image=, vsw= and keypair= yourself. ")
@@ -241,6 +243,55 @@ func AckText(requestID, cluster, name string, withResults bool) string {
 		s += " Results cannot be posted to this conversation; use `nodepool status " + cluster + " " + name + "`."
 	}
 	return s
+}
+
+// DryRunText is the answer to `nodepool create … dry-run`: what the
+// worker would do, and for a conflict each differing field by the option
+// that sets it, with what was asked and what the pool has.
+func DryRunText(cluster, name string, r admission.DryRunResult) string {
+	pool := "node pool `" + name + "` in `" + cluster + "`"
+	switch r.Outcome {
+	case admission.OutcomeAdopt:
+		return "Dry run: " + pool + " already exists (" + r.Pool.NodepoolInfo.NodepoolId + ") with this spec, so a create would adopt it " +
+			"and report on it instead of creating another. Nothing was queued."
+	case admission.OutcomeConflict:
+		var b strings.Builder
+		b.WriteString("Dry run: " + pool + " already exists (" + r.Pool.NodepoolInfo.NodepoolId +
+			") with a different spec, so a create would fail with Conflict:")
+		for _, d := range r.Differences {
+			what := d.Field
+			if opt, ok := optionFor(d.Field); ok {
+				what = opt + " (" + d.Field + ")"
+			}
+			b.WriteString("\n• " + what + ": you asked " + chatValue(d.Requested) + ", it has " + chatValue(d.Found))
+		}
+		b.WriteString("\nNothing was queued.")
+		return b.String()
+	}
+	return "Dry run: " + pool + " does not exist yet, so a create would create it. Nothing was queued; " +
+		"send the command without dry-run to create it."
+}
+
+// chatValue renders a requested or found value in a chat line: lists
+// comma-separated, long values cut.
+func chatValue(v any) string {
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case []string:
+		s = strings.Join(v, ",")
+	default:
+		b, _ := json.Marshal(v)
+		s = string(b)
+	}
+	if s == "" {
+		s = "none"
+	}
+	if len(s) > 60 {
+		s = s[:60] + "…"
+	}
+	return "`" + strings.ReplaceAll(s, "`", "") + "`"
 }
 
 // StatusText renders a pool's live status.

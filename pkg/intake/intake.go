@@ -10,7 +10,8 @@
 //
 // Routes:
 //
-//	POST /v1/nodepools                               signed; 202 | 400 401 403 413 415 503
+//	POST /v1/nodepools                               signed; 202 | 400 401 403 413 415 422 503
+//	POST /v1/nodepools?dryRun=true                   signed; 200 | 400 401 403 413 415 422 503
 //	GET  /v1/clusters/{ClusterId}/nodepools/{Name}   signed (over the path); 200 | 400 401 403 404 503
 //	GET  /healthz                                    200
 //
@@ -21,6 +22,13 @@
 // With Config.Callers, the secret a request's signature verifies with
 // identifies its caller (pkg/caller), whose policy the request must keep;
 // every decision is an audit record.
+//
+// A dry run (dryRun=true) is admitted as far as admission.DryRun goes —
+// the request rules, the caller's policy, a reused key — and then judged
+// as the worker would judge it against the pools ENS describes now
+// (Config.Pools): 200 with the outcome, create, adopt or conflict with
+// each differing field; 422 cluster_not_found for a cluster ENS does not
+// know. Nothing is queued, remembered or created.
 //
 // A GET's signature covers the request path in place of the empty body
 // (Standard Webhooks signs "id.timestamp.body"; here body is the path as
@@ -171,7 +179,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("intake: Config.%w", err) // never echoes the secret
 	}
 	adm, err := admission.New(admission.Config{Validator: cfg.Validator, Queue: cfg.Queue, Sealer: cfg.Sealer, Keys: cfg.Keys,
-		SendTimeout: cfg.SendTimeout, Now: cfg.Now, Logger: cfg.Logger, LogPrefix: "intake"})
+		Pools: cfg.Pools, DescribeTimeout: cfg.StatusTimeout, SendTimeout: cfg.SendTimeout, Now: cfg.Now, Logger: cfg.Logger, LogPrefix: "intake"})
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +242,8 @@ type accepted struct {
 
 // create handles POST /v1/nodepools in five phases: read the body,
 // authenticate its caller, derive its RequestId from its key, admit it
-// (pkg/admission: validate, policy, key reuse, queue, audit) and answer.
+// (pkg/admission: validate, policy, key reuse, queue, audit) and answer;
+// with dryRun=true the last two are a dry run (dryRun).
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	buf := h.bufs.Get().(*bytes.Buffer)
 	defer h.release(buf)
@@ -248,11 +257,19 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err, "")
 		return
 	}
-	if s.requestID, err = h.key(r, s); err != nil {
+	dry, err := dryRunParam(r)
+	if err == nil {
+		s.requestID, err = h.key(r, s)
+	}
+	if err != nil {
 		h.fail(w, r, err, "")
 		return
 	}
 	setRequestID(w, s.requestID)
+	if dry {
+		h.dryRun(w, r, s, body)
+		return
+	}
 	req, err := h.admit(r, s, body)
 	if err != nil {
 		h.fail(w, r, err, s.requestID)

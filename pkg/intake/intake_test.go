@@ -760,6 +760,7 @@ func TestAdmissionCodes(t *testing.T) {
 	t.Parallel()
 	want := map[admission.Code]int{
 		admission.CodeInvalid: 400, admission.CodeForbidden: 403, admission.CodeKeyReused: 422, admission.CodeUnavailable: 503,
+		admission.CodeClusterNotFound: 422,
 	}
 	h := setup(t).h
 	for _, c := range admission.Codes() {

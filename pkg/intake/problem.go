@@ -19,16 +19,17 @@ type Code string
 // status in codeStatus; the codes of pkg/admission's refusals are among
 // them, by the same names.
 const (
-	CodeInvalid          = Code(admission.CodeInvalid)     // 400
-	CodeUnauthorized     = Code("unauthorized")            // 401
-	CodeForbidden        = Code(admission.CodeForbidden)   // 403
-	CodeNotFound         = Code("not_found")               // 404
-	CodeMethodNotAllowed = Code("method_not_allowed")      // 405
-	CodeTooLarge         = Code("body_too_large")          // 413
-	CodeKeyReused        = Code(admission.CodeKeyReused)   // 422
-	CodeUnsupportedMedia = Code("unsupported_media_type")  // 415
-	CodeUnavailable      = Code(admission.CodeUnavailable) // 503
-	CodeInternal         = Code("internal")                // 500
+	CodeInvalid          = Code(admission.CodeInvalid)         // 400
+	CodeUnauthorized     = Code("unauthorized")                // 401
+	CodeForbidden        = Code(admission.CodeForbidden)       // 403
+	CodeNotFound         = Code("not_found")                   // 404
+	CodeMethodNotAllowed = Code("method_not_allowed")          // 405
+	CodeTooLarge         = Code("body_too_large")              // 413
+	CodeKeyReused        = Code(admission.CodeKeyReused)       // 422
+	CodeClusterNotFound  = Code(admission.CodeClusterNotFound) // 422 (dry run)
+	CodeUnsupportedMedia = Code("unsupported_media_type")      // 415
+	CodeUnavailable      = Code(admission.CodeUnavailable)     // 503
+	CodeInternal         = Code("internal")                    // 500
 )
 
 // codeStatus is the one table from codes to HTTP statuses.
@@ -40,6 +41,7 @@ var codeStatus = map[Code]int{
 	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
 	CodeTooLarge:         http.StatusRequestEntityTooLarge,
 	CodeKeyReused:        http.StatusUnprocessableEntity,
+	CodeClusterNotFound:  http.StatusUnprocessableEntity,
 	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
 	CodeUnavailable:      http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
@@ -138,6 +140,9 @@ func (h *Handler) writeProblem(w http.ResponseWriter, err error, requestID strin
 		p.Detail, p.Errors = "the request is invalid", ve.Fields
 	case errors.As(err, &ae):
 		p.Detail = ae.Message
+		if ae.Field != "" {
+			p.Errors = []nodepool.FieldError{{Field: ae.Field, Message: ae.Message}}
+		}
 	}
 	if p.Detail == "" {
 		p.Detail = http.StatusText(status)

@@ -383,3 +383,58 @@ func TestSpecDiffPartlyStatedDisks(t *testing.T) {
 		}
 	}
 }
+
+// TestDifferencesValues: each difference carries the requested value and
+// the one ENS reports, as JSON a dry run shows (lists ENS leaves out are
+// [], not null; DesiredSize is compared with Status.DesiredNodes).
+func TestDifferencesValues(t *testing.T) {
+	t.Parallel()
+	req := mustDecode(t, "full.json")
+	pool := ens.NodePool{Status: ens.NodePoolStatus{DesiredNodes: 5}, ScalingGroup: ens.ScalingGroup{
+		ImageId: "m-6734fzvcwcv2o8jj201cpa7ox", InstanceTypes: []string{"ens.sn1.small"}, KeyPairName: "ops-key",
+		SystemDiskCategory: "cloud_efficiency", SystemDiskSize: 80, InstanceChargeType: "PostPaid",
+		DataDisks: []ens.DataDisk{{Category: "local_hdd", Size: 500}, {Category: "cloud_ssd", Size: 100}}},
+		KubernetesConfig: &ens.KubernetesConfig{PreUserData: "IyEvYmluL3NoCmVjaG8gcHJlCg==", UserData: "ZWNobyBvawo="}}
+	b, err := json.Marshal(Differences(req, &pool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"Field":"ScalingGroup.DesiredSize","Requested":3,"Found":5},` +
+		`{"Field":"ScalingGroup.InstanceTypes","Requested":["ens.sn1.small","ens.sn1.medium"],"Found":["ens.sn1.small"]},` +
+		`{"Field":"ScalingGroup.VswitchIds","Requested":["vsw-demo0001","vsw-demo0002"],"Found":[]}]`
+	if string(b) != want {
+		t.Errorf("Differences = %s\nwant          %s", b, want)
+	}
+}
+
+// TestFind: the worker's rule — a pool of the request's name with the same
+// spec is adopted (even after one that differs), pools of that name that
+// all differ are a conflict each, other names are ignored, and no pool of
+// the name means create.
+func TestFind(t *testing.T) {
+	t.Parallel()
+	req := mustDecode(t, "full.json")
+	name := req.NodepoolInfo.Name
+	match := ens.NodePool{NodepoolInfo: ens.NodepoolInfo{Name: name, NodepoolId: "np-same"}, Status: ens.NodePoolStatus{DesiredNodes: 3},
+		KubernetesConfig: &ens.KubernetesConfig{PreUserData: "IyEvYmluL3NoCmVjaG8gcHJlCg==", UserData: "ZWNobyBvawo="},
+		ScalingGroup: ens.ScalingGroup{ImageId: "m-6734fzvcwcv2o8jj201cpa7ox", InstanceTypes: []string{"ens.sn1.medium", "ens.sn1.small"},
+			VswitchIds: []string{"vsw-demo0002", "vsw-demo0001"}, InstanceChargeType: "PostPaid", KeyPairName: "ops-key",
+			SystemDiskCategory: "cloud_efficiency", SystemDiskSize: 80,
+			DataDisks: []ens.DataDisk{{Category: "local_hdd", Size: 500}, {Category: "cloud_ssd", Size: 100}}}}
+	bigger := match
+	bigger.NodepoolInfo.NodepoolId, bigger.Status.DesiredNodes = "np-bigger", 4
+	other := match
+	other.NodepoolInfo.Name, other.NodepoolInfo.NodepoolId = "other", "np-other"
+
+	if f := Find(req, []ens.NodePool{other}); f.Adopt != nil || len(f.Conflicts) != 0 {
+		t.Errorf("another name: %+v, want create", f)
+	}
+	if f := Find(req, []ens.NodePool{other, bigger, match}); f.Adopt == nil || f.Adopt.NodepoolInfo.NodepoolId != "np-same" {
+		t.Errorf("a match after a differing pool: %+v, want adopt np-same", f)
+	}
+	f := Find(req, []ens.NodePool{bigger, other})
+	if f.Adopt != nil || len(f.Conflicts) != 1 || f.Conflicts[0].Pool.NodepoolInfo.NodepoolId != "np-bigger" ||
+		!slices.Equal(f.Conflicts[0].Fields(), []string{"ScalingGroup.DesiredSize"}) {
+		t.Errorf("only a differing pool: %+v, want its conflict in DesiredSize", f)
+	}
+}

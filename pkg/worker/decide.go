@@ -148,16 +148,15 @@ func (w *Worker) workPool(ctx context.Context, sem chan struct{}, g *group, d *d
 // decide adopts, refuses or creates the pool of one valid request; same
 // holds the pools of that name, and a created pool is added to it.
 func (w *Worker) decide(ctx context.Context, sem chan struct{}, req *nodepool.Request, same *[]ens.NodePool) verdict {
-	var diffs []string
-	for i := range *same {
-		p := &(*same)[i]
-		d := nodepool.SpecDiff(req, p)
-		if len(d) == 0 {
-			return verdict{outcome: Adopted, pool: p}
-		}
-		diffs = append(diffs, p.NodepoolInfo.NodepoolId+" differs in "+strings.Join(d, ", "))
+	f := nodepool.Find(req, *same)
+	if f.Adopt != nil {
+		return verdict{outcome: Adopted, pool: f.Adopt}
 	}
-	if len(diffs) > 0 {
+	if len(f.Conflicts) > 0 {
+		diffs := make([]string, len(f.Conflicts))
+		for i, c := range f.Conflicts {
+			diffs[i] = c.Pool.NodepoolInfo.NodepoolId + " differs in " + strings.Join(c.Fields(), ", ")
+		}
 		return failed(CodeConflict, fmt.Sprintf("node pool %q already exists in cluster %s with a different spec (%s)",
 			req.NodepoolInfo.Name, req.ClusterId, strings.Join(diffs, "; ")))
 	}

@@ -3,7 +3,9 @@
 // official Alibaba Cloud Node.js SDKs, not only with the Go SDKs the project
 // itself uses. It starts the simulators in-process and runs
 // testdata/node/compat.mjs (see there and ots.mjs for the SDKs and the
-// checks) against them. The Node project lives under
+// checks) against them. It also runs the round trip a portal team writes
+// against a local stack (portal_test.go): a TypeScript client on types
+// generated from api/openapi.yaml. The Node project lives under
 // testdata/ so that the go tool never walks its node_modules.
 //
 // Setup: npm ci --prefix scripts/sdkcompat/testdata/node && go test ./scripts/sdkcompat/
@@ -79,7 +81,7 @@ type result struct {
 }
 
 func TestOfficialNodeSDKs(t *testing.T) {
-	node := requireNode(t)
+	node := requireNode(t, "@alicloud/mns", "@alicloud/pop-core", "@alicloud/openapi-client", "@alicloud/openapi-core", "tablestore")
 
 	sim, err := mnssim.New(mnssim.Config{AccessKeyID: mnsKeyID, AccessKeySecret: mnsSecret})
 	if err != nil {
@@ -187,8 +189,8 @@ func TestOfficialNodeSDKs(t *testing.T) {
 }
 
 // requireNode returns the node binary, or skips (fails when CI is set) if node
-// or the installed SDKs are missing.
-func requireNode(t *testing.T) string {
+// or one of the npm packages is missing.
+func requireNode(t *testing.T, packages ...string) string {
 	t.Helper()
 	unavailable := func(msg string) {
 		t.Helper()
@@ -202,7 +204,7 @@ func requireNode(t *testing.T) string {
 	if err != nil {
 		unavailable("node (Node.js >= 18) not found in PATH")
 	}
-	for _, pkg := range []string{"@alicloud/mns", "@alicloud/pop-core", "@alicloud/openapi-client", "@alicloud/openapi-core", "tablestore"} {
+	for _, pkg := range packages {
 		if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
 			unavailable(pkg + " is not installed: run npm ci --prefix scripts/sdkcompat/testdata/node")
 		}

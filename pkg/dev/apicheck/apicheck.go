@@ -75,6 +75,7 @@ type Checker struct {
 	doc      *openapi3.T
 	router   routers.Router
 	unrouted map[int]*openapi3.ResponseRef // x-unrouted-responses
+	schemas  *schemas
 
 	mu       sync.Mutex
 	failures []Failure
@@ -87,15 +88,17 @@ func New(cfg Config) (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Checker{cfg: cfg, doc: d.doc, router: d.router, unrouted: d.unrouted}, nil
+	return &Checker{cfg: cfg, doc: d.doc, router: d.router, unrouted: d.unrouted, schemas: d.schemas}, nil
 }
 
-// document is the parsed document with its router, shared by every
-// Checker of the process: validation only reads them.
+// document is the parsed document with its router and compiled body
+// schemas, shared by every Checker of the process: validation only reads
+// them (and compiles each body schema once).
 type document struct {
 	doc      *openapi3.T
 	router   routers.Router
 	unrouted map[int]*openapi3.ResponseRef
+	schemas  *schemas
 }
 
 var loaded = sync.OnceValues(func() (document, error) {
@@ -107,7 +110,11 @@ var loaded = sync.OnceValues(func() (document, error) {
 	if err != nil {
 		return document{}, fmt.Errorf("apicheck: router: %w", err)
 	}
-	d := document{doc: doc, router: router, unrouted: map[int]*openapi3.ResponseRef{}}
+	bodies, err := newSchemas()
+	if err != nil {
+		return document{}, err
+	}
+	d := document{doc: doc, router: router, unrouted: map[int]*openapi3.ResponseRef{}, schemas: bodies}
 	ext, _ := doc.Extensions["x-unrouted-responses"].(map[string]any)
 	for key, v := range ext {
 		status, err := strconv.Atoi(key)
@@ -116,7 +123,7 @@ var loaded = sync.OnceValues(func() (document, error) {
 		if err != nil || !ok || doc.Components.Responses[name] == nil {
 			return document{}, fmt.Errorf("apicheck: x-unrouted-responses %q: want a status and a $ref to a response component", key)
 		}
-		d.unrouted[status] = doc.Components.Responses[name]
+		d.unrouted[status] = &openapi3.ResponseRef{Ref: ref, Value: doc.Components.Responses[name].Value}
 	}
 	return d, nil
 })
@@ -197,32 +204,74 @@ func (c *Checker) exchange(ctx context.Context, x Exchange) error {
 	case err != nil:
 		return fmt.Errorf("routing: %w", err)
 	}
+	jsonBody := isJSON(req.Header.Get("Content-Type"))
 	in := &openapi3filter.RequestValidationInput{
 		Request: req, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{MultiError: true, AuthenticationFunc: authenticator(c.cfg.Secrets, signedContent(x))},
+		Options: &openapi3filter.Options{MultiError: true, ExcludeRequestBody: jsonBody,
+			AuthenticationFunc: authenticator(c.cfg.Secrets, signedContent(x))},
+	}
+	refused := openapi3filter.ValidateRequest(ctx, in)
+	if rb := route.Operation.RequestBody; jsonBody && rb != nil {
+		refused = errors.Join(refused, c.requestBody(rb, operationPointer(route)+"/requestBody", req.Header, x.RequestBody))
 	}
 	var errs []error
-	if err := openapi3filter.ValidateRequest(ctx, in); err != nil && x.Status < 300 {
-		errs = append(errs, fmt.Errorf("the document refuses this request, the service answered %d: %w", x.Status, err))
+	if refused != nil && x.Status < 300 {
+		errs = append(errs, fmt.Errorf("the document refuses this request, the service answered %d: %w", x.Status, refused))
 	}
 	errs = append(errs, c.checkResponse(ctx, in, x))
 	return errors.Join(errs...)
 }
 
-// checkResponse validates the answer to a routed request.
+// requestBody validates a JSON request body against the request body
+// object rb (at pointer at, unless it refers to a component).
+func (c *Checker) requestBody(rb *openapi3.RequestBodyRef, at string, h http.Header, data []byte) error {
+	if len(data) == 0 {
+		if rb.Value.Required {
+			return errors.New("the request body is required")
+		}
+		return nil
+	}
+	return c.schemas.check(described{at: refOr(rb.Ref, at), content: rb.Value.Content}, h.Get("Content-Type"), data)
+}
+
+// operationPointer is the JSON pointer of a routed operation.
+func operationPointer(r *routers.Route) string {
+	return "/paths/" + escapePointer(r.Path) + "/" + strings.ToLower(r.Method)
+}
+
+// checkResponse validates the answer to a routed request. A JSON body is
+// validated here, with the compiled schemas; openapi3filter checks the
+// status, the headers and any other body.
 func (c *Checker) checkResponse(ctx context.Context, in *openapi3filter.RequestValidationInput, x Exchange) error {
+	jsonBody := isJSON(x.Header.Get("Content-Type"))
 	out := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in, Status: x.Status, Header: x.Header,
-		Options: &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true},
+		Options: &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true, ExcludeResponseBody: jsonBody},
 	}
 	out.SetBodyBytes(x.Body)
 	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
 		return err
 	}
-	if r := in.Route.Operation.Responses.Status(x.Status); r != nil && len(r.Value.Content) == 0 && len(x.Body) > 0 {
-		return fmt.Errorf("a body of %d bytes where the document describes none", len(x.Body))
+	responses := in.Route.Operation.Responses
+	r := responses.Status(x.Status)
+	if r == nil {
+		r = responses.Default()
 	}
-	return nil
+	switch {
+	case r == nil:
+		return nil
+	case len(r.Value.Content) == 0 && len(x.Body) > 0:
+		return fmt.Errorf("a body of %d bytes where the document describes none", len(x.Body))
+	case len(r.Value.Content) == 0 || !jsonBody:
+		return nil
+	}
+	at := ""
+	for key, v := range responses.Map() {
+		if v == r {
+			at = operationPointer(in.Route) + "/responses/" + escapePointer(key)
+		}
+	}
+	return c.schemas.check(described{at: refOr(r.Ref, at), content: r.Value.Content}, x.Header.Get("Content-Type"), x.Body)
 }
 
 // checkUnrouted validates the answer to a request no operation takes

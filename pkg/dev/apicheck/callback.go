@@ -41,11 +41,15 @@ func (c *Checker) callback(ctx context.Context, typ string, h http.Header, body 
 	in := &openapi3filter.RequestValidationInput{
 		Request: req,
 		Route:   &routers.Route{Spec: c.doc, Path: typ, PathItem: item, Method: http.MethodPost, Operation: item.Post},
-		Options: &openapi3filter.Options{MultiError: true, AuthenticationFunc: authenticator(c.cfg.CallbackSecrets, body)},
+		Options: &openapi3filter.Options{MultiError: true, ExcludeRequestBody: true,
+			AuthenticationFunc: authenticator(c.cfg.CallbackSecrets, body)},
 	}
 	var errs []error
 	if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
 		errs = append(errs, err)
+	}
+	if rb := item.Post.RequestBody; rb != nil {
+		errs = append(errs, c.requestBody(rb, "/webhooks/"+escapePointer(typ)+"/post/requestBody", h, body))
 	}
 	if id := h.Get("webhook-id"); !callbackID.MatchString(id) {
 		errs = append(errs, errors.New(`webhook-id is not "msg_" and 32 hex digits`))

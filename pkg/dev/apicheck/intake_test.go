@@ -46,6 +46,7 @@ func TestIntakeMatchesDocument(t *testing.T) {
 		{"no such route", unsigned("GET", "/v1/nothing", nil), 404},
 		{"another method", unsigned("DELETE", "/v1/nodepools", nil), 405},
 	}
+	cases = append(cases, dryRunCases(t)...)
 	ct := signed(t, "POST", "/v1/nodepools", body, secret)
 	ct.Header.Set("Content-Type", "text/plain")
 	cases = append(cases, struct {
@@ -64,6 +65,36 @@ func TestIntakeMatchesDocument(t *testing.T) {
 	}
 	if n := check.Checked(); n != len(cases)+1 {
 		t.Errorf("checked %d exchanges, want %d", n, len(cases)+1)
+	}
+}
+
+// dryRunCases are dry runs of each outcome and refusal against the demo
+// pool (see pools), as TestIntakeMatchesDocument sends them.
+func dryRunCases(t *testing.T) []struct {
+	name string
+	req  *http.Request
+	want int
+} {
+	// The demo pool's own spec, as a request with a password (ENS masks it).
+	same := `{"ClusterId":"eck-demo0001","NodepoolInfo":{"Name":"demo-pool"},"ScalingGroup":{"DesiredSize":2,"ImageId":"m-demo0001",` +
+		`"InstanceTypes":["ens.sn1.small"],"VswitchIds":["vsw-demo0001"],"Password":"Demo-pass-1","SystemDiskCategory":"cloud_efficiency",` +
+		`"SystemDiskSize":40,"DataDisks":[{"Category":"cloud_ssd","Size":100}]},"KubernetesConfig":{"UserData":"ZWNobyBvawo="}}`
+	dry := func(body string) *http.Request {
+		return signed(t, "POST", "/v1/nodepools?dryRun=true", []byte(body), secret)
+	}
+	r := strings.NewReplacer
+	return []struct {
+		name string
+		req  *http.Request
+		want int
+	}{
+		{"dry run: adopt", dry(same), 200},
+		{"dry run: conflict", dry(r(`"DesiredSize":2`, `"DesiredSize":3`, `"ens.sn1.small"`, `"ens.sn1.medium"`).Replace(same)), 200},
+		{"dry run: create", dry(r(`"demo-pool"`, `"new-pool"`).Replace(same)), 200},
+		{"dry run: unknown cluster", dry(r(`"eck-demo0001"`, `"eck-nope"`).Replace(same)), 422},
+		{"dry run: invalid", dry(r(`"DesiredSize":2`, `"DesiredSize":0`).Replace(same)), 400},
+		{"dry run: dryRun=yes", signed(t, "POST", "/v1/nodepools?dryRun=yes", []byte(same), secret), 400},
+		{"dryRun=false creates", signed(t, "POST", "/v1/nodepools?dryRun=false", []byte(r(`"demo-pool"`, `"new-pool"`).Replace(same)), secret), 202},
 	}
 }
 
@@ -104,6 +135,9 @@ func TestIntakeForbiddenMatchesDocument(t *testing.T) {
 	h := check.Handler(intakeHandler(t, &memQueue{}, func(c *intake.Config) { c.Secrets, c.Callers = nil, set }))
 	if got := serve(h, signed(t, "POST", "/v1/nodepools", ensDoc(t), secret)); got != 403 {
 		t.Errorf("status %d, want 403", got)
+	}
+	if got := serve(h, signed(t, "POST", "/v1/nodepools?dryRun=true", ensDoc(t), secret)); got != 403 {
+		t.Errorf("dry run: status %d, want 403", got)
 	}
 	body := strings.NewReplacer(`"eck-xxxxxxxx"`, `"eck-demo0001"`, `"DesiredSize": 3`, `"DesiredSize": 2`).Replace(string(ensDoc(t)))
 	if got := serve(h, signed(t, "POST", "/v1/nodepools", []byte(body), secret)); got != 202 {

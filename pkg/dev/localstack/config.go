@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/config"
+	"github.com/ensnodepool/webhook/pkg/dev/apicheck"
 	"github.com/ensnodepool/webhook/pkg/dev/enssim"
 	"github.com/ensnodepool/webhook/pkg/queues"
 )
@@ -131,6 +132,11 @@ type Config struct {
 	StopGrace time.Duration
 	// Env adds variables to every function (after the stack's own).
 	Env map[string]string
+	// Check, when set, validates every exchange of the webhook's HTTP
+	// trigger against the API document (apicheck.Checker.Handler): the
+	// request and the answer, whoever sends it. The tests' kit sets it
+	// (testkit.Start); its failures are the Checker's to report.
+	Check *apicheck.Checker
 	// OnInvocation, when set, is called after every worker and poller
 	// invocation with its function name, duration and error (benchmarks
 	// derive function time from it).

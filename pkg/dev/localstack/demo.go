@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/dev/apicheck"
 )
 
 // ErrDemo reports that the demo request did not reach nodepool.active.
@@ -32,6 +33,18 @@ type Accepted struct {
 // response body. (It is the HTTP front door; nodepool.Submit is what the
 // webhook does behind it: enqueue.)
 func PostCreate(ctx context.Context, hc *http.Client, baseURL, secret, msgID string, body []byte) (int, []byte, error) {
+	return post(ctx, hc, strings.TrimRight(baseURL, "/")+"/v1/nodepools", secret, msgID, body)
+}
+
+// PostDryRun sends body as a dry run (POST /v1/nodepools?dryRun=true),
+// signed as PostCreate signs, and returns the status and response body.
+func PostDryRun(ctx context.Context, hc *http.Client, baseURL, secret string, body []byte) (int, []byte, error) {
+	return post(ctx, hc, strings.TrimRight(baseURL, "/")+"/v1/nodepools?dryRun=true", secret, "", body)
+}
+
+// post POSTs body to url signed with secret (a fresh webhook-id when
+// msgID is "").
+func post(ctx context.Context, hc *http.Client, url, secret, msgID string, body []byte) (int, []byte, error) {
 	signer, err := callback.NewSigner(secret)
 	if err != nil {
 		return 0, nil, err
@@ -43,7 +56,7 @@ func PostCreate(ctx context.Context, hc *http.Client, baseURL, secret, msgID str
 	if err != nil {
 		return 0, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+"/v1/nodepools", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -99,6 +112,9 @@ type DemoConfig struct {
 	Name string
 	// Out receives one line per step and per callback; nil discards.
 	Out io.Writer
+	// Check, when set, validates the callbacks against the API document
+	// (ReceiverConfig.Check).
+	Check *apicheck.Checker
 }
 
 // DemoResult is what Demo saw.
@@ -121,7 +137,7 @@ func Demo(ctx context.Context, cfg DemoConfig) (DemoResult, error) {
 		out = io.Discard
 	}
 	var res DemoResult
-	rcv, err := NewReceiver(ReceiverConfig{Secrets: []string{cfg.CallbackSecret}})
+	rcv, err := NewReceiver(ReceiverConfig{Secrets: []string{cfg.CallbackSecret}, Check: cfg.Check})
 	if err != nil {
 		return res, err
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ensnodepool/webhook/pkg/callback"
+	"github.com/ensnodepool/webhook/pkg/dev/apicheck"
 	"github.com/ensnodepool/webhook/pkg/nodepool"
 	"github.com/ensnodepool/webhook/pkg/termtext"
 )
@@ -58,6 +59,11 @@ type ReceiverConfig struct {
 	// POST without a valid signature is refused with 401 and counted in
 	// Rejected.
 	AcceptAll bool
+	// Check, when set, validates every POST against the webhook of its
+	// event type in the API document (apicheck.Checker.Receiver) before
+	// the receiver verifies and records it. The tests' kit sets it
+	// (testkit.NewReceiver).
+	Check *apicheck.Checker
 	// Feishu makes it also stand in for Feishu's open API (point
 	// FEISHU_API_BASE at it): it issues a tenant access token for any app
 	// and answers replies with success, so a Feishu command's replies are
@@ -112,7 +118,11 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if r.ln, err = net.Listen("tcp", addr); err != nil {
 		return nil, err
 	}
-	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
+	var h http.Handler = http.HandlerFunc(r.serve)
+	if cfg.Check != nil {
+		h = cfg.Check.Receiver(h)
+	}
+	r.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(r.done)
 		_ = r.srv.Serve(r.ln)

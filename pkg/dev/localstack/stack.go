@@ -108,7 +108,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.startRuntime(ctx); err != nil {
 		return nil, err
 	}
-	s.webhook = &http.Server{Handler: s.rt.HTTPTrigger(FuncWebhook), ReadHeaderTimeout: 10 * time.Second}
+	trigger := s.rt.HTTPTrigger(FuncWebhook)
+	if cfg.Check != nil {
+		trigger = cfg.Check.Handler(trigger)
+	}
+	s.webhook = &http.Server{Handler: trigger, ReadHeaderTimeout: 10 * time.Second}
 	s.serve(s.webhook, httpLn)
 	if err := s.startTriggers(); err != nil {
 		return nil, err

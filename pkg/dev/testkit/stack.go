@@ -63,8 +63,11 @@ func Config(dir, binDir string, sec Secrets, out *SyncBuffer) localstack.Config 
 }
 
 // Start starts a stack (30 s bound) and closes it when the test ends.
+// Every exchange of its webhook is validated against the API document
+// (CheckStack): one the document does not describe fails the test.
 func Start(t testing.TB, cfg localstack.Config) *localstack.Stack {
 	t.Helper()
+	cfg = CheckStack(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := localstack.Start(ctx, cfg)
