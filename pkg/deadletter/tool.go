@@ -514,6 +514,9 @@ func (t *Tool) Purge(ctx context.Context, f Filter, dry bool, confirm func([]Rec
 		return nil, errors.Join(err, s.release(ctx))
 	}
 	t.tellUnseen(ctx, s)
+	// Oldest first, as List shows them: the order MNS hands records out
+	// in is not stable.
+	slices.SortStableFunc(recs, func(a, b *Record) int { return a.At.Compare(b.At) })
 	now := t.now()
 	var sel []*Record
 	var view []Record
